@@ -1,0 +1,173 @@
+#!/usr/bin/env node
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BACKEND_CHOICES, initEngine, type BackendChoice } from '../engine/backend.js';
+import { NonFiniteLossError, UserError } from '../errors.js';
+import { getExperiment, listExperiments } from '../experiments/registry.js';
+import { runExperiment } from '../experiments/runner.js';
+import { writeReport } from '../report/report.js';
+import { writeFileAtomic } from '../util/fs.js';
+import type { MetricRow, Results } from '../experiments/types.js';
+
+const VERSION = '0.1.0';
+
+function intArg(name: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer`);
+    return n;
+  };
+}
+
+function listArg(v: string): string[] {
+  return v.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+function seedsArg(v: string): number[] {
+  const xs = listArg(v).map(Number);
+  if (!xs.length || xs.some((x) => !Number.isInteger(x))) throw new InvalidArgumentError('seeds must be a comma-separated list of integers, e.g. 1,2,3');
+  return xs;
+}
+
+const collect = (v: string, prev: string[]) => [...prev, v];
+
+const backendOption = () => new Option('--backend <name>', 'tfjs backend: auto (tfjs-node if installed, else wasm), wasm, cpu, node').choices([...BACKEND_CHOICES]).default('auto');
+
+function timestamp(): string {
+  return new Date().toISOString().replace(/[:]/g, '-').replace(/\..*$/, '');
+}
+
+/** Builds the commander program (exported for tests). */
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('efftrain')
+    .description('Effective training techniques for TensorFlow.js, compared honestly on real data.')
+    .version(VERSION)
+    .showHelpAfterError('(add --help for usage)');
+
+  program
+    .command('list')
+    .description('list experiments (with their methods) and benchmarks')
+    .option('--json', 'print JSON')
+    .action(async (o: { json?: boolean }) => {
+      const { listBenches } = await import('../bench/registry.js');
+      const exps = listExperiments().map((e) => {
+        const cfg = e.schema.parse({});
+        return { name: e.name, description: e.description, methods: e.knownMethods(cfg), defaultMethods: cfg.methods, quickMethods: e.quick.methods ?? cfg.methods };
+      });
+      const benches = listBenches().map((b) => ({ name: b.name, description: b.description }));
+      if (o.json) {
+        process.stdout.write(JSON.stringify({ experiments: exps, benches }, null, 2) + '\n');
+        return;
+      }
+      process.stdout.write('Experiments (efftrain run <name>):\n');
+      for (const e of exps) process.stdout.write(`  ${e.name.padEnd(26)} ${e.description}\n  ${''.padEnd(26)} methods: ${e.methods.join(', ')}\n`);
+      process.stdout.write('\nBenchmarks (efftrain bench <name>):\n');
+      for (const b of benches) process.stdout.write(`  ${b.name.padEnd(26)} ${b.description}\n`);
+    });
+
+  program
+    .command('run')
+    .description('run an experiment over methods × seeds and write config.json, metrics.jsonl, results.json, report.md, charts/')
+    .argument('<experiment>', 'experiment name (see `efftrain list`)')
+    .option('--quick', 'use the experiment’s quick preset (minutes on 2 cores)', false)
+    .option('--seeds <list>', 'comma-separated seeds, e.g. 1,2,3', seedsArg)
+    .option('--methods <list>', 'comma-separated methods', listArg)
+    .option('--data <dir>', 'data directory (IDX files for image experiments)')
+    .option('--out <dir>', 'output directory (default runs/<experiment>-<timestamp>)')
+    .addOption(backendOption())
+    .option('--no-wasm-patches', 'disable the wasm kernel patches (for comparison only)')
+    .option('--workers <n>', 'parallel worker threads (default: number of cores)', intArg('--workers'))
+    .option('--config <file>', 'JSON config file (keys as in config.json)')
+    .option('--set <key=value>', 'override one config key (repeatable; value parsed as JSON when possible)', collect, [])
+    .option('--resume', 'continue an interrupted run in --out from its checkpoints', false)
+    .option('--quiet', 'no progress output', false)
+    .action(async (name: string, o: { quick: boolean; seeds?: number[]; methods?: string[]; data?: string; out?: string; backend: BackendChoice; wasmPatches: boolean; workers?: number; config?: string; set: string[]; resume: boolean; quiet: boolean }) => {
+      getExperiment(name);
+      if (o.resume && !o.out) throw new UserError('--resume needs --out DIR (the run directory to continue)');
+      const { outDir, results } = await runExperiment({
+        experiment: name,
+        quick: o.quick,
+        file: o.config,
+        sets: o.set,
+        flags: { seeds: o.seeds, methods: o.methods, data: o.data },
+        outDir: o.out ?? join('runs', `${name}${o.quick ? '-quick' : ''}-${timestamp()}`),
+        backend: o.backend,
+        wasmPatches: o.wasmPatches,
+        workers: o.workers,
+        resume: o.resume,
+        quiet: o.quiet,
+        command: ['efftrain', ...process.argv.slice(2)].join(' '),
+      });
+      const { summaryTable } = await import('../report/report.js');
+      process.stderr.write(`\n${summaryTable(results)}\nwrote ${outDir}/results.json, report.md (backend ${results.backend}, ${results.wallSeconds.toFixed(1)} s)\n`);
+      process.stdout.write(`${outDir}\n`);
+    });
+
+  program
+    .command('report')
+    .description('regenerate report.md and charts of a finished run directory')
+    .argument('<runDir>', 'a directory written by `efftrain run`')
+    .action(async (dir: string) => {
+      const rp = join(dir, 'results.json');
+      if (!existsSync(rp)) throw new UserError(`${rp}: not found (is ${dir} a finished run directory?)`);
+      let results: Results;
+      try {
+        results = JSON.parse(readFileSync(rp, 'utf8'));
+      } catch (e) {
+        throw new UserError(`${rp}: invalid JSON (${(e as Error).message})`);
+      }
+      const exp = getExperiment(results.experiment);
+      const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+      const mp = join(dir, 'metrics.jsonl');
+      const rows = existsSync(mp)
+        ? readFileSync(mp, 'utf8').split('\n').filter(Boolean).map((l, i) => {
+            try {
+              return JSON.parse(l) as MetricRow & { method: string; seed: number };
+            } catch {
+              throw new UserError(`${mp}:${i + 1}: invalid JSON line`);
+            }
+          })
+        : [];
+      await writeReport(exp, { results, config, rows, runDir: dir });
+      process.stdout.write(`${join(dir, 'report.md')}\n`);
+    });
+
+  program
+    .command('bench')
+    .description('run a speed benchmark in one process and write bench.json')
+    .argument('<name>', 'benchmark name (see `efftrain list`)')
+    .option('--quick', 'fewer timed steps', false)
+    .option('--out <dir>', 'output directory (default runs/bench-<name>-<timestamp>)')
+    .action(async (name: string, o: { quick: boolean; out?: string }) => {
+      const { getBench } = await import('../bench/registry.js');
+      const bench = getBench(name);
+      await initEngine({ backend: 'wasm' });
+      const res = await bench.run({ quick: o.quick, log: (l) => process.stderr.write(l + '\n') });
+      const out = o.out ?? join('runs', `bench-${name}-${timestamp()}`);
+      writeFileAtomic(join(out, 'bench.json'), JSON.stringify({ bench: name, date: new Date().toISOString(), node: process.version, ...res }, null, 2) + '\n');
+      process.stdout.write(`${join(out, 'bench.json')}\n`);
+    });
+
+  return program;
+}
+
+async function main(): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(process.argv);
+  } catch (e) {
+    const err = e as Error;
+    if (err instanceof UserError || err instanceof NonFiniteLossError || err.name === 'UserError') {
+      process.stderr.write(`efftrain: error: ${err.message}\n`);
+      process.exitCode = 2;
+    } else {
+      process.stderr.write(`efftrain: internal error: ${err.stack ?? err.message}\n`);
+      process.exitCode = 1;
+    }
+  }
+}
+
+void main();

@@ -1,0 +1,148 @@
+import * as tf from '@tensorflow/tfjs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { Rng } from '../../engine/rng.js';
+import { gatherLabels, gatherRows } from '../../data/batching.js';
+import type { ImageSplit } from '../../data/image-dataset.js';
+import { fit, type EpochRow } from '../../train/fit.js';
+import { evaluateClassifier } from '../../train/metrics.js';
+import { createOptimizer } from '../../train/optimizers.js';
+import { createSchedule } from '../../train/schedules.js';
+import { Trainer, trainableVariables, type TrainHook } from '../../train/trainer.js';
+import type { RunContext } from '../types.js';
+
+/** The training knobs shared by image-classification experiments (zod shape, merged into each schema). */
+export const imageTrainShape = {
+  epochs: z.number().int().positive().default(10),
+  batchSize: z.number().int().positive().default(128),
+  lr: z.number().positive().default(1e-3),
+  optimizer: z.enum(['adam', 'adamw', 'sgd', 'momentum', 'nesterov']).default('adam'),
+  weightDecay: z.number().min(0).default(0),
+  schedule: z.enum(['constant', 'cosine', 'step', 'plateau']).default('cosine'),
+  warmupSteps: z.number().int().min(0).default(0),
+  clipNorm: z.number().min(0).default(0),
+  /** Use only the first N training images (0 = all); for quick runs and tests. */
+  trainLimit: z.number().int().min(0).default(0),
+  /** Evaluate on only the first N test images (0 = all). */
+  testLimit: z.number().int().min(0).default(0),
+  /** Also checkpoint every N steps (0 = only at epoch ends). */
+  checkpointEverySteps: z.number().int().min(0).default(0),
+};
+
+export interface ImageTrainConfig {
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  optimizer: 'adam' | 'adamw' | 'sgd' | 'momentum' | 'nesterov';
+  weightDecay: number;
+  schedule: 'constant' | 'cosine' | 'step' | 'plateau';
+  warmupSteps: number;
+  clipNorm: number;
+  trainLimit: number;
+  testLimit: number;
+  checkpointEverySteps: number;
+}
+
+/** Builds a [n, H, W, 1] image batch tensor from rows `idx` of a split. */
+export function imageBatch(split: ImageSplit, idx: ArrayLike<number>): tf.Tensor4D {
+  const px = split.height * split.width;
+  return tf.tensor4d(gatherRows(split.images, px, idx), [idx.length, split.height, split.width, 1]);
+}
+
+export interface TrainImageOptions<C extends ImageTrainConfig> {
+  ctx: RunContext<C>;
+  model: tf.LayersModel;
+  train: ImageSplit;
+  /** Training labels to fit (may be noisy); defaults to train.labels. */
+  trainLabels?: Int32Array;
+  test: ImageSplit;
+  numClasses: number;
+  rng: Rng;
+  /** Batch loss from logits and integer labels; default mean softmax cross-entropy. */
+  loss?: (logits: tf.Tensor2D, labels: tf.Tensor1D, idx: Int32Array) => tf.Scalar;
+  hooks?: TrainHook[];
+  /** Extra per-epoch metrics (e.g. σ-AUROC), merged into the logged epoch row. */
+  epochMetrics?: (epoch: number) => Record<string, number>;
+  extraState?: { get(): Record<string, unknown>; set(s: Record<string, unknown>): void };
+  /** Forward for training (default model.apply with training=true). */
+  forward?: (x: tf.Tensor4D, training: boolean) => tf.Tensor2D;
+}
+
+export interface TrainImageResult {
+  history: EpochRow[];
+  testAcc: number;
+  testLoss: number;
+  trainer: Trainer;
+}
+
+/**
+ * Trains an image classifier with efftrain's Trainer (custom loop, checkpoints, resume), logging one row per
+ * epoch with test accuracy, and returns the final test accuracy. Shared by fashion-baseline, SuperLoss and S3.
+ */
+export function trainImageClassifier<C extends ImageTrainConfig>(o: TrainImageOptions<C>): TrainImageResult {
+  const { ctx, model, train, test } = o;
+  const cfg = ctx.config;
+  const labels = o.trainLabels ?? train.labels;
+  const nTrain = cfg.trainLimit > 0 ? Math.min(cfg.trainLimit, train.n) : train.n;
+  const nTest = cfg.testLimit > 0 ? Math.min(cfg.testLimit, test.n) : test.n;
+  const stepsPerEpoch = Math.max(1, Math.floor(nTrain / cfg.batchSize));
+  const totalSteps = stepsPerEpoch * cfg.epochs;
+  const forward = o.forward ?? ((x: tf.Tensor4D, training: boolean) => model.apply(x, { training }) as tf.Tensor2D);
+  const trainer = new Trainer({
+    params: trainableVariables(model),
+    optimizer: createOptimizer(cfg.optimizer, { weightDecay: cfg.weightDecay }),
+    schedule: createSchedule(cfg.schedule, cfg.lr, totalSteps, { warmupSteps: cfg.warmupSteps }),
+    clipNorm: cfg.clipNorm,
+    hooks: o.hooks,
+    lastCheckpoint: () => ckptPath,
+  });
+  const ckptPath = join(ctx.artifactsDir, 'checkpoint.safetensors');
+  const lossFn =
+    o.loss ??
+    ((logits: tf.Tensor2D, y: tf.Tensor1D) => tf.losses.softmaxCrossEntropy(tf.oneHot(y, o.numClasses), logits) as tf.Scalar);
+  const evalTest = () => evaluateClassifier(nTest, 500, (idx) => forward(imageBatch(test, idx), false), test.labels);
+  const { history } = fit({
+    trainer,
+    numTrain: nTrain,
+    batchSize: cfg.batchSize,
+    epochs: cfg.epochs,
+    rng: o.rng,
+    lossFn: (idx) => {
+      const x = imageBatch(train, idx);
+      const y = tf.tensor1d(gatherLabels(labels, idx), 'int32');
+      return lossFn(forward(x, true), y, idx);
+    },
+    evaluate: (epoch) => {
+      const r = evalTest();
+      return { test_acc: r.acc, test_loss: r.loss, ...(o.epochMetrics?.(epoch) ?? {}) };
+    },
+    onEpoch: (row) => {
+      ctx.log(row);
+      ctx.progress({ epoch: row.epoch, epochs: cfg.epochs, loss: row.train_loss, message: `test_acc ${row.test_acc.toFixed(4)}` });
+    },
+    onStep: (s) => {
+      if (s.batchInEpoch % 20 === 0 || s.batchInEpoch === s.batchesPerEpoch) {
+        ctx.progress({ epoch: s.epoch, epochs: cfg.epochs, step: s.batchInEpoch, steps: s.batchesPerEpoch, loss: s.loss });
+      }
+    },
+    checkpoint: { path: ckptPath, everySteps: cfg.checkpointEverySteps, resume: ctx.resume },
+    extraState: o.extraState,
+  });
+  const final = history[history.length - 1];
+  return { history, testAcc: final?.test_acc ?? NaN, testLoss: final?.test_loss ?? NaN, trainer };
+}
+
+/** A stable 31-bit hash of a string (FNV-1a), used to derive per-method seeds. */
+export function hashString(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h >>> 1;
+}
+
+/** The run's RNG for (seed, method): independent across methods, identical across processes. */
+export function runRng(seed: number, salt: string): Rng {
+  return new Rng((seed * 1000003) ^ hashString(salt));
+}

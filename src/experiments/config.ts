@@ -1,0 +1,91 @@
+import { existsSync, readFileSync } from 'node:fs';
+import type { z } from 'zod';
+import { UserError } from '../errors.js';
+import type { Experiment } from './types.js';
+
+/** Parses a `--set key=value` string; the value is JSON when it parses as JSON, else a string. Dotted keys nest. */
+export function parseSet(expr: string): { key: string; value: unknown } {
+  const eq = expr.indexOf('=');
+  if (eq <= 0) throw new UserError(`--set expects key=value, got "${expr}"`);
+  const key = expr.slice(0, eq).trim();
+  const raw = expr.slice(eq + 1);
+  let value: unknown = raw;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    // comma lists of numbers are common on the command line: 1,2,3
+    if (/^-?[0-9.e]+(,-?[0-9.e]+)+$/.test(raw)) value = raw.split(',').map(Number);
+  }
+  return { key, value };
+}
+
+function setPath(obj: Record<string, unknown>, key: string, value: unknown): void {
+  const parts = key.split('.');
+  let cur = obj;
+  for (let i = 0; i < parts.length - 1; i++) {
+    const next = cur[parts[i]];
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) cur[parts[i]] = {};
+    cur = cur[parts[i]] as Record<string, unknown>;
+  }
+  cur[parts[parts.length - 1]] = value;
+}
+
+/** Reads a JSON config file, naming the file (and line, when JSON.parse reports a position) on errors. */
+export function readConfigFile(file: string): Record<string, unknown> {
+  if (!existsSync(file)) throw new UserError(`${file}: config file not found`);
+  const text = readFileSync(file, 'utf8');
+  try {
+    const v = JSON.parse(text);
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new UserError(`${file}: config must be a JSON object`);
+    return v as Record<string, unknown>;
+  } catch (e) {
+    if (e instanceof UserError) throw e;
+    const m = /position (\d+)/.exec((e as Error).message);
+    const line = m ? text.slice(0, Number(m[1])).split('\n').length : null;
+    throw new UserError(`${file}${line ? `:${line}` : ''}: invalid JSON (${(e as Error).message})`);
+  }
+}
+
+function formatIssues(err: z.ZodError, source: string): string {
+  return err.issues
+    .map((i) => {
+      const key = i.path.join('.');
+      if (i.code === 'unrecognized_keys') {
+        const keys = (i as unknown as { keys: string[] }).keys;
+        return `unknown config key${keys.length > 1 ? 's' : ''} ${keys.map((k) => `"${key ? key + '.' : ''}${k}"`).join(', ')}`;
+      }
+      return `config key "${key}": ${i.message}`;
+    })
+    .join('; ') + (source ? ` (${source})` : '');
+}
+
+export interface ConfigSources {
+  quick: boolean;
+  file?: string;
+  sets?: string[];
+  /** Flag overrides (seeds, methods, data…) applied last. */
+  flags?: Record<string, unknown>;
+}
+
+/**
+ * Resolves an experiment's config: schema defaults ← quick preset ← --config file ← --set ← flags.
+ * Unknown keys and invalid values raise a UserError naming the key (and the file).
+ */
+export function resolveConfig<C extends { methods: string[]; seeds: number[] }>(exp: Experiment<C>, src: ConfigSources): C {
+  const merged: Record<string, unknown> = {};
+  if (src.quick) Object.assign(merged, exp.quick);
+  if (src.file) Object.assign(merged, readConfigFile(src.file));
+  for (const s of src.sets ?? []) {
+    const { key, value } = parseSet(s);
+    setPath(merged, key, value);
+  }
+  for (const [k, v] of Object.entries(src.flags ?? {})) if (v !== undefined) merged[k] = v;
+  const parsed = exp.schema.safeParse(merged);
+  if (!parsed.success) throw new UserError(formatIssues(parsed.error, src.file ? `config ${src.file}` : ''));
+  const cfg = parsed.data;
+  const known = new Set(exp.knownMethods(cfg));
+  const unknown = cfg.methods.filter((m) => !known.has(m));
+  if (unknown.length) throw new UserError(`unknown method${unknown.length > 1 ? 's' : ''} ${unknown.map((m) => `"${m}"`).join(', ')} for ${exp.name} (known: ${[...known].join(', ')})`);
+  if (new Set(cfg.seeds).size !== cfg.seeds.length) throw new UserError(`config key "seeds": duplicate seeds in [${cfg.seeds}]`);
+  return cfg;
+}

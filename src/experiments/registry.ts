@@ -1,0 +1,27 @@
+import { UserError } from '../errors.js';
+import { fashionBaseline } from './fashion-baseline.js';
+import type { Experiment } from './types.js';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const experiments = new Map<string, Experiment<any>>();
+
+/** Registers an experiment under its name (LibMTL/timm style registry). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function registerExperiment(e: Experiment<any>): void {
+  if (experiments.has(e.name)) throw new Error(`experiment ${e.name} registered twice`);
+  experiments.set(e.name, e);
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function getExperiment(name: string): Experiment<any> {
+  const e = experiments.get(name);
+  if (!e) throw new UserError(`unknown experiment "${name}" (known: ${[...experiments.keys()].join(', ')}; see \`efftrain list\`)`);
+  return e;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function listExperiments(): Experiment<any>[] {
+  return [...experiments.values()];
+}
+
+registerExperiment(fashionBaseline);

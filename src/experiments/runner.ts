@@ -1,0 +1,202 @@
+import { Worker } from 'node:worker_threads';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import type { BackendChoice } from '../engine/backend.js';
+import { UserError } from '../errors.js';
+import { meanStd } from '../train/metrics.js';
+import { writeFileAtomic } from '../util/fs.js';
+import { resolveConfig, type ConfigSources } from './config.js';
+import { ProgressView } from './progress.js';
+import { getExperiment } from './registry.js';
+import type { MetricRow, Results, RunRecord, SummaryStat } from './types.js';
+import type { WorkerInit, WorkerJob, WorkerMessage } from './worker.js';
+import { writeReport } from '../report/report.js';
+
+export interface RunOptions extends ConfigSources {
+  experiment: string;
+  outDir?: string;
+  backend?: BackendChoice;
+  wasmPatches?: boolean;
+  workers?: number;
+  resume?: boolean;
+  quiet?: boolean;
+  /** The command line, recorded in results.json and the report. */
+  command?: string;
+}
+
+/** Per-run folder (checkpoints, saved models, the run's own result.json used by --resume). */
+export const runFolder = (outDir: string, method: string, seed: number) => join(outDir, 'runs', `${method.replace(/[^A-Za-z0-9._@-]/g, '_')}-seed${seed}`);
+
+/** Summarises runs as mean ± std per method and metric. */
+export function summarize(runs: RunRecord[]): Record<string, Record<string, SummaryStat>> {
+  const out: Record<string, Record<string, SummaryStat>> = {};
+  const byMethod = new Map<string, RunRecord[]>();
+  for (const r of runs) byMethod.set(r.method, [...(byMethod.get(r.method) ?? []), r]);
+  for (const [m, rs] of byMethod) {
+    out[m] = {};
+    const keys = new Set(rs.flatMap((r) => Object.keys(r.metrics)));
+    for (const k of keys) {
+      const xs = rs.map((r) => r.metrics[k]).filter((x) => typeof x === 'number' && Number.isFinite(x));
+      out[m][k] = meanStd(xs);
+    }
+  }
+  return out;
+}
+
+function timestamp(): string {
+  return new Date().toISOString().replace(/[:]/g, '-').replace(/\..*$/, '');
+}
+
+/**
+ * Runs an experiment: resolves the config, runs every (method, seed) pair on `workers` worker threads (each
+ * with its own tfjs), streams metrics.jsonl, and on success writes results.json, report.md and charts.
+ * Results do not depend on the number of workers: each run's randomness comes only from its seed.
+ * On any failure no results.json is written and the error is rethrown.
+ */
+export async function runExperiment(o: RunOptions): Promise<{ outDir: string; results: Results }> {
+  const exp = getExperiment(o.experiment);
+  const config = resolveConfig(exp, o);
+  await exp.validate?.(config);
+  const outDir = o.outDir ?? join('runs', `${exp.name}-${timestamp()}`);
+  const resultsPath = join(outDir, 'results.json');
+  if (o.resume) {
+    if (!existsSync(join(outDir, 'config.json'))) throw new UserError(`--resume: ${outDir} holds no config.json (nothing to resume)`);
+    const prev = JSON.stringify(JSON.parse(readFileSync(join(outDir, 'config.json'), 'utf8')));
+    if (prev !== JSON.stringify(config)) throw new UserError(`--resume: the resolved config differs from ${join(outDir, 'config.json')}; use the same options`);
+  } else if (existsSync(resultsPath) || existsSync(join(outDir, 'metrics.jsonl'))) {
+    throw new UserError(`${outDir} already holds a run; choose another --out or add --resume`);
+  }
+  mkdirSync(outDir, { recursive: true });
+  rmSync(resultsPath, { force: true });
+  writeFileAtomic(join(outDir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+
+  const pairs: { method: string; seed: number }[] = [];
+  for (const method of config.methods) for (const seed of config.seeds) pairs.push({ method, seed });
+  const records = new Map<string, RunRecord>();
+  const key = (m: string, s: number) => `${m}#${s}`;
+  const metricsPath = join(outDir, 'metrics.jsonl');
+  if (o.resume) {
+    for (const p of pairs) {
+      const f = join(runFolder(outDir, p.method, p.seed), 'result.json');
+      if (existsSync(f)) records.set(key(p.method, p.seed), JSON.parse(readFileSync(f, 'utf8')));
+    }
+    // Keep only finished runs' rows; unfinished runs replay their history from their checkpoint.
+    const kept = existsSync(metricsPath)
+      ? readFileSync(metricsPath, 'utf8').split('\n').filter((l) => l && records.has(key(JSON.parse(l).method, JSON.parse(l).seed)))
+      : [];
+    writeFileSync(metricsPath, kept.map((l) => l + '\n').join(''));
+  } else writeFileSync(metricsPath, '');
+
+  const todo = pairs.filter((p) => !records.has(key(p.method, p.seed)));
+  const nWorkers = Math.max(1, Math.min(o.workers ?? availableParallelism(), todo.length || 1));
+  const view = new ProgressView(pairs.length, process.stderr, o.quiet);
+  const t0 = performance.now();
+  let backend = 'unknown';
+  if (todo.length) {
+    backend = await runPool(nWorkers, todo, {
+      init: { experiment: exp.name, config, quick: o.quick, backend: o.backend ?? 'auto', wasmPatches: o.wasmPatches ?? true, resume: !!o.resume },
+      outDir,
+      onLog: (m, s, row) => appendFileSync(metricsPath, JSON.stringify({ method: m, seed: s, ...row }) + '\n'),
+      onProgress: (m, s, p) => view.update({ method: m, seed: s, ...p }),
+      onDone: (r) => {
+        records.set(key(r.method, r.seed), r);
+        writeFileAtomic(join(runFolder(outDir, r.method, r.seed), 'result.json'), JSON.stringify(r) + '\n');
+        const main = Object.entries(r.metrics).slice(0, 2).map(([k, v]) => `${k} ${Number.isInteger(v) ? v : v.toFixed(4)}`).join(', ');
+        view.finishRun(r.method, r.seed, `${main} in ${r.wallSeconds.toFixed(1)}s`);
+      },
+    }).finally(() => view.close());
+  } else backend = JSON.parse(readFileSync(join(runFolder(outDir, pairs[0].method, pairs[0].seed), 'result.json'), 'utf8')).backend ?? 'unknown';
+
+  const runs = pairs.map((p) => {
+    const r = records.get(key(p.method, p.seed))!;
+    return { method: r.method, seed: r.seed, metrics: r.metrics, wallSeconds: r.wallSeconds };
+  });
+  const rows = readFileSync(metricsPath, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as MetricRow & { method: string; seed: number });
+  const results: Results = {
+    experiment: exp.name,
+    quick: o.quick,
+    backend,
+    seeds: config.seeds,
+    methods: config.methods,
+    runs,
+    summary: summarize(runs),
+    wallSeconds: (performance.now() - t0) / 1000,
+    command: o.command,
+  };
+  const extra = exp.extraResults?.({ config, rows, runDir: outDir, runs });
+  if (extra) results.extra = extra;
+  await writeReport(exp, { results, config, rows, runDir: outDir });
+  writeFileAtomic(resultsPath, JSON.stringify(results, null, 2) + '\n');
+  return { outDir, results };
+}
+
+interface PoolHandlers {
+  init: WorkerInit;
+  outDir: string;
+  onLog(method: string, seed: number, row: Record<string, unknown>): void;
+  onProgress(method: string, seed: number, p: Record<string, unknown>): void;
+  onDone(r: RunRecord): void;
+}
+
+function runPool(n: number, jobs: { method: string; seed: number }[], h: PoolHandlers): Promise<string> {
+  const workerUrl = new URL('./worker.js', import.meta.url);
+  return new Promise((resolve, reject) => {
+    const queue = [...jobs];
+    const workers: Worker[] = [];
+    let remaining = jobs.length;
+    let failed = false;
+    let backend = 'unknown';
+    const fail = (err: Error) => {
+      if (failed) return;
+      failed = true;
+      for (const w of workers) void w.terminate();
+      reject(err);
+    };
+    const next = (w: Worker) => {
+      const job = queue.shift();
+      const msg: WorkerJob = job ? { type: 'job', ...job, artifactsDir: runFolder(h.outDir, job.method, job.seed) } : { type: 'exit' };
+      w.postMessage(msg);
+    };
+    for (let i = 0; i < n; i++) {
+      const w = new Worker(workerUrl, { workerData: h.init, stdout: false, stderr: false });
+      workers.push(w);
+      w.on('message', (m: WorkerMessage) => {
+        if (failed) return;
+        switch (m.type) {
+          case 'ready':
+            backend = m.backend;
+            next(w);
+            break;
+          case 'log':
+            h.onLog(m.method, m.seed, m.row);
+            break;
+          case 'progress':
+            h.onProgress(m.method, m.seed, m.p);
+            break;
+          case 'done':
+            (m.record as RunRecord & { backend?: string }).backend = backend;
+            h.onDone(m.record);
+            if (--remaining === 0) {
+              for (const x of workers) x.postMessage({ type: 'exit' } satisfies WorkerJob);
+              resolve(backend);
+            } else next(w);
+            break;
+          case 'error': {
+            const where = m.method ? `${m.method} seed ${m.seed}: ` : '';
+            const err = m.user ? new UserError(where + m.message) : new Error(where + m.message + (m.stack ? `\n${m.stack}` : ''));
+            fail(err);
+            break;
+          }
+        }
+      });
+      w.on('error', (e) => fail(e));
+      w.on('exit', (code) => {
+        if (!failed && remaining > 0 && code !== 0) fail(new Error(`worker exited with code ${code}`));
+      });
+    }
+  });
+}

@@ -1,0 +1,104 @@
+import * as tf from '@tensorflow/tfjs';
+import { Rng } from '../engine/rng.js';
+import { epochBatches } from '../data/batching.js';
+import { hasCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import type { Trainer } from './trainer.js';
+
+export type EpochRow = Record<string, number>;
+
+export interface FitOptions {
+  trainer: Trainer;
+  /** Number of training examples; batches are seeded permutations of 0..n-1 with a fixed size (last partial batch dropped). */
+  numTrain: number;
+  batchSize: number;
+  epochs: number;
+  /** The run's RNG: it draws each epoch's order, and may be shared with dropout/noise in `lossFn`. Saved in checkpoints. */
+  rng: Rng;
+  /** Loss of one batch, called inside tf.variableGrads. */
+  lossFn: (batch: Int32Array, step: number) => tf.Scalar;
+  /** Evaluation after each epoch; returns metrics merged into the epoch row (e.g. val/test accuracy). */
+  evaluate?: (epoch: number) => Record<string, number>;
+  /** Called with each finished epoch row {epoch, step, train_loss, lr, …evaluate()}. */
+  onEpoch?: (row: EpochRow) => void;
+  /** Called after every step (cheap observers, e.g. progress). */
+  onStep?: (info: { epoch: number; step: number; batchInEpoch: number; batchesPerEpoch: number; loss: number }) => void;
+  /** Metric (lower is better) fed to a plateau schedule; default `val_loss` or `train_loss`. */
+  plateauMetric?: string;
+  checkpoint?: { path: string; everySteps?: number; resume?: boolean };
+  /** Extra state to save/restore with checkpoints (e.g. SuperLoss's τ EMA). */
+  extraState?: { get(): Record<string, unknown>; set(s: Record<string, unknown>): void };
+  extraVars?: tf.Variable[];
+}
+
+export interface FitResult {
+  history: EpochRow[];
+  resumedFrom: { step: number; epoch: number } | null;
+}
+
+/**
+ * The epoch loop over Trainer.trainStep: seeded batching, per-epoch evaluation, atomic checkpoints
+ * (every epoch, plus every `everySteps`), and exact resume — a resumed run reproduces the uninterrupted one,
+ * because the checkpoint stores the RNG state at the start of the epoch (to regenerate its batch order)
+ * and at the checkpoint (for everything drawn since).
+ */
+export function fit(o: FitOptions): FitResult {
+  const { trainer, rng } = o;
+  let history: EpochRow[] = [];
+  let startEpoch = 0;
+  let skipBatches = 0;
+  let epochRngState = rng.getState();
+  let resumedFrom: FitResult['resumedFrom'] = null;
+  const ckpt = o.checkpoint;
+  if (ckpt?.resume && hasCheckpoint(ckpt.path)) {
+    const meta = loadCheckpoint(ckpt.path, trainer, o.extraVars);
+    rng.setState(meta.rng);
+    epochRngState = meta.epochRng;
+    startEpoch = meta.epoch;
+    skipBatches = meta.batchInEpoch;
+    history = (meta.extra.history as EpochRow[]) ?? [];
+    if (meta.extra.user) o.extraState?.set(meta.extra.user as Record<string, unknown>);
+    resumedFrom = { step: meta.step, epoch: meta.epoch };
+    for (const row of history) o.onEpoch?.(row);
+  }
+  const save = (epoch: number, batchInEpoch: number) => {
+    if (!ckpt) return;
+    saveCheckpoint(
+      ckpt.path,
+      trainer,
+      { epoch, batchInEpoch, rng: rng.getState(), epochRng: epochRngState, extra: { history, user: o.extraState?.get() ?? null } },
+      o.extraVars,
+    );
+  };
+  for (let epoch = startEpoch; epoch < o.epochs; epoch++) {
+    let batches: Int32Array[];
+    if (skipBatches > 0) {
+      batches = epochBatches(o.numTrain, o.batchSize, Rng.fromState(epochRngState));
+    } else {
+      epochRngState = rng.getState();
+      batches = epochBatches(o.numTrain, o.batchSize, rng);
+    }
+    let lossSum = 0;
+    let lossN = 0;
+    const t0 = Date.now();
+    for (let b = skipBatches; b < batches.length; b++) {
+      const batch = batches[b];
+      const step = trainer.step;
+      const loss = trainer.trainStep(() => o.lossFn(batch, step));
+      lossSum += loss;
+      lossN++;
+      o.onStep?.({ epoch, step: trainer.step, batchInEpoch: b + 1, batchesPerEpoch: batches.length, loss });
+      if (ckpt?.everySteps && trainer.step % ckpt.everySteps === 0 && b + 1 < batches.length) save(epoch, b + 1);
+    }
+    skipBatches = 0;
+    const row: EpochRow = { epoch: epoch + 1, step: trainer.step, lr: trainer.lr, train_loss: lossN ? lossSum / lossN : NaN, epoch_seconds: (Date.now() - t0) / 1000 };
+    Object.assign(row, o.evaluate?.(epoch + 1) ?? {});
+    if (trainer.schedule.onEpochEnd) {
+      const key = o.plateauMetric ?? ('val_loss' in row ? 'val_loss' : 'train_loss');
+      trainer.schedule.onEpochEnd(row[key]);
+    }
+    history.push(row);
+    o.onEpoch?.(row);
+    save(epoch + 1, 0);
+  }
+  return { history, resumedFrom };
+}

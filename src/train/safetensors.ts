@@ -1,0 +1,65 @@
+import * as tf from '@tensorflow/tfjs';
+
+/**
+ * Minimal safetensors (Hugging Face format): u64 little-endian header length, a JSON header
+ * {name: {dtype, shape, data_offsets}, __metadata__: {string: string}}, then raw little-endian bytes.
+ * Only F32 and I32 are needed here.
+ */
+export function encodeSafetensors(tensors: Record<string, tf.Tensor>, metadata: Record<string, string> = {}): Uint8Array {
+  const header: Record<string, unknown> = { __metadata__: metadata };
+  const chunks: Uint8Array[] = [];
+  let offset = 0;
+  for (const [name, t] of Object.entries(tensors)) {
+    const dtype = t.dtype === 'int32' ? 'I32' : 'F32';
+    const values = t.dtype === 'int32' ? new Int32Array(t.dataSync() as Int32Array) : new Float32Array(t.dataSync() as Float32Array);
+    const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+    header[name] = { dtype, shape: t.shape, data_offsets: [offset, offset + bytes.length] };
+    chunks.push(bytes);
+    offset += bytes.length;
+  }
+  let json = JSON.stringify(header);
+  while ((json.length + 8) % 8 !== 0) json += ' ';
+  const hbytes = new TextEncoder().encode(json);
+  const out = new Uint8Array(8 + hbytes.length + offset);
+  new DataView(out.buffer).setBigUint64(0, BigInt(hbytes.length), true);
+  out.set(hbytes, 8);
+  let p = 8 + hbytes.length;
+  for (const c of chunks) {
+    out.set(c, p);
+    p += c.length;
+  }
+  return out;
+}
+
+export interface DecodedSafetensors {
+  tensors: Record<string, tf.Tensor>;
+  metadata: Record<string, string>;
+}
+
+/** Decodes safetensors bytes into tensors (the caller owns and must dispose them). `file` names errors. */
+export function decodeSafetensors(buf: Uint8Array, file = 'safetensors'): DecodedSafetensors {
+  if (buf.length < 8) throw new Error(`${file}: truncated safetensors file`);
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const hlen = Number(view.getBigUint64(0, true));
+  if (8 + hlen > buf.length) throw new Error(`${file}: truncated safetensors header`);
+  let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] } | Record<string, string>>;
+  try {
+    header = JSON.parse(new TextDecoder().decode(buf.subarray(8, 8 + hlen)));
+  } catch {
+    throw new Error(`${file}: corrupt safetensors header`);
+  }
+  const base = 8 + hlen;
+  const tensors: Record<string, tf.Tensor> = {};
+  const metadata = (header.__metadata__ ?? {}) as Record<string, string>;
+  for (const [name, spec] of Object.entries(header)) {
+    if (name === '__metadata__') continue;
+    const s = spec as { dtype: string; shape: number[]; data_offsets: [number, number] };
+    const [a, b] = s.data_offsets;
+    if (base + b > buf.length) throw new Error(`${file}: truncated data for tensor ${name}`);
+    const bytes = buf.slice(base + a, base + b);
+    if (s.dtype === 'F32') tensors[name] = tf.tensor(new Float32Array(bytes.buffer), s.shape, 'float32');
+    else if (s.dtype === 'I32') tensors[name] = tf.tensor(new Int32Array(bytes.buffer), s.shape, 'int32');
+    else throw new Error(`${file}: unsupported dtype ${s.dtype} for ${name}`);
+  }
+  return { tensors, metadata };
+}
