@@ -20,14 +20,15 @@ export function buildMlp(input: ImageShape, numClasses: number, hidden: number[]
 }
 
 /**
- * A small CNN: [Conv3×3(c) → ReLU → MaxPool2]* → Flatten → Dense(hidden) → ReLU → Dense(classes) logits.
+ * A small CNN: [Conv3×3(c) → ReLU → MaxPool2]* (or stride-2 convs, cheaper on wasm) → Flatten → Dense(hidden) → ReLU → Dense(classes) logits.
  */
-export function buildCnn(input: ImageShape, numClasses: number, channels: number[], hidden: number, rng: Rng): tf.LayersModel {
+export function buildCnn(input: ImageShape, numClasses: number, channels: number[], hidden: number, rng: Rng, downsample: 'maxpool' | 'stride' = 'maxpool'): tf.LayersModel {
   const x = tf.input({ shape: [input.height, input.width, input.channels] });
   let h: tf.SymbolicTensor = x;
   for (const filters of channels) {
-    h = tf.layers.conv2d({ filters, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: heNormal(rng) }).apply(h) as tf.SymbolicTensor;
-    h = tf.layers.maxPooling2d({ poolSize: 2 }).apply(h) as tf.SymbolicTensor;
+    const strides = downsample === 'stride' ? 2 : 1;
+    h = tf.layers.conv2d({ filters, kernelSize: 3, strides, padding: 'same', activation: 'relu', kernelInitializer: heNormal(rng) }).apply(h) as tf.SymbolicTensor;
+    if (downsample === 'maxpool') h = tf.layers.maxPooling2d({ poolSize: 2 }).apply(h) as tf.SymbolicTensor;
   }
   h = tf.layers.flatten().apply(h) as tf.SymbolicTensor;
   if (hidden > 0) h = tf.layers.dense({ units: hidden, activation: 'relu', kernelInitializer: heNormal(rng) }).apply(h) as tf.SymbolicTensor;
