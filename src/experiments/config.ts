@@ -41,7 +41,8 @@ export function readConfigFile(file: string): Record<string, unknown> {
   } catch (e) {
     if (e instanceof UserError) throw e;
     const m = /position (\d+)/.exec((e as Error).message);
-    const line = m ? text.slice(0, Number(m[1])).split('\n').length : null;
+    const pos = m ? Number(m[1]) : jsonErrorOffset(text);
+    const line = pos !== null ? text.slice(0, pos).split('\n').length : null;
     throw new UserError(`${file}${line ? `:${line}` : ''}: invalid JSON (${(e as Error).message})`);
   }
 }
@@ -88,4 +89,64 @@ export function resolveConfig<C extends { methods: string[]; seeds: number[] }>(
   if (unknown.length) throw new UserError(`unknown method${unknown.length > 1 ? 's' : ''} ${unknown.map((m) => `"${m}"`).join(', ')} for ${exp.name} (known: ${[...known].join(', ')})`);
   if (new Set(cfg.seeds).size !== cfg.seeds.length) throw new UserError(`config key "seeds": duplicate seeds in [${cfg.seeds}]`);
   return cfg;
+}
+
+/**
+ * Offset of the first JSON syntax error in `text` (Node 20's JSON.parse messages often omit it), found by a
+ * small recursive-descent scan; null when the text parses.
+ */
+export function jsonErrorOffset(text: string): number | null {
+  let i = 0;
+  const ws = () => {
+    while (i < text.length && /\s/.test(text[i])) i++;
+  };
+  const fail = (): never => {
+    throw i;
+  };
+  const value = (): void => {
+    ws();
+    const c = text[i];
+    if (c === '{' || c === '[') {
+      const close = c === '{' ? '}' : ']';
+      i++;
+      ws();
+      if (text[i] === close) {
+        i++;
+        return;
+      }
+      for (;;) {
+        if (c === '{') {
+          ws();
+          if (text[i] !== '"') fail();
+          value();
+          ws();
+          if (text[i] !== ':') fail();
+          i++;
+        }
+        value();
+        ws();
+        if (text[i] === ',') i++;
+        else if (text[i] === close) {
+          i++;
+          return;
+        } else fail();
+      }
+    } else if (c === '"') {
+      i++;
+      while (i < text.length && text[i] !== '"') i += text[i] === '\\' ? 2 : 1;
+      if (i >= text.length) fail();
+      i++;
+    } else {
+      const m = /^(-?\d+(\.\d+)?([eE][+-]?\d+)?|true|false|null)/.exec(text.slice(i));
+      if (!m) fail();
+      i += m![0].length;
+    }
+  };
+  try {
+    value();
+    ws();
+    return i < text.length ? i : null;
+  } catch (pos) {
+    return pos as number;
+  }
 }

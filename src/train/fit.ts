@@ -48,6 +48,9 @@ export function fit(o: FitOptions): FitResult {
   let skipBatches = 0;
   let epochRngState = rng.getState();
   let resumedFrom: FitResult['resumedFrom'] = null;
+  // Running sum of the current epoch's batch losses (saved so a mid-epoch resume reports the same mean).
+  let lossSum = 0;
+  let lossN = 0;
   const ckpt = o.checkpoint;
   if (ckpt?.resume && hasCheckpoint(ckpt.path)) {
     const meta = loadCheckpoint(ckpt.path, trainer, o.extraVars);
@@ -56,6 +59,7 @@ export function fit(o: FitOptions): FitResult {
     startEpoch = meta.epoch;
     skipBatches = meta.batchInEpoch;
     history = (meta.extra.history as EpochRow[]) ?? [];
+    [lossSum, lossN] = (meta.extra.epochLoss as [number, number]) ?? [0, 0];
     if (meta.extra.user) o.extraState?.set(meta.extra.user as Record<string, unknown>);
     resumedFrom = { step: meta.step, epoch: meta.epoch };
     for (const row of history) o.onEpoch?.(row);
@@ -65,7 +69,7 @@ export function fit(o: FitOptions): FitResult {
     saveCheckpoint(
       ckpt.path,
       trainer,
-      { epoch, batchInEpoch, rng: rng.getState(), epochRng: epochRngState, extra: { history, user: o.extraState?.get() ?? null } },
+      { epoch, batchInEpoch, rng: rng.getState(), epochRng: epochRngState, extra: { history, epochLoss: [lossSum, lossN], user: o.extraState?.get() ?? null } },
       o.extraVars,
     );
   };
@@ -77,8 +81,10 @@ export function fit(o: FitOptions): FitResult {
       epochRngState = rng.getState();
       batches = epochBatches(o.numTrain, o.batchSize, rng);
     }
-    let lossSum = 0;
-    let lossN = 0;
+    if (skipBatches === 0) {
+      lossSum = 0;
+      lossN = 0;
+    }
     const t0 = Date.now();
     for (let b = skipBatches; b < batches.length; b++) {
       const batch = batches[b];

@@ -49,7 +49,7 @@ export abstract class Optimizer {
     this.dispose();
     this.iterations = state.iterations;
     for (const [k, t] of Object.entries(state.slots)) {
-      this.slots.set(k, tf.keep(tf.variable(t.clone(), false)));
+      this.slots.set(k, tf.keep(tf.variable(t, false)));
     }
   }
 

@@ -56,7 +56,8 @@ export function decodeSafetensors(buf: Uint8Array, file = 'safetensors'): Decode
     const s = spec as { dtype: string; shape: number[]; data_offsets: [number, number] };
     const [a, b] = s.data_offsets;
     if (base + b > buf.length) throw new Error(`${file}: truncated data for tensor ${name}`);
-    const bytes = buf.slice(base + a, base + b);
+    // Copy (Buffer.slice is a view into a shared pool; the typed-array constructors need an exact buffer).
+    const bytes = new Uint8Array(buf.subarray(base + a, base + b));
     if (s.dtype === 'F32') tensors[name] = tf.tensor(new Float32Array(bytes.buffer), s.shape, 'float32');
     else if (s.dtype === 'I32') tensors[name] = tf.tensor(new Int32Array(bytes.buffer), s.shape, 'int32');
     else throw new Error(`${file}: unsupported dtype ${s.dtype} for ${name}`);

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# One command on a fresh Debian machine: installs Fashion-MNIST (apt, when available), the npm
+# dependencies, builds, and runs the default experiment (fashion-baseline --quick).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq || true
+  $SUDO apt-get install -y -qq dataset-fashion-mnist
+fi
+npm ci --no-audit --no-fund
+npm run build
+node dist/cli/main.js run "${1:-fashion-baseline}" --quick "${@:2}"
