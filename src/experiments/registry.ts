@@ -1,5 +1,6 @@
 import { UserError } from '../errors.js';
 import { fashionBaseline } from './fashion-baseline.js';
+import { s3Shift } from './s3-shift.js';
 import type { Experiment } from './types.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -25,3 +26,4 @@ export function listExperiments(): Experiment<any>[] {
 }
 
 registerExperiment(fashionBaseline);
+registerExperiment(s3Shift);
