@@ -49,7 +49,7 @@ test('run writes config.json, metrics.jsonl, results.json (stable contract), rep
     assert.deepEqual(Object.keys(run).sort(), ['method', 'metrics', 'seed', 'wallSeconds']);
     assert.ok(run.metrics.test_acc >= 0 && run.metrics.test_acc <= 1);
     assert.ok(run.metrics.test_acc > 0.6, `${run.method} learns the synthetic task: ${run.metrics.test_acc}`);
-    assert.equal(run.metrics.tensors_after, 0, 'run disposed all its tensors');
+    assert.equal(run.metrics.leaked_tensors, 0, 'run disposed all its tensors');
   }
   for (const m of ['mlp', 'cnn']) {
     const s = res.summary[m].test_acc;

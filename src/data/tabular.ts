@@ -172,7 +172,7 @@ export function loadTabular(file: string, opts: TabularOptions = {}): TabularDat
   if (rows.some((r) => r[target] !== null && r[target] !== undefined && typeof r[target] !== 'number')) {
     throw new UserError(`${source}: target column "${target}" must be numeric`);
   }
-  type Col = { name: string; kind: 'num' | 'date' } | { name: string; kind: 'cat'; values: string[] };
+  type Col = { name: string; kind: 'num' } | { name: string; kind: 'date' } | { name: string; kind: 'cat'; values: string[] };
   const used: Col[] = [];
   const droppedColumns: string[] = [];
   for (const c of columns) {

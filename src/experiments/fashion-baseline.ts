@@ -1,5 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
+import { join } from 'node:path';
 import { z } from 'zod';
+import { saveLayersModel } from '../train/model-io.js';
 import { FASHION_MNIST_DIR, loadImageDataset } from '../data/image-dataset.js';
 import { buildCnn, buildMlp } from '../models/classifiers.js';
 import { imageTrainShape, runRng, trainImageClassifier } from './common/image-classification.js';
@@ -47,9 +49,10 @@ export const fashionBaseline: Experiment<FashionBaselineConfig> = {
         ? buildMlp(shape, ds.numClasses, cfg.mlpHidden, rng)
         : buildCnn(shape, ds.numClasses, cfg.cnnChannels, cfg.cnnHidden, rng, cfg.cnnDownsample);
     const r = trainImageClassifier({ ctx, model, train: ds.train, test: ds.test, numClasses: ds.numClasses, rng });
+    await saveLayersModel(model, join(ctx.artifactsDir, 'model'));
     const params = model.countParams();
     model.dispose();
     r.trainer.optimizer.dispose();
-    return { metrics: { test_acc: r.testAcc, test_loss: r.testLoss, params, tensors_after: tf.memory().numTensors } };
+    return { metrics: { test_acc: r.testAcc, test_loss: r.testLoss, params, leaked_tensors: tf.memory().numTensors } };
   },
 };

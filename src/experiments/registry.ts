@@ -1,5 +1,6 @@
 import { UserError } from '../errors.js';
 import { fashionBaseline } from './fashion-baseline.js';
+import { superlossNoisyLabels } from './superloss-noisy-labels.js';
 import { s3Shift } from './s3-shift.js';
 import type { Experiment } from './types.js';
 
@@ -26,4 +27,5 @@ export function listExperiments(): Experiment<any>[] {
 }
 
 registerExperiment(fashionBaseline);
+registerExperiment(superlossNoisyLabels);
 registerExperiment(s3Shift);

@@ -99,6 +99,9 @@ export async function runExperiment(o: RunOptions): Promise<{ outDir: string; re
       outDir,
       onLog: (m, s, row) => appendFileSync(metricsPath, JSON.stringify({ method: m, seed: s, ...row }) + '\n'),
       onProgress: (m, s, p) => view.update({ method: m, seed: s, ...p }),
+      onReady: (b, patches) => {
+        if (!o.quiet) process.stderr.write(`efftrain: ${exp.name}: ${todo.length} run(s) on ${nWorkers} worker(s), tfjs backend ${b}${b === 'wasm' ? ` (kernel patches ${patches ? 'on' : 'off'})` : ''}\n`);
+      },
       onDone: (r) => {
         records.set(key(r.method, r.seed), r);
         writeFileAtomic(join(runFolder(outDir, r.method, r.seed), 'result.json'), JSON.stringify(r) + '\n');
@@ -140,6 +143,7 @@ interface PoolHandlers {
   onLog(method: string, seed: number, row: Record<string, unknown>): void;
   onProgress(method: string, seed: number, p: Record<string, unknown>): void;
   onDone(r: RunRecord): void;
+  onReady(backend: string, wasmPatches: boolean): void;
 }
 
 function runPool(n: number, jobs: { method: string; seed: number }[], h: PoolHandlers): Promise<string> {
@@ -168,6 +172,7 @@ function runPool(n: number, jobs: { method: string; seed: number }[], h: PoolHan
         if (failed) return;
         switch (m.type) {
           case 'ready':
+            if (backend === 'unknown') h.onReady(m.backend, h.init.wasmPatches);
             backend = m.backend;
             next(w);
             break;

@@ -146,6 +146,58 @@ export function buildShiftCnn(o: ShiftCnnOptions, rng: Rng): tf.LayersModel {
   return tf.model({ inputs: x, outputs: out, name: o.method.kind === 'fp' ? 'fp_cnn' : 'shift_cnn' });
 }
 
+type LayerVar = ReturnType<tf.layers.Layer['addWeight']>;
+interface BnFields {
+  gamma: LayerVar | null;
+  beta: LayerVar | null;
+  movingMean: LayerVar;
+  movingVariance: LayerVar;
+  epsilon: number;
+  momentum: number;
+}
+
+/**
+ * BatchNormalization in training mode written with broadcasting ops — same maths as tfjs-layers'
+ * `normalizeBatchInTraining` + moving-average update (biased batch variance, moving ← moving −
+ * (moving − batch)·(1 − momentum)). tfjs' fused BN gradient tiles the per-channel statistics to the
+ * full activation shape, which is slow on wasm (≈60% of a training step of this CNN); here autodiff
+ * reduces with Sum instead. Inference still goes through the layer itself (and the export reads its
+ * variables), so nothing else changes.
+ */
+function batchNormTraining(layer: tf.layers.Layer, x: tf.Tensor): tf.Tensor {
+  const bn = layer as unknown as BnFields;
+  const axes = Array.from({ length: x.rank - 1 }, (_, i) => i);
+  const { mean, variance } = tf.moments(x, axes);
+  for (const [v, batch] of [
+    [bn.movingMean, mean],
+    [bn.movingVariance, variance],
+  ] as const) {
+    tf.tidy(() => {
+      const orig = v.read();
+      v.write(tf.sub(orig, tf.mul(tf.sub(orig, batch), 1 - bn.momentum)));
+    });
+  }
+  let scale = tf.rsqrt(tf.add(variance, bn.epsilon));
+  if (bn.gamma) scale = tf.mul(scale, bn.gamma.read());
+  let y = tf.mul(tf.sub(x, mean), scale);
+  if (bn.beta) y = tf.add(y, bn.beta.read());
+  return y;
+}
+
+/**
+ * Training/inference forward of a chain model (like `buildShiftCnn`'s): in training mode BatchNorm layers
+ * run through `batchNormTraining`, every other layer through `layer.apply`; inference uses `model.apply`.
+ */
+export function chainForward(model: tf.LayersModel): (x: tf.Tensor4D, training: boolean) => tf.Tensor2D {
+  const layers = model.layers.filter((l) => l.getClassName() !== 'InputLayer');
+  return (x, training) => {
+    if (!training) return model.apply(x, { training: false }) as tf.Tensor2D;
+    let h: tf.Tensor = x;
+    for (const l of layers) h = l.getClassName() === 'BatchNormalization' ? batchNormTraining(l, h) : (l.apply(h, { training: true }) as tf.Tensor);
+    return h as tf.Tensor2D;
+  };
+}
+
 /** The quantised ("Q") layers of a `buildShiftCnn` model: every conv after the stem. */
 export function quantizedLayers(model: tf.LayersModel): tf.layers.Layer[] {
   const convs = model.layers.filter((l) => l instanceof ShiftLayerBase || l.getClassName() === 'Conv2D');
@@ -256,6 +308,7 @@ export const s3Shift: Experiment<S3ShiftConfig> = {
       numClasses: ds.numClasses,
       rng,
       hooks: hookFor(model, spec),
+      forward: chainForward(model),
       epochMetrics: () => {
         const now = snapshotQuantized(model);
         const flip = signFlipStats(prev, now);

@@ -311,7 +311,7 @@ function trainCandidate(ctx: RunContext<Cfg>, data: RunData, isHard: Uint8Array,
   const rng = runRng(ctx.seed, ctx.experiment);
   const shape = { height: data.train.height, width: data.train.width, channels: 1 };
   const model = buildMlp(shape, C, cfg.mlpHidden, rng);
-  const sl = superLoss({ lambda, tau: cfg.tau === 'log' ? 'log' : cfg.tau, numClasses: C });
+  const sl = loss === 'superloss' ? superLoss({ lambda, tau: cfg.tau === 'log' ? 'log' : cfg.tau, numClasses: C }) : null;
   const diagInput = { noisyLabels: data.noisyTrain, trueLabels: data.train.labels, isNoisy: data.isNoisy, isHard };
   const diagnose = (epoch: number): Record<string, number> => {
     const { loss: l, pred } = scoreSamples(model, data.train, data.noisyTrain, cfg.scoreBatch);
@@ -334,13 +334,13 @@ function trainCandidate(ctx: RunContext<Cfg>, data: RunData, isHard: Uint8Array,
     test: data.test,
     numClasses: C,
     rng,
-    loss: loss === 'ce' ? undefined : (logits, y) => sl.compute(crossEntropyPerSample(logits, y), { update: true }).loss,
+    loss: sl ? (logits, y) => sl.compute(crossEntropyPerSample(logits, y), { update: true }).loss : undefined,
     epochMetrics: diagnose,
     extraState: {
-      get: () => ({ hists, superloss: sl.getState() }),
+      get: () => ({ hists, superloss: sl?.getState() ?? null }),
       set: (s) => {
         Object.assign(hists, s.hists as Record<string, MetricRow>);
-        sl.setState(s.superloss as ReturnType<typeof sl.getState>);
+        if (sl && s.superloss) sl.setState(s.superloss as ReturnType<typeof sl.getState>);
       },
     },
   });
@@ -435,8 +435,6 @@ function report(input: ReportInput<Cfg>): ReportSection[] {
   const noises = [...new Set(methods.map((m) => m.noise))];
   const lastEpoch = Math.max(0, ...rows.filter((r) => typeof r.epoch === 'number').map((r) => r.epoch as number));
   const selectOn = cfg.lambdas.length > 1;
-  const C = rows.length ? undefined : undefined;
-  void C;
 
   sections.push({
     markdown: `## Setup and definitions
