@@ -28,18 +28,6 @@ test('AdamW: two steps match the hand-computed update (decoupled decay on kernel
   const gW = [0.3, -0.4];
   const gB = [2];
   const lr = 0.01;
-  // reference in float64
-  const ref = (p: number, gs: number[]) => {
-    let m = 0, v = 0, x = p;
-    gs.forEach((g, t) => {
-      m = 0.9 * m + 0.1 * g;
-      v = 0.99 * v + 0.01 * g * g;
-      const mh = m / (1 - 0.9 ** (t + 1));
-      const vh = v / (1 - 0.99 ** (t + 1));
-      x = x - lr * (mh / (Math.sqrt(vh) + 1e-8)) - lr * 0.1 * x;
-    });
-    return x;
-  };
   // the decay uses θ before the adaptive step (θ ← θ − lr·adam − lr·λ·θ_old)
   const refOld = (p: number, gs: number[], decay: boolean) => {
     let m = 0, v = 0, x = p;
@@ -52,7 +40,6 @@ test('AdamW: two steps match the hand-computed update (decoupled decay on kernel
     });
     return x;
   };
-  void ref;
   for (let s = 0; s < 2; s++) tf.tidy(() => opt.apply([w, b], [tf.tensor2d([gW]), tf.tensor1d(gB)], lr));
   const wv = w.dataSync();
   assert.ok(Math.abs(wv[0] - refOld(1, [0.3, 0.3], true)) < 1e-6);
