@@ -1,5 +1,6 @@
 import { UserError } from '../errors.js';
 import { engineBench } from './engine.js';
+import { shiftInferenceBench } from './shift-inference.js';
 import type { Bench } from './types.js';
 
 const benches = new Map<string, Bench>();
@@ -20,3 +21,4 @@ export function listBenches(): Bench[] {
 }
 
 registerBench(engineBench);
+registerBench(shiftInferenceBench);

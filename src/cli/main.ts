@@ -8,6 +8,7 @@ import { getExperiment, listExperiments } from '../experiments/registry.js';
 import { runExperiment } from '../experiments/runner.js';
 import { writeReport } from '../report/report.js';
 import { writeFileAtomic } from '../util/fs.js';
+import { registerExportShiftCommand } from './export-shift.js';
 import type { MetricRow, Results } from '../experiments/types.js';
 
 const VERSION = '0.1.0';
@@ -151,6 +152,7 @@ export function buildProgram(): Command {
       process.stdout.write(`${join(out, 'bench.json')}\n`);
     });
 
+  registerExportShiftCommand(program);
   return program;
 }
 

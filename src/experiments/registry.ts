@@ -1,7 +1,9 @@
 import { UserError } from '../errors.js';
 import { fashionBaseline } from './fashion-baseline.js';
 import { superlossNoisyLabels } from './superloss-noisy-labels.js';
+import { superlossRegression } from './superloss-regression.js';
 import { s3Shift } from './s3-shift.js';
+import { structuredFfn } from './structured-ffn.js';
 import type { Experiment } from './types.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -28,4 +30,6 @@ export function listExperiments(): Experiment<any>[] {
 
 registerExperiment(fashionBaseline);
 registerExperiment(superlossNoisyLabels);
+registerExperiment(superlossRegression);
 registerExperiment(s3Shift);
+registerExperiment(structuredFfn);

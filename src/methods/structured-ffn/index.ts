@@ -1,0 +1,4 @@
+export * from './layers.js';
+export * from './ffn.js';
+export * from './sgt.js';
+export * from './linalg.js';

@@ -1,0 +1,194 @@
+/**
+ * The pluggable feed-forward block of the transformer (src/models/transformer.ts).
+ *
+ * An FFN maps token rows [tokens, d] to [tokens, d]. Every kind (dense here; structured in
+ * src/methods/structured-ffn; mixture-of-experts later) implements `Ffn` and registers a factory under
+ * its `kind`, so a saved model's JSON spec rebuilds the right module. The transformer only ever calls
+ * `apply`, collects `variables()` for the optimizer, and asks `macsPerToken()` for FLOP accounting.
+ *
+ * Extension points for other kinds, all optional:
+ * - `ctx.addAuxLoss` lets a module add a scalar to the training loss (e.g. a MoE load-balancing loss);
+ * - `ctx.rng` is the run's seeded stream for stochastic routing/skipping (never Math.random);
+ * - `ctx.stats` accumulates extra multiply-adds actually spent (e.g. SGT's dense guide, MoE routing);
+ * - `ctx.guideAlpha` is self-guided training's mixing weight α_t (0 = off), which other kinds ignore.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { Rng } from '../engine/rng.js';
+
+/** A JSON description of one FFN module: `kind` picks the registered factory, the rest is its own. */
+export interface FfnSpec {
+  kind: string;
+  [key: string]: unknown;
+}
+
+export interface FfnContext {
+  /** Training forward (stochastic parts active) or evaluation/inference. */
+  training: boolean;
+  /** Seeded randomness for stochastic modules; null in deterministic evaluation. */
+  rng: Rng | null;
+  /** Self-guided training's α_t for this step (0 or absent = no guidance). */
+  guideAlpha?: number;
+  /** Adds an auxiliary scalar to the loss (called inside the loss closure). */
+  addAuxLoss?(loss: tf.Scalar): void;
+  /** Extra multiply-adds per token actually spent beyond `macsPerToken()` (summed over calls). */
+  stats?: { extraMacsPerToken: number };
+}
+
+export interface NamedVariable {
+  /** Stable name within the module (e.g. `fc1/kernel_v`); the transformer prefixes the block. */
+  name: string;
+  variable: tf.Variable;
+}
+
+export interface Ffn {
+  readonly kind: string;
+  readonly dModel: number;
+  readonly dFf: number;
+  /** [tokens, dModel] → [tokens, dModel]. Call inside tf.tidy / variableGrads. */
+  apply(x: tf.Tensor2D, ctx: FfnContext): tf.Tensor2D;
+  /** Trainable variables (those the optimizer updates), in a stable order. */
+  variables(): NamedVariable[];
+  /** Weights of the linear maps (no biases, no SGT guide): the paper's "FFN parameters". */
+  weightCount(): number;
+  /** Forward multiply-adds per token of the main path (= weightCount for linear maps). */
+  macsPerToken(): number;
+  /** JSON spec that rebuilds this module through `createFfn` (weights are saved separately). */
+  spec(): FfnSpec;
+  dispose(): void;
+}
+
+export interface FfnDims {
+  dModel: number;
+  dFf: number;
+}
+
+export type FfnFactory = (spec: FfnSpec, dims: FfnDims, seed: number, initStd: number) => Ffn;
+
+const factories = new Map<string, FfnFactory>();
+
+/** Registers an FFN kind (idempotent for the same factory; a different one under a taken name throws). */
+export function registerFfn(kind: string, factory: FfnFactory): void {
+  const prev = factories.get(kind);
+  if (prev && prev !== factory) throw new Error(`FFN kind "${kind}" registered twice`);
+  factories.set(kind, factory);
+}
+
+export function createFfn(spec: FfnSpec, dims: FfnDims, seed: number, initStd = 0.02): Ffn {
+  const f = factories.get(spec.kind);
+  if (!f) throw new Error(`unknown FFN kind "${spec.kind}" (registered: ${[...factories.keys()].join(', ')}); import its module first`);
+  return f(spec, dims, seed, initStd);
+}
+
+/**
+ * GELU, tanh approximation (Hendrycks & Gimpel 2016; GPT-2), computed through the exact identity
+ * ½x(1 + tanh u) = x·σ(2u), u = √(2/π)(x + 0.044715x³): on wasm `Sigmoid` is ~6x faster than `Tanh` and
+ * x·x·x ~6x faster than `Pow`.
+ */
+export function gelu<T extends tf.Tensor>(x: T): T {
+  return tf.tidy(() => {
+    const x3 = tf.mul(tf.mul(x, x), x);
+    const u2 = tf.mul(tf.add(x, tf.mul(x3, 0.044715)), 2 * Math.sqrt(2 / Math.PI));
+    return tf.mul(x, tf.sigmoid(u2)) as T;
+  });
+}
+
+/**
+ * y = x·W (+ b) with a hand-written gradient tuned for the wasm backend: the weight gradient xᵀ·dy transposes
+ * whichever of x [T, N] and dy [T, M] is narrower (the stock gradient always transposes x, and wasm's
+ * Transpose of a [1024, 1024] activation costs more than the matmul), and the bias gradient is the GEMM
+ * 1ᵀ·dy instead of a column reduction.
+ */
+export function linear(x: tf.Tensor2D, w: tf.Tensor2D, b?: tf.Tensor1D): tf.Tensor2D {
+  const f = tf.customGrad((...args: unknown[]) => {
+    const save = args[args.length - 1] as tf.GradSaveFunc;
+    const [xi, wi, bi] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D | undefined];
+    save([xi, wi]);
+    const y = bi ? (tf.add(tf.matMul(xi, wi), bi) as tf.Tensor2D) : tf.matMul(xi, wi);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xs, ws] = saved as [tf.Tensor2D, tf.Tensor2D];
+        const g = dy as tf.Tensor2D;
+        const [T, N] = xs.shape;
+        const M = g.shape[1];
+        const dx = tf.matMul(g, ws, false, true);
+        const dw = N <= M ? tf.matMul(xs, g, true, false) : tf.transpose(tf.matMul(g, xs, true, false));
+        if (!bi) return [dx, dw];
+        const db = tf.reshape(tf.matMul(tf.ones([1, T]), g), [M]);
+        return [dx, dw, db];
+      },
+    };
+  });
+  return (b ? f(x, w, b) : f(x, w)) as tf.Tensor2D;
+}
+
+/** A seeded N(0, std²) tensor (drawn in JS from the Rng so init never depends on tfjs' seeding). */
+export function normalTensor(rng: Rng, shape: number[], std: number): tf.Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const v = new Float32Array(n);
+  for (let i = 0; i < n; i++) v[i] = rng.normal() * std;
+  return tf.tensor(v, shape, 'float32');
+}
+
+/** A trainable variable holding `init()` (the temporary initial tensor is freed). */
+export function makeVariable(init: () => tf.Tensor): tf.Variable {
+  const t = init();
+  const v = tf.variable(t, true);
+  t.dispose();
+  return v;
+}
+
+/** Standard two-layer FFN: W2·gelu(W1·x + b1) + b2, weights N(0, initStd²), biases 0. */
+export class DenseFfn implements Ffn {
+  readonly kind = 'dense';
+  readonly w1: tf.Variable;
+  readonly b1: tf.Variable;
+  readonly w2: tf.Variable;
+  readonly b2: tf.Variable;
+
+  constructor(
+    readonly dModel: number,
+    readonly dFf: number,
+    rng: Rng,
+    initStd: number,
+  ) {
+    this.w1 = makeVariable(() => normalTensor(rng, [dModel, dFf], initStd));
+    this.b1 = makeVariable(() => tf.zeros([dFf]));
+    this.w2 = makeVariable(() => normalTensor(rng, [dFf, dModel], initStd));
+    this.b2 = makeVariable(() => tf.zeros([dModel]));
+  }
+
+  apply(x: tf.Tensor2D): tf.Tensor2D {
+    return tf.tidy(() => {
+      const h = gelu(linear(x, this.w1 as tf.Tensor2D, this.b1 as tf.Tensor1D));
+      return linear(h, this.w2 as tf.Tensor2D, this.b2 as tf.Tensor1D);
+    });
+  }
+
+  variables(): NamedVariable[] {
+    return [
+      { name: 'fc1/kernel', variable: this.w1 },
+      { name: 'fc1/bias', variable: this.b1 },
+      { name: 'fc2/kernel', variable: this.w2 },
+      { name: 'fc2/bias', variable: this.b2 },
+    ];
+  }
+
+  weightCount(): number {
+    return 2 * this.dModel * this.dFf;
+  }
+
+  macsPerToken(): number {
+    return this.weightCount();
+  }
+
+  spec(): FfnSpec {
+    return { kind: 'dense' };
+  }
+
+  dispose(): void {
+    tf.dispose([this.w1, this.b1, this.w2, this.b2]);
+  }
+}
+
+registerFfn('dense', (_spec, dims, seed, initStd) => new DenseFfn(dims.dModel, dims.dFf, new Rng(seed), initStd));
