@@ -33,10 +33,10 @@ before(async () => {
   await initEngine({ backend: 'wasm' });
 });
 
-const randn = (shape: number[], seed: number, scale = 1) => {
+const randn = (shape: number[], seed: number, scale = 1): tf.Tensor2D => {
   const r = new Rng(seed);
   const n = shape.reduce((a, b) => a * b, 1);
-  return tf.tensor(Float32Array.from({ length: n }, () => r.normal() * scale), shape);
+  return tf.tensor(Float32Array.from({ length: n }, () => r.normal() * scale), shape as number[]) as tf.Tensor as tf.Tensor2D;
 };
 
 const maxAbsDiff = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
@@ -180,7 +180,7 @@ test('pre-merge: merged dense path equals the structured path to ≤1e-5 and is 
       const merged = tf.tidy(() => tf.add(tf.matMul(x, l.merged!), l.namedVariables().find((v) => v.name === 'bias')!.variable));
       const diff = maxAbsDiff(ys, merged);
       assert.ok(diff <= 1e-5, `${l.getClassName()} ${n}->${m}: ${diff}`);
-      const small = tf.slice(x, [0, 0], [4, n]);
+      const small = tf.slice(x, [0, 0], [4, n]) as tf.Tensor2D;
       const viaMerged = l.forward(small);
       l.unmerge();
       const viaFactors = l.forward(small);
@@ -209,7 +209,7 @@ test('SGT: guide starts equal to S, α schedule values, skip gives exactly S(x),
   for (const l of layers(32, 64, { guide: true })) {
     const x = randn([5, 32], 2);
     const g = l.guideVariable!;
-    const viaGuide = tf.tidy(() => tf.matMul(x, g));
+    const viaGuide = tf.tidy(() => tf.matMul(x, g as tf.Tensor2D));
     const s = l.structured(x);
     assert.ok(maxAbsDiff(viaGuide, s) < 1e-5, `${l.getClassName()} guide = S at init`);
     // Make W differ from S, then check the two forms of the forward.
@@ -220,7 +220,7 @@ test('SGT: guide starts equal to S, α schedule values, skip gives exactly S(x),
     const sb = tf.tidy(() => tf.add(s, bias));
     assert.ok(maxAbsDiff(skipped, sb) < 1e-6, 'skip → exactly S(x) + b');
     const mixed = l.forward(x, { alpha: 0.3, useGuide: true });
-    const want = tf.tidy(() => tf.add(tf.add(tf.mul(tf.matMul(x, g), 0.3), tf.mul(s, 0.7)), bias));
+    const want = tf.tidy(() => tf.add(tf.add(tf.mul(tf.matMul(x, g as tf.Tensor2D), 0.3), tf.mul(s, 0.7)), bias));
     assert.ok(maxAbsDiff(mixed, want) < 1e-5, 'used → α·Wx + (1−α)·S(x) + b');
     const names = l.namedVariables().map((v) => v.name);
     assert.ok(names.includes('guide'));
@@ -256,9 +256,10 @@ test('getConfig round trip and tf.layers save/load of the structured layers', as
     const a = model.predict(x) as tf.Tensor;
     const b = loaded.predict(x) as tf.Tensor;
     assert.ok(maxAbsDiff(a, b) < 1e-6);
-    assert.equal(loaded.layers[0].getClassName(), l.getClassName());
-    const { name: _n1, ...c1 } = model.layers[0].getConfig();
-    const { name: _n2, ...c2 } = loaded.layers[0].getConfig();
+    const last = (mm: tf.LayersModel) => mm.layers[mm.layers.length - 1];
+    assert.equal(last(loaded).getClassName(), l.getClassName());
+    const { name: _n1, ...c1 } = last(model).getConfig();
+    const { name: _n2, ...c2 } = last(loaded).getConfig();
     assert.deepEqual(c1, c2);
     tf.dispose([x, a, b]);
     model.dispose();
@@ -288,7 +289,7 @@ test('tiny end-to-end runExperiment (workers 1): results, metrics rows, saved mo
   const { results } = await runExperiment({
     experiment: 'structured-ffn',
     quick: false,
-    sets: ['dModel=16', 'nHeads=2', 'dFf=64', 'contextLength=16', 'batchSize=4', 'steps=6', 'evalEvery=3', 'evalWindows=4', 'finalEvalWindows=8', 'evalBatch=4'],
+    sets: ['dModel=16', 'nHeads=2', 'dFf=64', 'contextLength=16', 'batchSize=4', 'steps=6', 'evalEvery=2', 'evalWindows=4', 'finalEvalWindows=8', 'evalBatch=4'],
     flags: { methods, seeds: [1], data: text },
     outDir,
     workers: 1,
@@ -311,7 +312,7 @@ test('tiny end-to-end runExperiment (workers 1): results, metrics rows, saved mo
   const sf = results.runs.find((r) => r.method === 'blockshuffle-32-sgt-sameflops')!.metrics;
   assert.ok(sf.steps > 6, 'same-FLOPs SGT trains extra (replayed) steps');
   const rows = readFileSync(join(outDir, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
-  assert.ok(rows.some((r) => r.method === 'lowrank-32-sgt' && r.step === 3 && r.alpha > 0));
+  assert.ok(rows.some((r) => r.method === 'lowrank-32-sgt' && r.step === 2 && r.alpha > 0));
   const report = readFileSync(join(outDir, 'report.md'), 'utf8');
   assert.match(report, /paper predicts/);
   assert.ok(existsSync(join(outDir, 'charts', 'val_bpc-vs-flops.svg')));

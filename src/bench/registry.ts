@@ -2,6 +2,7 @@ import { UserError } from '../errors.js';
 import { engineBench } from './engine.js';
 import { shiftInferenceBench } from './shift-inference.js';
 import type { Bench } from './types.js';
+import { structuredFfnBench } from './structured-ffn.js';
 
 const benches = new Map<string, Bench>();
 
@@ -22,3 +23,4 @@ export function listBenches(): Bench[] {
 
 registerBench(engineBench);
 registerBench(shiftInferenceBench);
+registerBench(structuredFfnBench);

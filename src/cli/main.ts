@@ -9,6 +9,7 @@ import { runExperiment } from '../experiments/runner.js';
 import { writeReport } from '../report/report.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { registerExportShiftCommand } from './export-shift.js';
+import { registerGenerateCommand } from './generate.js';
 import type { MetricRow, Results } from '../experiments/types.js';
 
 const VERSION = '0.1.0';
@@ -153,6 +154,7 @@ export function buildProgram(): Command {
     });
 
   registerExportShiftCommand(program);
+  registerGenerateCommand(program);
   return program;
 }
 

@@ -54,7 +54,7 @@ export function parseNoisyLabelMethod(name: string): NoisyLabelMethod {
 }
 
 /** SuperLoss λ candidates of the full run (smaller λ = stronger down-weighting of high-loss samples). */
-export const DEFAULT_LAMBDAS = [0.1, 0.25, 1, 4] as const;
+export const DEFAULT_LAMBDAS = [0.1, 0.25, 1] as const;
 
 const methodsFor = (noises: string[]) => noises.flatMap((n) => NOISY_LABEL_LOSSES.map((l) => `${l}@${n}`));
 

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { sequentialBatches } from '../../data/batching.js';
 import { finiteMean, layerAlpha } from './metrics.js';
 import type { MultiTaskNet } from './model.js';
-import { normalizeSaliencies, saliencyShares, shareEntropy, toPositions } from './rep-mtl.js';
+import { saliencyShares, shareEntropy, toPositions } from './rep-mtl.js';
 import { forwardAll, taskSaliencies, type MtlBatch } from './step.js';
 
 /** Saliency-share statistics over a data set. */
@@ -18,7 +18,8 @@ export interface SaliencyStats {
 
 /**
  * Measures the TSR quantities on data (e.g. the test set) for any trained model: `saliency(batch)` returns
- * S_t = ∂L_t/∂Z for each task (shaped like Z, same positions across tasks). Raw-loss saliencies, spatial
+ * S_t = ∂L_t/∂Z for each task (shaped like Z, same positions across tasks; any common scale — the shares are
+ * ratios). Raw-loss saliencies, spatial
  * positions — the definition of the Rep-MTL TSR term.
  */
 export function saliencyStats(n: number, batchSize: number, makeBatch: (idx: Int32Array) => MtlBatch, saliency: (batch: MtlBatch) => tf.Tensor[], positions: 'spatial' | 'channels' = 'spatial'): SaliencyStats {
@@ -30,7 +31,7 @@ export function saliencyStats(n: number, batchSize: number, makeBatch: (idx: Int
   let P = 0;
   for (const idx of sequentialBatches(n, batchSize)) {
     const [ent, sh, dm] = tf.tidy(() => {
-      const sal = normalizeSaliencies(saliency(makeBatch(idx)).map((s) => toPositions(s, positions)));
+      const sal = saliency(makeBatch(idx)).map((s) => toPositions(s, positions));
       const p = saliencyShares(sal); // [T, B, P]
       const e = tf.sum(shareEntropy(p));
       const arg = tf.argMax(p, 0); // [B, P]
@@ -59,7 +60,7 @@ export function saliencyStats(n: number, batchSize: number, makeBatch: (idx: Int
 /** Closed-form raw-loss saliencies of a multi-task net on a batch (for `saliencyStats`). */
 export function netSaliencies(net: MultiTaskNet, batch: MtlBatch): tf.Tensor[] {
   const { zs, fwds, losses } = forwardAll(net, batch);
-  return taskSaliencies(net, zs, fwds, batch.targets, losses, { saliency: 'closed', saliencyLoss: 'raw', headGrad: true });
+  return taskSaliencies(net, zs, fwds, batch.targets, losses, { saliency: 'closed', saliencyLoss: 'raw', headGrad: true }, zs[0].shape[0]);
 }
 
 /** Power-law α of the shared encoder's layers and each head's layers (mean over the layers with a fit). */

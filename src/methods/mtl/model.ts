@@ -150,22 +150,22 @@ export function taskLoss(task: MtlTask, logits: tf.Tensor2D, target: tf.Tensor):
 }
 
 /** ∂L/∂logits of the batch-mean loss, written out (first-order ops only, so it can be differentiated again). */
-export function lossGradLogits(task: MtlTask, logits: tf.Tensor2D, target: tf.Tensor): tf.Tensor2D {
+export function lossGradLogits(task: MtlTask, logits: tf.Tensor2D, target: tf.Tensor, scale = 1): tf.Tensor2D {
   const B = logits.shape[0];
-  if (task.loss === 'softmax-ce') return tf.div(tf.sub(tf.softmax(logits), tf.oneHot(target as tf.Tensor1D, task.outputs)), B) as tf.Tensor2D;
-  return tf.mul(tf.sub(logits, target), 2 / (B * task.outputs)) as tf.Tensor2D;
+  if (task.loss === 'softmax-ce') return tf.mul(tf.sub(tf.softmax(logits), tf.oneHot(target as tf.Tensor1D, task.outputs)), scale / B) as tf.Tensor2D;
+  return tf.mul(tf.sub(logits, target), (2 * scale) / (B * task.outputs)) as tf.Tensor2D;
 }
 
 /**
  * Closed-form task saliency S_t = ∂L_t/∂Z for the batch-mean loss, shaped like Z:
  * linear head: S = g Wᵀ; MLP head: S = ((g W2ᵀ) ⊙ 1[pre > 0]) W1ᵀ, with g = ∂L/∂logits
- * ((softmax(o) − Y)/B for cross-entropy). Built from first-order ops only, so autodiff through S (Rep-MTL's
+ * ((softmax(o) − Y)/B for cross-entropy; `scale` multiplies it, e.g. B for the summed loss). Built from first-order ops only, so autodiff through S (Rep-MTL's
  * regularisers) is exact — tfjs 4.22's nested tf.grad silently drops the dependence on saved outputs
  * (softmax/exp), see the tests. `params` overrides the head parameters (e.g. detached copies).
  */
-export function closedFormSaliency(net: MultiTaskNet, t: number, z: tf.Tensor, fwd: HeadForward, target: tf.Tensor, params?: tf.Tensor[]): tf.Tensor {
+export function closedFormSaliency(net: MultiTaskNet, t: number, z: tf.Tensor, fwd: HeadForward, target: tf.Tensor, params?: tf.Tensor[], scale = 1): tf.Tensor {
   const [w1, , w2] = params ?? net.headVars(t);
-  const g = lossGradLogits(net.tasks[t], fwd.logits, target);
+  const g = lossGradLogits(net.tasks[t], fwd.logits, target, scale);
   let s: tf.Tensor2D;
   if (w2) {
     const dh = tf.matMul(g, w2 as tf.Tensor2D, false, true);
@@ -181,7 +181,7 @@ export function closedFormSaliency(net: MultiTaskNet, t: number, z: tf.Tensor, f
  * whose gradients use only their inputs — the case where tfjs' second-order autodiff is correct).
  * Works for any head built from such ops; tested against the closed form and finite differences.
  */
-export function vjpSaliency(net: MultiTaskNet, t: number, z: tf.Tensor, fwd: HeadForward, target: tf.Tensor, params?: tf.Tensor[]): tf.Tensor {
-  const g = lossGradLogits(net.tasks[t], fwd.logits, target);
+export function vjpSaliency(net: MultiTaskNet, t: number, z: tf.Tensor, fwd: HeadForward, target: tf.Tensor, params?: tf.Tensor[], scale = 1): tf.Tensor {
+  const g = lossGradLogits(net.tasks[t], fwd.logits, target, scale);
   return tf.grad((zz: tf.Tensor) => tf.sum(tf.mul(net.head(t, zz, params).logits, g)))(z);
 }

@@ -14,9 +14,13 @@
  *   No C×C matrix is formed: ⟨XXᵀ, YYᵀ⟩_F = ‖XᵀY‖_F².
  * - Objective (eq. 10): L = weighting(L_1..L_T) + λ_tsr L_tsr + λ_csa L_csa.
  *
- * Scale: both regularisers are 0-homogeneous in the saliencies (a common factor cancels), so the saliencies
- * are divided by a detached global RMS before use — that leaves the value and the gradient unchanged (up to
- * the eps terms) and keeps float32 away from underflow (CSA is quartic in S).
+ * Scale: both regularisers are 0-homogeneous in the saliencies (a common factor cancels, up to the eps terms),
+ * so the training step feeds them the saliencies of the summed per-sample losses (B·S_t), which keeps float32
+ * away from underflow (CSA is quartic in S) without touching the big tensors.
+ *
+ * Speed (wasm): the channel mean is a product with a constant averaging vector (one XNNPACK GEMM forward and
+ * backward instead of broadcast elementwise kernels), and ‖XᵀX‖_F² has a hand-written gradient (one batched
+ * product instead of three).
  */
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../../errors.js';
@@ -91,7 +95,10 @@ export function toPositions(s: tf.Tensor, mode: 'spatial' | 'channels'): tf.Tens
   return mode === 'spatial' ? sp : (tf.transpose(sp, [0, 2, 1]) as tf.Tensor3D);
 }
 
-/** Divides every saliency by one detached global RMS (the regularisers are invariant to a common scale). */
+/**
+ * Divides every saliency by one detached global RMS (the regularisers are invariant to a common scale; the
+ * gradient is unchanged too, by 0-homogeneity). For saliencies of unknown scale.
+ */
 export function normalizeSaliencies(sal: tf.Tensor3D[]): tf.Tensor3D[] {
   const ms = tf.tidy(() => tf.addN(sal.map((s) => tf.mean(tf.square(s)))).dataSync()[0] / sal.length);
   const rms = Math.sqrt(ms);
@@ -99,9 +106,15 @@ export function normalizeSaliencies(sal: tf.Tensor3D[]): tf.Tensor3D[] {
   return sal.map((s) => tf.div(s, rms) as tf.Tensor3D);
 }
 
+/** Mean over the last axis of [B, P, C] as one GEMM [B·P, C]·(1/C): [B, P]. */
+export function channelMean(x: tf.Tensor3D): tf.Tensor2D {
+  const [B, P, C] = x.shape;
+  return tf.reshape(tf.matMul(tf.reshape(x, [B * P, C]), tf.fill([C, 1], 1 / C)), [B, P]);
+}
+
 /** Per-position saliency shares P_{i,t} (TSR eq. 5): [T, B, P]. */
 export function saliencyShares(sal: tf.Tensor3D[], eps = 1e-8): tf.Tensor3D {
-  const a = tf.stack(sal.map((s) => tf.abs(tf.mean(s, 2)))) as tf.Tensor3D;
+  const a = tf.stack(sal.map((s) => tf.abs(channelMean(s)))) as tf.Tensor3D;
   return tf.div(a, tf.add(tf.sum(a, 0, true), eps));
 }
 
@@ -120,26 +133,71 @@ export function tsrLoss(sal: tf.Tensor3D[], eps = 1e-8): tf.Scalar {
  * With X = S_t[b] as P×C and A_bᵀ the T×C stack of anchors: ⟨Â_b, M_t[b]⟩ = ‖A_bᵀ Xᵀ‖², ‖Â_b‖ = ‖A_bᵀA_b‖,
  * ‖M_t[b]‖ = ‖XᵀX‖ (or ‖XXᵀ‖, the smaller), ⟨Â_b, Â_k⟩ = Σ_{t,s} (a_{b,t}·a_{k,s})².
  */
+/**
+ * ‖XᵀX‖_F² for every matrix X of a batch [N, P, C] (or ‖XXᵀ‖_F², equal), with a hand-written gradient
+ * 4·X(XᵀX): one batched product forward and one backward (autodiff would take three). Returns [N].
+ */
+const gramFrobSq = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
+  const [, P, C] = x.shape as [number, number, number];
+  const g = C <= P ? tf.matMul(x as tf.Tensor3D, x as tf.Tensor3D, true, false) : tf.matMul(x as tf.Tensor3D, x as tf.Tensor3D, false, true);
+  save([x, g]);
+  return {
+    value: tf.sum(tf.square(g), [1, 2]),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [xx, gg] = saved as [tf.Tensor3D, tf.Tensor3D];
+      const g4 = tf.mul(gg, tf.reshape(tf.mul(dy, 4), [-1, 1, 1])) as tf.Tensor3D; // scale the small factor
+      return C <= P ? tf.matMul(xx, g4) : tf.matMul(g4, xx);
+    },
+  };
+}) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: tf.Tensor) => tf.Tensor;
+
+/** The channel Gram XᵀX of every X in [N, P, C] ([N, C, C]) with gradient X(dG + dGᵀ): one batched product each way. */
+const channelGram = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
+  save([x]);
+  return {
+    value: tf.matMul(x as tf.Tensor3D, x as tf.Tensor3D, true, false),
+    gradFunc: (dg: tf.Tensor, saved: tf.Tensor[]) => tf.matMul(saved[0] as tf.Tensor3D, tf.add(dg, tf.transpose(dg, [0, 2, 1])) as tf.Tensor3D),
+  };
+}) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: tf.Tensor) => tf.Tensor3D;
+
+/**
+ * The CSA cosines. Positives cos(Â_b, M_t[b]) as [B, T]; negatives cos(Â_b, Â_k) as [B, B].
+ * When C ≤ P (spatial maps): the channel Gram M_t[b] = S_t[b]S_t[b]ᵀ (C×C) and Â_b = Σ_t a_{b,t}a_{b,t}ᵀ are
+ * formed per sample and ⟨Â_b, M_t[b]⟩ is their elementwise product. Otherwise (few positions, e.g. flat Z)
+ * no C×C matrix is formed: with X = S_t[b] as P×C and A_bᵀ the T×C stack of anchors,
+ * ⟨Â_b, M_t[b]⟩ = ‖A_bᵀ Xᵀ‖², ‖Â_b‖ = ‖A_bᵀA_b‖, ‖M_t[b]‖ = ‖XXᵀ‖.
+ * Negatives always use ⟨Â_b, Â_k⟩ = Σ_{t,s} (a_{b,t}·a_{k,s})² (T×T products).
+ */
 export function csaCosines(sal: tf.Tensor3D[], eps = 1e-8): { pos: tf.Tensor2D; neg: tf.Tensor2D } {
   const [B, P, C] = sal[0].shape;
   const T = sal.length;
-  const anchors = tf.stack(sal.map((s) => tf.mean(s, 1)), 1) as tf.Tensor3D; // [B, T, C]
-  const aa = tf.matMul(anchors, anchors, false, true); // [B, T, T]
   const e2 = eps * eps;
-  const nA = tf.sqrt(tf.add(tf.sum(tf.square(aa), [1, 2]), e2)); // [B]
-  const pos = sal.map((x) => {
-    const atx = tf.matMul(anchors, x, false, true); // [B, T, P]
-    const num = tf.sum(tf.square(atx), [1, 2]);
-    const gram = C <= P ? tf.matMul(x, x, true, false) : tf.matMul(x, x, false, true);
-    const nM = tf.sqrt(tf.add(tf.sum(tf.square(gram), [1, 2]), e2));
-    return tf.div(num, tf.add(tf.mul(nA, nM), eps));
-  });
+  const anchors = tf.stack(sal.map((s) => tf.mean(s, 1)), 1) as tf.Tensor3D; // [B, T, C]: a_{b,t}
+  let pos: tf.Tensor2D;
+  if (C <= P) {
+    const ahat = tf.matMul(anchors, anchors, true, false); // [B, C, C] = Σ_t a_t a_tᵀ
+    const nA = tf.sqrt(tf.add(tf.sum(tf.square(ahat), [1, 2]), e2)); // ‖Â_b‖_F, [B]
+    const cos = sal.map((x) => {
+      const m = channelGram(x); // [B, C, C]
+      const num = tf.sum(tf.mul(m, ahat), [1, 2]);
+      const nM = tf.sqrt(tf.add(tf.sum(tf.square(m), [1, 2]), e2));
+      return tf.div(num, tf.add(tf.mul(nA, nM), eps));
+    });
+    pos = tf.stack(cos, 1) as tf.Tensor2D;
+  } else {
+    const aa = tf.matMul(anchors, anchors, false, true); // [B, T, T] = A_bᵀA_b
+    const nA = tf.sqrt(tf.add(tf.sum(tf.square(aa), [1, 2]), e2)); // ‖Â_b‖_F
+    const anchorsT = tf.transpose(anchors, [0, 2, 1]) as tf.Tensor3D; // [B, C, T]
+    const num = tf.stack(sal.map((x) => tf.sum(tf.square(tf.matMul(x, anchorsT)), [1, 2])), 1); // [B, T]
+    const nM = tf.stack(sal.map((x) => tf.sqrt(tf.add(gramFrobSq(x), e2))), 1); // ‖M_t[b]‖_F, [B, T]
+    pos = tf.div(num, tf.add(tf.mul(tf.reshape(nA, [B, 1]), nM), eps)) as tf.Tensor2D;
+  }
   const flat = tf.reshape(anchors, [B * T, C]);
   const q = tf.reshape(tf.matMul(flat, flat, false, true), [B, T, B, T]);
-  const inner = tf.sum(tf.square(q), [1, 3]) as tf.Tensor2D; // [B, B]
-  const n = tf.sqrt(tf.add(tf.sum(tf.mul(inner, tf.eye(B)), 1), e2)); // ‖Â_b‖ from the diagonal
-  const neg = tf.div(inner, tf.add(tf.outerProduct(n as tf.Tensor1D, n as tf.Tensor1D), eps)) as tf.Tensor2D;
-  return { pos: tf.stack(pos, 1) as tf.Tensor2D, neg };
+  const inner = tf.sum(tf.square(q), [1, 3]) as tf.Tensor2D; // ⟨Â_b, Â_k⟩, [B, B]
+  const n = tf.sqrt(tf.add(tf.sum(tf.mul(inner, tf.eye(B)), 1), e2)) as tf.Tensor1D; // ‖Â_b‖ from the diagonal
+  const neg = tf.div(inner, tf.add(tf.outerProduct(n, n), eps)) as tf.Tensor2D;
+  return { pos, neg };
 }
 
 /** L_csa (eq. 9), averaged over samples and tasks. Inputs [B, P, C] per task; needs B ≥ 2 for negatives. */
@@ -158,9 +216,12 @@ export function csaLoss(sal: tf.Tensor3D[], tau: number, includePositive = false
   return tf.mean(tf.sub(tf.logSumExp(all, 2), posL)) as tf.Scalar;
 }
 
-/** The Rep-MTL regulariser from the task saliencies (each shaped like Z). */
+/**
+ * The Rep-MTL regulariser from the task saliencies (each shaped like Z; any common positive scale, e.g. the
+ * per-sample B·S_t the training step uses).
+ */
 export function repMtlRegularizer(saliencies: tf.Tensor[], o: RepMtlOptions): { total: tf.Scalar; tsr: tf.Scalar | null; csa: tf.Scalar | null } {
-  const sal = normalizeSaliencies(saliencies.map((s) => toPositions(s, o.positions)));
+  const sal = saliencies.map((s) => toPositions(s, o.positions));
   const tsr = o.tsr ? tsrLoss(sal, o.eps) : null;
   const csa = o.csa ? csaLoss(sal, o.tau, o.includePositive, o.eps) : null;
   let total = tf.scalar(0);

@@ -44,13 +44,14 @@ function detachedHead(net: MultiTaskNet, t: number): tf.Tensor[] {
 
 /**
  * Task saliencies S_t = ∂L_t/∂Z_t (or ∂ log L_t/∂Z_t) from a forward pass, differentiable w.r.t. Z and (unless
- * `headGrad` is off) the heads. Closed form or VJP (see model.ts).
+ * `headGrad` is off) the heads. Closed form or VJP (see model.ts). `scale` multiplies them (B = the saliency of
+ * the summed per-sample loss, which the regularisers use; they are invariant to a common scale).
  */
-export function taskSaliencies(net: MultiTaskNet, zs: tf.Tensor[], fwds: HeadForward[], targets: tf.Tensor[], losses: tf.Scalar[], o: Pick<RepMtlOptions, 'saliency' | 'saliencyLoss' | 'headGrad'>): tf.Tensor[] {
+export function taskSaliencies(net: MultiTaskNet, zs: tf.Tensor[], fwds: HeadForward[], targets: tf.Tensor[], losses: tf.Scalar[], o: Pick<RepMtlOptions, 'saliency' | 'saliencyLoss' | 'headGrad'>, scale = 1): tf.Tensor[] {
   return net.tasks.map((task, t) => {
     const params = o.headGrad ? undefined : detachedHead(net, t);
     const f = params ? net.head(t, zs[t], params) : fwds[t];
-    let s = (o.saliency === 'vjp' ? vjpSaliency : closedFormSaliency)(net, t, zs[t], f, targets[t], params);
+    let s = (o.saliency === 'vjp' ? vjpSaliency : closedFormSaliency)(net, t, zs[t], f, targets[t], params, scale);
     if (o.saliencyLoss === 'log') s = tf.div(s, params ? taskLoss(task, f.logits, targets[t]) : losses[t]);
     return s;
   });
@@ -58,7 +59,7 @@ export function taskSaliencies(net: MultiTaskNet, zs: tf.Tensor[], fwds: HeadFor
 
 /** The Rep-MTL term on a forward pass; also writes its parts into `info`. */
 function repTerm(net: MultiTaskNet, zs: tf.Tensor[], fwds: HeadForward[], targets: tf.Tensor[], losses: tf.Scalar[], rep: RepMtlOptions, info: MtlStepInfo): tf.Scalar {
-  const sal = taskSaliencies(net, zs, fwds, targets, losses, rep);
+  const sal = taskSaliencies(net, zs, fwds, targets, losses, rep, zs[0].shape[0]);
   const r = repMtlRegularizer(sal, rep);
   info.tsr = r.tsr ? r.tsr.dataSync()[0] : null;
   info.csa = r.csa ? r.csa.dataSync()[0] : null;
