@@ -4,6 +4,7 @@ import { superlossNoisyLabels } from './superloss-noisy-labels.js';
 import { superlossRegression } from './superloss-regression.js';
 import { s3Shift } from './s3-shift.js';
 import { structuredFfn } from './structured-ffn.js';
+import { mtlMultiFashion } from './mtl-multifashion.js';
 import type { Experiment } from './types.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -33,3 +34,4 @@ registerExperiment(superlossNoisyLabels);
 registerExperiment(superlossRegression);
 registerExperiment(s3Shift);
 registerExperiment(structuredFfn);
+registerExperiment(mtlMultiFashion);

@@ -408,7 +408,8 @@ function report(input: ReportInput<Cfg>): ReportSection[] {
     lines.push('Median absolute error on the corrupted validation split per candidate (the selection signal; chosen λ in **bold**). Test MAE per candidate is shown for transparency only; it was not used.\n');
     lines.push(`| method | seed | ${cfg.lambdas.map((l) => `val_medae λ=${l}`).join(' | ')} | chosen λ | ${cfg.lambdas.map((l) => `test_mae λ=${l}`).join(' | ')} |`);
     lines.push(`|---|---:|${cfg.lambdas.map(() => '---:').join('|')}|---:|${cfg.lambdas.map(() => '---:').join('|')}|`);
-    for (const key of [...new Set(sel.map((r) => `${r.method}#${r.seed}`))]) {
+    const order = (r: (typeof sel)[number]) => results.methods.indexOf(r.method) * 1e6 + r.seed;
+    for (const key of [...new Set([...sel].sort((x, y) => order(x) - order(y)).map((r) => `${r.method}#${r.seed}`))]) {
       const rs = sel.filter((r) => `${r.method}#${r.seed}` === key);
       const chosen = rs.find((r) => r.chosen === true);
       const cell = (l: number, k: string) => {

@@ -2,8 +2,8 @@
  * A small pre-LayerNorm causal decoder (GPT-2 / nanoGPT style) built from plain tf.Variables and functions,
  * for character-level language modelling on the wasm backend.
  *
- *   x = onehot(ids)·E + P[0:T]
- *   for each block:  x = x + Attn(LN1(x));  x = x + FFN(LN2(x))
+ *   x = onehot(ids)·E                        (+ P[0:T] with positional = 'learned')
+ *   for each block:  x = x + Attn(LN1(x));  x = x + FFN(LN2(x))      (RoPE on q, k by default)
  *   logits = LN_f(x)·Eᵀ                       (tied embeddings)
  *
  * Speed notes (tfjs 4.22 wasm with src/engine/wasm-patches.ts):
@@ -42,6 +42,11 @@ export interface TransformerConfig {
   initStd?: number;
   /** LayerNorm epsilon. */
   lnEps?: number;
+  /**
+   * Position information: `rope` (rotary embeddings on queries and keys, base 10000, as in the paper's
+   * models; default) or `learned` (an absolute position table added to the token embeddings, GPT-2).
+   */
+  positional?: 'rope' | 'learned';
 }
 
 interface Block {
@@ -72,14 +77,16 @@ export function layerNorm(x: tf.Tensor2D, g: tf.Tensor, b: tf.Tensor, eps: numbe
 export class TransformerLM {
   readonly cfg: Required<TransformerConfig>;
   readonly tokEmb: tf.Variable;
-  readonly posEmb: tf.Variable;
+  /** Absolute position table (positional = 'learned'), else null. */
+  readonly posEmb: tf.Variable | null;
   readonly blocks: Block[] = [];
   readonly lnfG: tf.Variable;
   readonly lnfB: tf.Variable;
   private readonly masks = new Map<number, tf.Tensor2D>();
+  private readonly ropeTables = new Map<number, { cosQ: tf.Tensor2D; sinQ: tf.Tensor2D; cosK: tf.Tensor2D; sinK: tf.Tensor2D; rot: tf.Tensor2D }>();
 
   constructor(config: TransformerConfig, seed: number) {
-    const cfg: Required<TransformerConfig> = { firstLayerDense: true, initStd: 0.02, lnEps: 1e-5, ...config };
+    const cfg: Required<TransformerConfig> = { firstLayerDense: true, initStd: 0.02, lnEps: 1e-5, positional: 'rope', ...config };
     if (cfg.dModel % cfg.nHeads !== 0) throw new UserError(`dModel ${cfg.dModel} is not divisible by nHeads ${cfg.nHeads}`);
     for (const k of ['vocabSize', 'contextLength', 'dModel', 'nHeads', 'nLayers', 'dFf'] as const) {
       if (!Number.isInteger(cfg[k]) || cfg[k] < 1) throw new UserError(`transformer ${k} must be a positive integer, got ${cfg[k]}`);
@@ -92,7 +99,10 @@ export class TransformerLM {
     const ffnSeeds = Array.from({ length: cfg.nLayers }, () => rng.nextUint32());
     const v = makeVariable;
     this.tokEmb = v(() => normalTensor(rng, [V, d], std));
-    this.posEmb = v(() => normalTensor(rng, [C, d], std));
+    // The position table is drawn in both modes so that the remaining weights do not depend on the choice.
+    const pos = normalTensor(rng, [C, d], std);
+    this.posEmb = cfg.positional === 'learned' ? v(() => pos.clone()) : null;
+    pos.dispose();
     for (let l = 0; l < cfg.nLayers; l++) {
       this.blocks.push({
         ln1g: v(() => tf.ones([d])),
@@ -117,10 +127,8 @@ export class TransformerLM {
 
   /** All trainable variables with stable names (the safetensors keys). */
   namedVariables(): NamedVariable[] {
-    const out: NamedVariable[] = [
-      { name: 'tok_emb', variable: this.tokEmb },
-      { name: 'pos_emb', variable: this.posEmb },
-    ];
+    const out: NamedVariable[] = [{ name: 'tok_emb', variable: this.tokEmb }];
+    if (this.posEmb) out.push({ name: 'pos_emb', variable: this.posEmb });
     this.blocks.forEach((b, l) => {
       const p = `h${l}/`;
       out.push(
@@ -175,14 +183,57 @@ export class TransformerLM {
     return m;
   }
 
+  /** RoPE tables for length T (GPT-NeoX rotate-half pairing (i, i + hd/2), base 10000), cached. */
+  private rope(T: number) {
+    let r = this.ropeTables.get(T);
+    if (!r) {
+      const { dModel: d, nHeads: H } = this.cfg;
+      const hd = d / H;
+      const h2 = hd / 2;
+      if (hd % 2 !== 0) throw new UserError(`rope needs an even head dimension, got ${hd}`);
+      const cos = new Float32Array(T * d);
+      const sin = new Float32Array(T * d);
+      for (let t = 0; t < T; t++)
+        for (let c = 0; c < d; c++) {
+          const j = (c % hd) % h2;
+          const ang = t * Math.pow(10000, (-2 * j) / hd);
+          cos[t * d + c] = Math.cos(ang);
+          sin[t * d + c] = Math.sin(ang);
+        }
+      const rot = new Float32Array(d * d);
+      for (let h = 0; h < H; h++)
+        for (let o = 0; o < hd; o++) {
+          const base = h * hd;
+          if (o < h2) rot[(base + o + h2) * d + base + o] = -1;
+          else rot[(base + o - h2) * d + base + o] = 1;
+        }
+      const s = 1 / Math.sqrt(hd);
+      const t2 = (a: Float32Array, k = 1) => tf.keep(tf.tensor2d(k === 1 ? a : a.map((v) => v * k), [T, d]));
+      r = { cosQ: t2(cos, s), sinQ: t2(sin, s), cosK: t2(cos), sinK: t2(sin), rot: tf.keep(tf.tensor2d(rot, [d, d])) };
+      this.ropeTables.set(T, r);
+    }
+    return r;
+  }
+
   private attention(x: tf.Tensor2D, b: Block, B: number, T: number): tf.Tensor2D {
     const { dModel: d, nHeads: H } = this.cfg;
     const hd = d / H;
     const qkv = linear(x, b.wqkv as tf.Tensor2D, b.bqkv as tf.Tensor1D);
     const [q0, k0, v0] = tf.split(qkv, 3, 1);
     const heads = (t: tf.Tensor) => tf.reshape(tf.transpose(tf.reshape(t, [B, T, H, hd]), [0, 2, 1, 3]), [B * H, T, hd]) as tf.Tensor3D;
-    const q = heads(tf.mul(q0, 1 / Math.sqrt(hd)));
-    const k = heads(k0);
+    let qs: tf.Tensor = q0;
+    let ks: tf.Tensor = k0;
+    if (this.cfg.positional === 'rope') {
+      // Rotary embeddings in the [B, T, d] layout: x·cos + rotate_half(x)·sin, rotate_half as one GEMM with a
+      // block-diagonal ±1 matrix; the 1/√hd query scale is folded into the query tables.
+      const r = this.rope(T);
+      const rot = (x: tf.Tensor, c: tf.Tensor2D, sn: tf.Tensor2D) =>
+        tf.reshape(tf.add(tf.mul(tf.reshape(x, [B, T, d]), c), tf.mul(tf.reshape(tf.matMul(x as tf.Tensor2D, r.rot), [B, T, d]), sn)), [B * T, d]);
+      qs = rot(q0, r.cosQ, r.sinQ);
+      ks = rot(k0, r.cosK, r.sinK);
+    } else qs = tf.mul(q0, 1 / Math.sqrt(hd));
+    const q = heads(qs);
+    const k = heads(ks);
     const v = heads(v0);
     const scores = tf.add(tf.matMul(q, k, false, true), this.causalMask(T));
     const p = tf.softmax(scores, -1) as tf.Tensor3D;
@@ -199,8 +250,11 @@ export class TransformerLM {
     return tf.tidy(() => {
       const oh = tf.oneHot(tf.reshape(ids, [B * T]) as tf.Tensor1D, V) as tf.Tensor2D;
       const tok = tf.matMul(oh, this.tokEmb as tf.Tensor2D);
-      const pos = T === C ? this.posEmb : tf.slice(this.posEmb, [0, 0], [T, d]);
-      let x = tf.reshape(tf.add(tf.reshape(tok, [B, T, d]), pos), [B * T, d]) as tf.Tensor2D;
+      let x = tok as tf.Tensor2D;
+      if (this.posEmb) {
+        const pos = T === C ? this.posEmb : tf.slice(this.posEmb, [0, 0], [T, d]);
+        x = tf.reshape(tf.add(tf.reshape(tok, [B, T, d]), pos), [B * T, d]) as tf.Tensor2D;
+      }
       for (const b of this.blocks) {
         x = tf.add(x, this.attention(layerNorm(x, b.ln1g, b.ln1b, eps), b, B, T)) as tf.Tensor2D;
         x = tf.add(x, b.ffn.apply(layerNorm(x, b.ln2g, b.ln2b, eps), ctx)) as tf.Tensor2D;
@@ -280,6 +334,8 @@ export class TransformerLM {
     for (const b of this.blocks) b.ffn.dispose();
     for (const m of this.masks.values()) m.dispose();
     this.masks.clear();
+    for (const r of this.ropeTables.values()) tf.dispose(Object.values(r));
+    this.ropeTables.clear();
   }
 }
 
