@@ -64,7 +64,6 @@ export const repMtlConfigSchema = z
     saliencyLoss: z.enum(['raw', 'log']).optional(),
     headGrad: z.boolean().optional(),
     positions: z.enum(['spatial', 'channels']).optional(),
-    saliency: z.enum(['closed', 'vjp']).optional(),
     eps: z.number().positive().optional(),
   })
   .strict()

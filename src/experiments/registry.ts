@@ -5,6 +5,7 @@ import { superlossRegression } from './superloss-regression.js';
 import { s3Shift } from './s3-shift.js';
 import { structuredFfn } from './structured-ffn.js';
 import { mtlMultiFashion } from './mtl-multifashion.js';
+import { mtlFashionDomains } from './mtl-fashion-domains.js';
 import type { Experiment } from './types.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -35,3 +36,4 @@ registerExperiment(superlossRegression);
 registerExperiment(s3Shift);
 registerExperiment(structuredFfn);
 registerExperiment(mtlMultiFashion);
+registerExperiment(mtlFashionDomains);

@@ -44,7 +44,7 @@ const methodsFor = (rates: number[]) => rates.flatMap((r) => REGRESSION_LOSSES.m
 const schema = z
   .object({
     methods: z.array(z.string()).min(1).default(methodsFor(DEFAULT_OUTLIER_RATES)),
-    seeds: z.array(z.number().int()).min(1).default([1, 2, 3, 4, 5]),
+    seeds: z.array(z.number().int()).min(1).default([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]),
     /** Data file (JSON records or CSV); '' = vega-datasets' cars.json (needs `npm install vega-datasets`). */
     data: z.string().default(''),
     target: z.string().default('Miles_per_Gallon'),

@@ -60,7 +60,7 @@ export function saliencyStats(n: number, batchSize: number, makeBatch: (idx: Int
 /** Closed-form raw-loss saliencies of a multi-task net on a batch (for `saliencyStats`). */
 export function netSaliencies(net: MultiTaskNet, batch: MtlBatch): tf.Tensor[] {
   const { zs, fwds, losses } = forwardAll(net, batch);
-  return taskSaliencies(net, zs, fwds, batch.targets, losses, { saliency: 'closed', saliencyLoss: 'raw', headGrad: true }, zs[0].shape[0]);
+  return taskSaliencies(net, zs, fwds, batch.targets, losses, { saliencyLoss: 'raw', headGrad: true }, zs[0].shape[0]);
 }
 
 /** Power-law α of the shared encoder's layers and each head's layers (mean over the layers with a fit). */

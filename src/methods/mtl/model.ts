@@ -159,9 +159,14 @@ export function lossGradLogits(task: MtlTask, logits: tf.Tensor2D, target: tf.Te
 /**
  * Closed-form task saliency S_t = ∂L_t/∂Z for the batch-mean loss, shaped like Z:
  * linear head: S = g Wᵀ; MLP head: S = ((g W2ᵀ) ⊙ 1[pre > 0]) W1ᵀ, with g = ∂L/∂logits
- * ((softmax(o) − Y)/B for cross-entropy; `scale` multiplies it, e.g. B for the summed loss). Built from first-order ops only, so autodiff through S (Rep-MTL's
- * regularisers) is exact — tfjs 4.22's nested tf.grad silently drops the dependence on saved outputs
- * (softmax/exp), see the tests. `params` overrides the head parameters (e.g. detached copies).
+ * ((softmax(o) − Y)/B for cross-entropy; `scale` multiplies it, e.g. B for the summed loss).
+ * Built from first-order ops only, so one ordinary autodiff pass through S (Rep-MTL's regularisers) gives the
+ * exact second-order terms (Hessian–vector products through the heads). tfjs 4.22 cannot do this with nested
+ * tf.grad (see test/mtl.test.ts): (1) second derivatives through ops whose gradient uses their saved output
+ * (exp, softmax, the cross-entropy custom gradient) come out silently wrong; (2) a tf.grad nested in an outer
+ * tape shares that tape, so it also differentiates through outer-scope tensors derived from its input
+ * (a VJP with an outer-computed cotangent gets a wrong value). `params` overrides the head parameters
+ * (e.g. detached copies).
  */
 export function closedFormSaliency(net: MultiTaskNet, t: number, z: tf.Tensor, fwd: HeadForward, target: tf.Tensor, params?: tf.Tensor[], scale = 1): tf.Tensor {
   const [w1, , w2] = params ?? net.headVars(t);
@@ -173,15 +178,4 @@ export function closedFormSaliency(net: MultiTaskNet, t: number, z: tf.Tensor, f
     s = tf.matMul(dpre, w1 as tf.Tensor2D, false, true);
   } else s = tf.matMul(g, w1 as tf.Tensor2D, false, true);
   return tf.reshape(s, z.shape);
-}
-
-/**
- * Saliency by a vector–Jacobian product: g = ∂L/∂logits is written out (softmax is only differentiated once
- * by the outer tape), and S = J_head(Z)ᵀ g is taken by tf.grad through the head's ops (matMul, add, relu,
- * whose gradients use only their inputs — the case where tfjs' second-order autodiff is correct).
- * Works for any head built from such ops; tested against the closed form and finite differences.
- */
-export function vjpSaliency(net: MultiTaskNet, t: number, z: tf.Tensor, fwd: HeadForward, target: tf.Tensor, params?: tf.Tensor[], scale = 1): tf.Tensor {
-  const g = lossGradLogits(net.tasks[t], fwd.logits, target, scale);
-  return tf.grad((zz: tf.Tensor) => tf.sum(tf.mul(net.head(t, zz, params).logits, g)))(z);
 }

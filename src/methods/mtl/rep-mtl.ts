@@ -44,8 +44,6 @@ export interface RepMtlOptions {
   headGrad: boolean;
   /** Positions for TSR/CSA: spatial H'×W' (paper) or channels (for flat representations). */
   positions: 'spatial' | 'channels';
-  /** Saliency route: closed form (linear / one-hidden-layer ReLU heads) or VJP through the head. */
-  saliency: 'closed' | 'vjp';
   /** eps in the TSR denominator and log, and in the CSA cosines. */
   eps: number;
 }
@@ -60,7 +58,6 @@ export const REP_MTL_DEFAULTS: RepMtlOptions = {
   saliencyLoss: 'raw',
   headGrad: true,
   positions: 'spatial',
-  saliency: 'closed',
   eps: 1e-8,
 };
 
@@ -79,7 +76,6 @@ export function resolveRepMtlOptions(o: Partial<Record<keyof RepMtlOptions, unkn
   if (!(r.lambdaTsr >= 0) || !(r.lambdaCsa >= 0)) throw new UserError('config keys "repmtl.lambdaTsr" / "repmtl.lambdaCsa" must be ≥ 0');
   if (!['raw', 'log'].includes(r.saliencyLoss)) throw new UserError('config key "repmtl.saliencyLoss" must be "raw" or "log"');
   if (!['spatial', 'channels'].includes(r.positions)) throw new UserError('config key "repmtl.positions" must be "spatial" or "channels"');
-  if (!['closed', 'vjp'].includes(r.saliency)) throw new UserError('config key "repmtl.saliency" must be "closed" or "vjp"');
   return r;
 }
 

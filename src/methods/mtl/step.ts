@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../../errors.js';
 import type { GradFn } from '../../train/trainer.js';
-import { closedFormSaliency, taskLoss, vjpSaliency, type HeadForward, type MultiTaskNet } from './model.js';
+import { closedFormSaliency, taskLoss, type HeadForward, type MultiTaskNet } from './model.js';
 import { repMtlRegularizer, type RepMtlOptions } from './rep-mtl.js';
 import type { GradOutput, GradWeighting, Weighting, WeightingContext } from './types.js';
 
@@ -44,14 +44,14 @@ function detachedHead(net: MultiTaskNet, t: number): tf.Tensor[] {
 
 /**
  * Task saliencies S_t = ∂L_t/∂Z_t (or ∂ log L_t/∂Z_t) from a forward pass, differentiable w.r.t. Z and (unless
- * `headGrad` is off) the heads. Closed form or VJP (see model.ts). `scale` multiplies them (B = the saliency of
+ * `headGrad` is off) the heads, in closed form (see model.ts for why not nested tf.grad). `scale` multiplies them (B = the saliency of
  * the summed per-sample loss, which the regularisers use; they are invariant to a common scale).
  */
-export function taskSaliencies(net: MultiTaskNet, zs: tf.Tensor[], fwds: HeadForward[], targets: tf.Tensor[], losses: tf.Scalar[], o: Pick<RepMtlOptions, 'saliency' | 'saliencyLoss' | 'headGrad'>, scale = 1): tf.Tensor[] {
+export function taskSaliencies(net: MultiTaskNet, zs: tf.Tensor[], fwds: HeadForward[], targets: tf.Tensor[], losses: tf.Scalar[], o: Pick<RepMtlOptions, 'saliencyLoss' | 'headGrad'>, scale = 1): tf.Tensor[] {
   return net.tasks.map((task, t) => {
     const params = o.headGrad ? undefined : detachedHead(net, t);
     const f = params ? net.head(t, zs[t], params) : fwds[t];
-    let s = (o.saliency === 'vjp' ? vjpSaliency : closedFormSaliency)(net, t, zs[t], f, targets[t], params, scale);
+    let s = closedFormSaliency(net, t, zs[t], f, targets[t], params, scale);
     if (o.saliencyLoss === 'log') s = tf.div(s, params ? taskLoss(task, f.logits, targets[t]) : losses[t]);
     return s;
   });
