@@ -100,5 +100,5 @@ export const mtlFashionDomains: Experiment<MtlFashionDomainsConfig> = {
     return { metrics: runMtl({ ctx, data, rng }) };
   },
   extraResults: ({ runs, config }) => mtlExtraResults(config.domains, runs, config.baseline),
-  report: (input) => mtlReport(input as never, (input.config as MtlFashionDomainsConfig).domains, { targets: false }),
+  report: (input) => mtlReport(input, input.config.domains, { targets: false }),
 };

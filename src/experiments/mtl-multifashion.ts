@@ -20,7 +20,7 @@ import type { Experiment } from './types.js';
 const TASK_NAMES = ['left', 'right'];
 const tasksFor = (numClasses: number): MtlTask[] => TASK_NAMES.map((name) => ({ name, outputs: numClasses, loss: 'softmax-ce' }));
 
-const DEFAULT_METHODS = ['stl', 'ew', 'uw', 'dwa', 'rlw', 'famo', 'gradnorm', 'mgda', 'pcgrad', 'cagrad', 'imtl', 'nash-mtl', 'aligned-mtl', 'db-mtl', 'rep-mtl', 'rep-mtl-tsr', 'rep-mtl-csa'];
+const DEFAULT_METHODS = ['stl', 'ew', 'uw', 'dwa', 'rlw', 'famo', 'gradnorm', 'mgda', 'mgda-ub', 'pcgrad', 'cagrad', 'imtl', 'nash-mtl', 'aligned-mtl', 'db-mtl', 'rep-mtl', 'rep-mtl-tsr', 'rep-mtl-csa'];
 
 const schema = z
   .object({
@@ -78,5 +78,5 @@ export const mtlMultiFashion: Experiment<MtlMultiFashionConfig> = {
     return { metrics: runMtl({ ctx, data, rng }) };
   },
   extraResults: ({ runs, config }) => mtlExtraResults(TASK_NAMES, runs, config.baseline),
-  report: (input) => mtlReport(input as never, TASK_NAMES, { targets: true }),
+  report: (input) => mtlReport(input, TASK_NAMES, { targets: true }),
 };

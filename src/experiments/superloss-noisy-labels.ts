@@ -258,7 +258,7 @@ function hardCleanMask(ctx: RunContext<Cfg>, data: RunData): { isHard: Uint8Arra
         return tf.mean(crossEntropyPerSample(logits, tf.tensor1d(gatherLabels(train.labels, rows), 'int32'))) as tf.Scalar;
       },
       onStep: (s) => {
-        if (s.batchInEpoch === s.batchesPerEpoch) ctx.progress({ message: `reference model fold ${f + 1}/2, epoch ${s.epoch + 1}/${cfg.refEpochs}` });
+        if (s.batchInEpoch === s.batchesPerEpoch) ctx.progress({ epoch: s.epoch + 1, epochs: cfg.refEpochs, loss: s.loss, message: `clean-label reference model, fold ${f + 1}/2` });
       },
     });
     const sub = subsetSplit(train, scoreRows);
