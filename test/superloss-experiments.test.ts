@@ -5,7 +5,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Rng } from '../src/engine/rng.js';
@@ -15,6 +15,7 @@ import { parseNoisyLabelMethod, sigmaDiagnostics } from '../src/experiments/supe
 import { parseRegressionMethod } from '../src/experiments/superloss-regression.js';
 import { runExperiment } from '../src/experiments/runner.js';
 import { FASHION_MNIST_DIR } from '../src/data/image-dataset.js';
+import { encodeIdx } from '../src/data/idx.js';
 import type { Results } from '../src/experiments/types.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'efftrain-sl-'));
@@ -166,6 +167,45 @@ describe('end to end (tiny)', { concurrency: false }, () => {
       for (const f of ['sym-0.4-test_acc.svg', 'sym-0.4-sigma_auroc.svg', 'superloss_sym-0.4-sigma-hist-epoch1.svg', 'ce_sym-0.4-sigma-hist-epoch2.svg']) assert.ok(charts.includes(f), f);
     } finally {
       rmSync(join(outDir, '..'), { recursive: true, force: true });
+    }
+  });
+
+  test('superloss-noisy-labels on another IDX data set via --data (3 classes, 8×8, pair-flip noise)', async () => {
+    const base = tmp();
+    try {
+      const data = join(base, 'idx');
+      const rng = new Rng(11);
+      const make = (n: number) => {
+        const labels = Uint8Array.from({ length: n }, (_, i) => i % 3);
+        // Class c lights up rows 2c..2c+2 of an 8×8 image, plus noise.
+        const images = new Uint8Array(n * 64);
+        for (let i = 0; i < n; i++) for (let p = 0; p < 64; p++) images[i * 64 + p] = (Math.floor(p / 8) >> 1 === labels[i] ? 180 : 0) + rng.int(60);
+        return { labels, images };
+      };
+      const tr = make(240);
+      const te = make(60);
+      mkdirSync(data, { recursive: true });
+      writeFileSync(join(data, 'train-images-idx3-ubyte'), encodeIdx([240, 8, 8], tr.images));
+      writeFileSync(join(data, 'train-labels-idx1-ubyte'), encodeIdx([240], tr.labels));
+      writeFileSync(join(data, 't10k-images-idx3-ubyte'), encodeIdx([60, 8, 8], te.images));
+      writeFileSync(join(data, 't10k-labels-idx1-ubyte'), encodeIdx([60], te.labels));
+      const outDir = join(base, 'out');
+      await runExperiment({
+        experiment: 'superloss-noisy-labels',
+        quick: true,
+        sets: ['trainLimit=0', 'epochs=4', 'refEpochs=1', 'lambdas=[1]', 'mlpHidden=[16]', 'batchSize=32', 'lr=0.01'],
+        flags: { seeds: [2], data, methods: ['ce@pair-0.3', 'superloss@pair-0.3'] },
+        workers: 1,
+        quiet: true,
+        outDir,
+      });
+      const r = readResults(outDir);
+      for (const m of r.methods) {
+        assert.ok(r.summary[m].test_acc.mean > 0.5, `${m} learns the easy synthetic task: ${r.summary[m].test_acc.mean}`);
+        assert.ok(r.summary[m].sigma_auroc.mean >= 0 && r.summary[m].sigma_auroc.mean <= 1);
+      }
+    } finally {
+      rmSync(base, { recursive: true, force: true });
     }
   });
 

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { initEngine } from '../src/engine/backend.js';
 import { Rng } from '../src/engine/rng.js';
-import { CharTokenizer, evalWindows, loadTextCorpus, mobyDickPath, randomWindows, splitTrainVal } from '../src/data/text-corpus.js';
+import { CharTokenizer, bibleKjvText, evalWindows, loadTextCorpus, mobyDickPath, randomWindows, splitTrainVal } from '../src/data/text-corpus.js';
 import { TransformerLM, sampleFromLogits, type TransformerConfig } from '../src/models/transformer.js';
 import { gelu, linear } from '../src/models/ffn.js';
 import { StructuredFfn } from '../src/methods/structured-ffn/ffn.js';
@@ -83,6 +83,7 @@ test('corpus: contiguous validation tail, windows, file loading and a clear erro
   writeFileSync(f, 'line one\r\nline two\r\n');
   assert.deepEqual(loadTextCorpus({ text: f }), { name: f, text: 'line one\nline two\n' });
   assert.throws(() => loadTextCorpus({ text: join(dir, 'missing.txt') }), /not found/);
+  if (bibleKjvText() === null) assert.throws(() => loadTextCorpus({ source: 'bible-kjv' }), /apt-get install bible-kjv.*npm install --save-exact @stdlib\/datasets-moby-dick@0\.2\.3|npm install --save-exact @stdlib\/datasets-moby-dick@0\.2\.3.*apt-get install bible-kjv/);
   if (mobyDickPath()) {
     const c = loadTextCorpus();
     assert.equal(c.name, 'moby-dick');
@@ -95,6 +96,10 @@ test('fast GELU and the custom-gradient linear match the reference ops', () => {
   const ref = tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), Math.sqrt(2 / Math.PI))), 1)));
   const ours = gelu(x);
   assert.ok(tf.max(tf.abs(tf.sub(ref, ours))).dataSync()[0] < 1e-5);
+  const refFn = (v: tf.Tensor) => tf.sum(tf.mul(tf.mul(tf.mul(v, 0.5), tf.add(tf.tanh(tf.mul(tf.add(v, tf.mul(tf.pow(v, 3), 0.044715)), Math.sqrt(2 / Math.PI))), 1)), tf.range(1, 9)));
+  const gRef = tf.grad(refFn)(x);
+  const gOurs = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(gelu(v), tf.range(1, 9))))(x);
+  assert.ok(tf.max(tf.abs(tf.sub(gRef, gOurs))).dataSync()[0] < 1e-4, 'GELU gradient matches autodiff of the reference');
   const rng = new Rng(2);
   const r = (s: number[]) => tf.tensor(Float32Array.from({ length: s[0] * (s[1] ?? 1) }, () => rng.normal()), s);
   for (const [n, m] of [

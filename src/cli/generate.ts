@@ -8,7 +8,7 @@ import { BACKEND_CHOICES, initEngine, type BackendChoice } from '../engine/backe
 import { CharTokenizer } from '../data/text-corpus.js';
 import { UserError } from '../errors.js';
 import { sampleTokens, TransformerLM } from '../models/transformer.js';
-import { StructuredFfn } from '../methods/structured-ffn/ffn.js';
+import { StructuredFfn, defaultMergeThreshold } from '../methods/structured-ffn/ffn.js';
 
 function intArg(name: string, min: number) {
   return (v: string) => {
@@ -47,7 +47,7 @@ export function registerGenerateCommand(program: Command): void {
     .option('--temperature <t>', 'softmax temperature (0 = greedy)', numArg('--temperature'), 0.8)
     .option('--top-k <k>', 'sample only among the k most likely tokens (0 = all)', intArg('--top-k', 0), 0)
     .option('--seed <n>', 'sampling seed', intArg('--seed', 0), 1)
-    .option('--merge-threshold <n>', 'pre-merged dense FFN for calls with at most n tokens (structured models; default: the context length)', intArg('--merge-threshold', 0))
+    .option('--merge-threshold <n>', 'pre-merged dense FFN for calls with at most n tokens (structured models; default per map from the bench: LowRank 0, BlockDense 8, BlockShuffle 32)', intArg('--merge-threshold', 0))
     .addOption(new Option('--backend <name>', 'tfjs backend').choices([...BACKEND_CHOICES]).default('wasm'))
     .action(async (dir: string, o: GenerateOptions) => {
       await initEngine({ backend: o.backend });
@@ -57,12 +57,14 @@ export function registerGenerateCommand(program: Command): void {
         let prompt = Array.from(tok.encode(o.prompt));
         const lead = prompt.length === 0;
         if (lead) prompt = [tok.chars.includes('\n') ? tok.chars.indexOf('\n') : 0];
-        const threshold = o.mergeThreshold ?? model.cfg.contextLength;
-        let merged = 0;
+        const thresholds: number[] = [];
         for (const b of model.blocks) {
           if (b.ffn instanceof StructuredFfn) {
-            b.ffn.merge(threshold);
-            merged++;
+            const t = o.mergeThreshold ?? defaultMergeThreshold(b.ffn.spec().map);
+            if (t > 0) {
+              b.ffn.merge(t);
+              thresholds.push(t);
+            }
           }
         }
         const t0 = performance.now();
@@ -70,7 +72,8 @@ export function registerGenerateCommand(program: Command): void {
         const secs = (performance.now() - t0) / 1000;
         process.stdout.write(o.prompt + tok.decode(ids) + '\n');
         process.stderr.write(
-          `efftrain: ${o.tokens} tokens in ${secs.toFixed(2)} s (${(o.tokens / secs).toFixed(1)} tokens/s), ${merged} structured FFN(s) pre-merged for ≤${threshold} tokens` +
+          `efftrain: ${o.tokens} tokens in ${secs.toFixed(2)} s (${(o.tokens / secs).toFixed(1)} tokens/s)` +
+            (thresholds.length ? `, ${thresholds.length} structured FFN(s) pre-merged for calls of ≤${Math.max(...thresholds)} tokens` : '') +
             (meta.method ? `; model ${String(meta.method)} seed ${String(meta.seed)}, val_bpc ${Number(meta.val_bpc).toFixed(3)}` : '') +
             '\n',
         );

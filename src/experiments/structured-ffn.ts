@@ -425,6 +425,11 @@ export const structuredFfn: Experiment<StructuredFfnConfig> = {
     md.push('\nEach check compares seed means; "within noise" means the difference is below the standard error of the difference (√(s₁²/n₁ + s₂²/n₂)).\n');
     md.push('| paper predicts | observed | verdict |\n|---|---|---|');
     for (const c of checks) md.push(`| ${c.prediction} | ${c.observed} | ${c.verdict} |`);
+    md.push(
+      '\n`step_ms` / `tokens_per_s` are medians of this run\'s own steps: with several workers (and anything else on the ' +
+        'machine) sharing the cores they measure contention as much as the layers. For the speed of the layers use ' +
+        '`efftrain bench structured-ffn`, which times the variants interleaved in one process.\n',
+    );
     md.push('\n![val_bpc vs steps](charts/val_bpc-vs-step.svg)\n\n![val_bpc vs FLOPs](charts/val_bpc-vs-flops.svg)\n');
     sections.push({ markdown: md.join('\n'), charts });
     return sections;

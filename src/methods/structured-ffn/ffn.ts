@@ -172,3 +172,12 @@ export function structureProblem(spec: StructuredMapSpec, d: number, f: number):
       return d % b === 0 && f % b === 0 ? null : `width ${d} and hidden ${f} must be divisible by blocks ${b}`;
   }
 }
+
+/**
+ * Default pre-merge threshold (token rows) per map, from `efftrain bench structured-ffn` on wasm (width 256,
+ * 2 cores): the merged GEMM wins below ~8 rows for BlockDense and ~32 for BlockShuffle (their batched
+ * block stages carry transposes), while LowRank's two thin GEMMs beat the merged one even for a single row.
+ */
+export function defaultMergeThreshold(map: StructuredMap): number {
+  return map === 'blockshuffle' ? 32 : map === 'blockdense' ? 8 : 0;
+}

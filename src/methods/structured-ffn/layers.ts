@@ -28,6 +28,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../../engine/rng.js';
+import { linear } from '../../models/ffn.js';
 import { balancedFactors, gaussian, polar } from './linalg.js';
 
 type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
@@ -105,6 +106,12 @@ export abstract class StructuredLinear extends tf.layers.Layer {
   protected abstract initKernels(n: number, rng: Rng): { name: string; shape: number[]; values: Float32Array }[];
   /** S(x) without bias for x [T, N]. */
   abstract structured(x: tf.Tensor2D): tf.Tensor2D;
+
+  /** S(x) + b; maps whose last stage is a GEMM fold the bias into it (one pass less over the output). */
+  protected structuredBias(x: tf.Tensor2D, b: tf.Tensor1D | null): tf.Tensor2D {
+    const s = this.structured(x);
+    return b ? (tf.add(s, b) as tf.Tensor2D) : s;
+  }
   /** Weights of the structured map for N inputs and M outputs (the spec's formula). */
   abstract weightCountFor(n: number, m: number): number;
 
@@ -174,16 +181,15 @@ export abstract class StructuredLinear extends tf.layers.Layer {
   forward(x: tf.Tensor2D, opts: ForwardOptions = {}): tf.Tensor2D {
     return tf.tidy(() => {
       const alpha = opts.alpha ?? 0;
-      let y: tf.Tensor2D;
-      if (this.pathFor(x.shape[0], opts) === 'merged') y = tf.matMul(x, this.mergedKernel!);
-      else {
+      const b = this.biasW ? (this.biasW.read() as tf.Tensor1D) : null;
+      if (this.pathFor(x.shape[0], opts) === 'merged') return linear(x, this.mergedKernel!, b ?? undefined);
+      if (this.guideW && alpha > 0 && opts.useGuide !== false) {
         const s = this.structured(x);
-        if (this.guideW && alpha > 0 && opts.useGuide !== false) {
-          const g = tf.matMul(x, this.guideW.read() as tf.Tensor2D);
-          y = (alpha >= 1 ? g : tf.add(tf.mul(g, alpha), tf.mul(s, 1 - alpha))) as tf.Tensor2D;
-        } else y = s;
+        const g = linear(x, this.guideW.read() as tf.Tensor2D);
+        const y = (alpha >= 1 ? g : tf.add(tf.mul(g, alpha), tf.mul(s, 1 - alpha))) as tf.Tensor2D;
+        return b ? (tf.add(y, b) as tf.Tensor2D) : y;
       }
-      return this.biasW ? (tf.add(y, this.biasW.read()) as tf.Tensor2D) : y;
+      return this.structuredBias(x, b);
     });
   }
 
@@ -290,7 +296,11 @@ export class LowRankLinear extends StructuredLinear {
   }
 
   structured(x: tf.Tensor2D): tf.Tensor2D {
-    return tf.tidy(() => tf.matMul(tf.matMul(x, this.k(0) as tf.Tensor2D), this.k(1) as tf.Tensor2D));
+    return this.structuredBias(x, null);
+  }
+
+  protected override structuredBias(x: tf.Tensor2D, b: tf.Tensor1D | null): tf.Tensor2D {
+    return tf.tidy(() => linear(linear(x, this.k(0) as tf.Tensor2D), this.k(1) as tf.Tensor2D, b ?? undefined));
   }
 
   weightCountFor(n: number, m: number): number {
@@ -347,11 +357,15 @@ export class BlockDenseLinear extends StructuredLinear {
   }
 
   structured(x: tf.Tensor2D): tf.Tensor2D {
+    return this.structuredBias(x, null);
+  }
+
+  protected override structuredBias(x: tf.Tensor2D, b: tf.Tensor1D | null): tf.Tensor2D {
     return tf.tidy(() => {
       const T = x.shape[0];
       const h = blockStage(x, this.k(0) as tf.Tensor3D); // [b, T, r/b]
       const hr = tf.reshape(tf.transpose(h, [1, 0, 2]), [T, this.rank]) as tf.Tensor2D;
-      return tf.matMul(hr, this.k(1) as tf.Tensor2D);
+      return linear(hr, this.k(1) as tf.Tensor2D, b ?? undefined);
     });
   }
 
