@@ -475,3 +475,15 @@ describe('training demo (tf.variableGrads, linear softmax model, 25% flipped lab
     tf.dispose([X, Y, W, b]);
   });
 });
+
+test('smoothL1PerSample is differentiable (gradient = clip(d/β, −1, 1)/n)', async () => {
+  const { smoothL1PerSample: sl1 } = await import('../src/methods/superloss/index.js');
+  const tfm = await import('@tensorflow/tfjs');
+  const pred = tfm.tensor2d([[0.2], [3], [-2]]);
+  const target = tfm.zeros([3, 1]);
+  const g = tfm.grad((p: import('@tensorflow/tfjs').Tensor) => tfm.sum(sl1(p, target, 1)))(pred);
+  const v = Array.from(g.dataSync());
+  [0.2, 1, -1].forEach((e, i) => assert.ok(Math.abs(v[i] - e) < 1e-6, `grad ${i}: ${v[i]} vs ${e}`));
+  const val = Array.from(sl1(pred, target, 1).dataSync());
+  [0.02, 2.5, 1.5].forEach((e, i) => assert.ok(Math.abs(val[i] - e) < 1e-6));
+});

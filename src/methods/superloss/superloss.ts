@@ -341,8 +341,9 @@ export function smoothL1PerSample(pred: tf.Tensor, target: tf.Tensor, beta = 1):
   return tf.tidy(() => {
     const d = tf.abs(tf.sub(pred, target));
     if (beta === 0) return meanPerSample(d);
-    const quad = tf.div(tf.mul(tf.square(d), 0.5), beta);
-    const lin = tf.sub(d, 0.5 * beta);
-    return meanPerSample(tf.where(tf.less(d, beta), quad, lin));
+    // Branch-free form (tfjs has no gradient for Less inside tf.where): with m = min(d, β),
+    // 0.5·m²/β + (d − m) equals 0.5·d²/β for d < β and d − 0.5β otherwise.
+    const m = tf.minimum(d, beta);
+    return meanPerSample(tf.add(tf.div(tf.mul(tf.square(m), 0.5), beta), tf.sub(d, m)));
   });
 }
