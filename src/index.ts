@@ -9,3 +9,4 @@ export { runExperiment, summarize } from './experiments/runner.js';
 export { registerExperiment, getExperiment, listExperiments } from './experiments/registry.js';
 export type * from './experiments/types.js';
 export { lineChart, barChart, histogramChart } from './report/svg.js';
+export * as mtl from './methods/mtl/index.js';
