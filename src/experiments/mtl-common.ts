@@ -36,6 +36,7 @@ import { createOptimizer } from '../train/optimizers.js';
 import { createSchedule } from '../train/schedules.js';
 import { fmtStat } from '../report/report.js';
 import type { Chart, MetricRow, ReportInput, ReportSection, RunContext, RunRecord } from './types.js';
+import { trainLoopShape } from './common/image-classification.js';
 
 // ---------------------------------------------------------------------------------------------
 // Config
@@ -79,14 +80,8 @@ export const repMtlConfigSchema = z
 
 /** Model and training keys shared by the MTL experiments. */
 export const mtlTrainShape = {
+  ...trainLoopShape,
   epochs: z.number().int().positive().default(12),
-  batchSize: z.number().int().positive().default(128),
-  lr: z.number().positive().default(1e-3),
-  optimizer: z.enum(['adam', 'adamw', 'sgd', 'momentum', 'nesterov']).default('adam'),
-  weightDecay: z.number().min(0).default(0),
-  schedule: z.enum(['constant', 'cosine', 'step', 'plateau']).default('cosine'),
-  warmupSteps: z.number().int().min(0).default(0),
-  clipNorm: z.number().min(0).default(0),
   /** Shared encoder: 3×3 conv channels, each followed by ReLU and 2×2 max-pool (spec §6A) or a stride-2 conv. */
   channels: z.array(z.number().int().positive()).min(1).default([16, 32]),
   downsample: z.enum(['maxpool', 'stride']).default('maxpool'),

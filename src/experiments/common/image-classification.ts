@@ -11,8 +11,8 @@ import { createSchedule } from '../../train/schedules.js';
 import { Trainer, trainableVariables, type TrainHook } from '../../train/trainer.js';
 import type { RunContext } from '../types.js';
 
-/** The training knobs shared by image-classification experiments (zod shape, merged into each schema). */
-export const imageTrainShape = {
+/** Optimizer/schedule keys every trained experiment shares (zod shape; spread into a schema, override defaults after). */
+export const trainLoopShape = {
   epochs: z.number().int().positive().default(10),
   batchSize: z.number().int().positive().default(128),
   lr: z.number().positive().default(1e-3),
@@ -21,6 +21,11 @@ export const imageTrainShape = {
   schedule: z.enum(['constant', 'cosine', 'step', 'plateau']).default('cosine'),
   warmupSteps: z.number().int().min(0).default(0),
   clipNorm: z.number().min(0).default(0),
+};
+
+/** The training knobs shared by image-classification experiments (zod shape, merged into each schema). */
+export const imageTrainShape = {
+  ...trainLoopShape,
   /** Use only the first N training images (0 = all); for quick runs and tests. */
   trainLimit: z.number().int().min(0).default(0),
   /** Evaluate on only the first N test images (0 = all). */
