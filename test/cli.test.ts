@@ -1,15 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync, readdirSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeSyntheticIdx } from './helpers/synthetic.js';
 import type { Results } from '../src/experiments/types.js';
+import { tempDir } from './helpers/tmp.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
-const tmp = () => mkdtempSync(join(tmpdir(), 'efftrain-cli-'));
+const tmp = () => tempDir('efftrain-cli-');
 const cli = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, CI: 'true' } });
 const data = writeSyntheticIdx({ nTrain: 600, nTest: 200, size: 12, classes: 4 });
 const tiny = ['--data', data, '--set', 'epochs=2', '--set', 'batchSize=32', '--set', 'mlpHidden=[32]', '--set', 'cnnChannels=[4,8]', '--set', 'cnnHidden=16', '--set', 'cnnDownsample="stride"', '--quiet'];

@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync, mkdtempSync, unlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { encodeIdx, parseIdx, readIdx } from '../src/data/idx.js';
@@ -11,6 +10,7 @@ import { injectLabelNoise, parseNoiseSpec } from '../src/data/label-noise.js';
 import { Rng } from '../src/engine/rng.js';
 import { UserError } from '../src/errors.js';
 import { writeSyntheticIdx } from './helpers/synthetic.js';
+import { tempDir } from './helpers/tmp.js';
 
 test('IDX round trip, raw and gzip', () => {
   const data = Uint8Array.from({ length: 2 * 3 * 4 }, (_, i) => i);
@@ -48,7 +48,7 @@ test('loadImageDataset reads a user directory; count mismatch and missing files 
   assert.throws(() => loadImageDataset(dir2), /t10k-labels-idx1-ubyte: 11 labels but .*t10k-images-idx3-ubyte holds 12 images/);
   unlinkSync(join(dir2, 't10k-labels-idx1-ubyte'));
   assert.throws(() => loadImageDataset(dir2), /lacks t10k-labels-idx1-ubyte/);
-  const empty = mkdtempSync(join(tmpdir(), 'efftrain-empty-'));
+  const empty = tempDir('efftrain-empty-');
   assert.throws(() => loadImageDataset(empty), /Pass --data DIR/);
   assert.throws(() => loadImageDataset('/no/such/dir'), /does not exist/);
   assert.match(FASHION_MNIST_DIR, /fashion-mnist/);

@@ -7,8 +7,7 @@
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Rng } from '../src/engine/rng.js';
 import {
@@ -53,6 +52,7 @@ import { runExperiment } from '../src/experiments/runner.js';
 import { knownMtlMethods, parseMtlMethod } from '../src/experiments/mtl-common.js';
 import { makeMultiFashion, resizeArea, applyDomain } from '../src/data/multi-fashion.js';
 import { writeSyntheticIdx } from './helpers/synthetic.js';
+import { tempDir } from './helpers/tmp.js';
 
 before(async () => {
   await tf.setBackend('cpu');
@@ -562,7 +562,7 @@ describe('training step', () => {
   });
 
   test('trainMultiTask: resume from an epoch checkpoint reproduces the uninterrupted run', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'efftrain-mtl-'));
+    const dir = tempDir('efftrain-mtl-');
     const xs = tf.randomNormal([32, 6, 6, 1], 0, 1, 'float32', 9);
     const la = tf.tensor1d(Array.from({ length: 32 }, (_, i) => i % 3), 'int32');
     const lb = tf.tensor1d(Array.from({ length: 32 }, (_, i) => (i * 2) % 3), 'int32');
@@ -633,7 +633,7 @@ describe('data and experiment', () => {
 
   test('tiny end-to-end run of mtl-multifashion: results contract, Δm vs STL, report with maps and α', async () => {
     const data = writeSyntheticIdx({ nTrain: 300, nTest: 100, size: 12, classes: 4 });
-    const outDir = join(mkdtempSync(join(tmpdir(), 'efftrain-mtl-e2e-')), 'run');
+    const outDir = join(tempDir('efftrain-mtl-e2e-'), 'run');
     const { results } = await runExperiment({
       experiment: 'mtl-multifashion',
       quick: false,
@@ -659,7 +659,7 @@ describe('data and experiment', () => {
   });
   test('tiny end-to-end run of mtl-fashion-domains (multi-input, paired); mgda-ub is rejected', async () => {
     const data = writeSyntheticIdx({ nTrain: 300, nTest: 100, size: 12, classes: 4 });
-    const outDir = join(mkdtempSync(join(tmpdir(), 'efftrain-mtl-dom-')), 'run');
+    const outDir = join(tempDir('efftrain-mtl-dom-'), 'run');
     const sets = ['nPerDomain=64', 'nVal=32', 'nTest=48', 'epochs=2', 'batchSize=32', 'channels=[4,8]', 'domains=["identity","invert","rot90"]'];
     await assert.rejects(runExperiment({ experiment: 'mtl-fashion-domains', quick: false, outDir: outDir + '-x', workers: 1, quiet: true, flags: { data, seeds: [1], methods: ['mgda-ub'] }, sets }), /single-input/);
     const { results } = await runExperiment({ experiment: 'mtl-fashion-domains', quick: false, outDir, workers: 1, quiet: true, flags: { data, seeds: [1], methods: ['stl', 'ew', 'rep-mtl'] }, sets });

@@ -1,8 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
@@ -14,6 +13,7 @@ import { shiftInferenceBench } from '../src/bench/shift-inference.js';
 import { ShiftInferenceEngine, unpackShiftModel } from '../src/methods/s3/index.js';
 import type { Results } from '../src/experiments/types.js';
 import { writeSyntheticIdx } from './helpers/synthetic.js';
+import { tempDir } from './helpers/tmp.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
 const cli = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, CI: 'true' } });
@@ -35,7 +35,7 @@ test('parseS3Method understands the method names', () => {
 let runDir = '';
 
 test('s3-shift end to end: results.json metrics, export agreement, diagnostics, report', async () => {
-  const outDir = join(mkdtempSync(join(tmpdir(), 'efftrain-s3-')), 'run');
+  const outDir = join(tempDir('efftrain-s3-'), 'run');
   const { results } = await runExperiment({
     experiment: 's3-shift',
     quick: false,
@@ -89,7 +89,7 @@ test('s3-shift end to end: results.json metrics, export agreement, diagnostics, 
 
 test('export-shift verb: run directory (default and --method/--seed), model directory, --verify, errors', () => {
   assert.ok(runDir, 'needs the end-to-end run');
-  const tmp = mkdtempSync(join(tmpdir(), 'efftrain-exp-'));
+  const tmp = tempDir('efftrain-exp-');
   // Default: the first shift method (config order) → deepshift-ps-3bit seed 1.
   const out1 = join(tmp, 'a.efsh');
   const r1 = cli(['export-shift', runDir, '--out', out1, '--json']);

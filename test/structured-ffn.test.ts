@@ -1,7 +1,6 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initEngine } from '../src/engine/backend.js';
@@ -28,6 +27,7 @@ import { runExperiment } from '../src/experiments/runner.js';
 import { parseMethod, stepPlanFor } from '../src/experiments/structured-ffn.js';
 import { structuredFfnBench } from '../src/bench/structured-ffn.js';
 import type { Results } from '../src/experiments/types.js';
+import { tempDir } from './helpers/tmp.js';
 
 before(async () => {
   await initEngine({ backend: 'wasm' });
@@ -249,7 +249,7 @@ test('getConfig round trip and tf.layers save/load of the structured layers', as
     assert.deepEqual(l2.getConfig(), { ...cfg, name: l2.name });
     // Through a model: same outputs after save/load (weights and config).
     const model = tf.sequential({ layers: [tf.layers.inputLayer({ inputShape: [16] }), make()] });
-    const dir = mkdtempSync(join(tmpdir(), 'efftrain-sffn-layer-'));
+    const dir = tempDir('efftrain-sffn-layer-');
     await saveLayersModel(model, dir);
     const loaded = await loadLayersModel(dir);
     const x = randn([3, 16], 5);
@@ -280,7 +280,7 @@ test('method names and step budgets (fixedstep SGT, same FLOPs, fixedflop SGT wi
 });
 
 test('tiny end-to-end runExperiment (workers 1): results, metrics rows, saved model, report, no leaks', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'efftrain-sffn-run-'));
+  const dir = tempDir('efftrain-sffn-run-');
   const text = join(dir, 'tiny.txt');
   const line = 'the quick brown fox jumps over the lazy dog. ';
   writeFileSync(text, line.repeat(60));

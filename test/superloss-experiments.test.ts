@@ -5,7 +5,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Rng } from '../src/engine/rng.js';
@@ -17,8 +17,9 @@ import { runExperiment } from '../src/experiments/runner.js';
 import { FASHION_MNIST_DIR } from '../src/data/image-dataset.js';
 import { encodeIdx } from '../src/data/idx.js';
 import type { Results } from '../src/experiments/types.js';
+import { tempDir } from './helpers/tmp.js';
 
-const tmp = () => mkdtempSync(join(tmpdir(), 'efftrain-sl-'));
+const tmp = () => tempDir('efftrain-sl-');
 
 describe('method-name parsing', () => {
   test('noisy-label methods: <loss>@<noise>', () => {

@@ -1,8 +1,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { mkdtempSync, existsSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { initEngine } from '../src/engine/backend.js';
 import { Rng } from '../src/engine/rng.js';
@@ -16,6 +15,7 @@ import { fit } from '../src/train/fit.js';
 import { auroc, meanStd } from '../src/train/metrics.js';
 import { buildMlp, buildCnn } from '../src/models/classifiers.js';
 import { NonFiniteLossError } from '../src/errors.js';
+import { tempDir } from './helpers/tmp.js';
 
 before(async () => {
   await initEngine({ backend: 'wasm' });
@@ -161,7 +161,7 @@ test('NaN loss stops the run naming the step and the last checkpoint, before cor
 });
 
 test('checkpoint + resume mid-epoch reproduces the uninterrupted run exactly', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'efftrain-ck-'));
+  const dir = tempDir('efftrain-ck-');
   const run = (stopAfterSteps: number | null, resume: boolean) => {
     const p = toyProblem(3);
     const trainer = new Trainer({ params: trainableVariables(p.model), optimizer: createOptimizer('adamw'), schedule: reduceOnPlateau(5e-3, { patience: 0, factor: 0.5 }) });
@@ -200,7 +200,7 @@ test('checkpoint + resume mid-epoch reproduces the uninterrupted run exactly', (
 });
 
 test('saveCheckpoint/loadCheckpoint restores params and optimizer slots; shape mismatch is an error', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'efftrain-ck2-'));
+  const dir = tempDir('efftrain-ck2-');
   const p = toyProblem(4);
   const t = new Trainer({ params: trainableVariables(p.model), optimizer: new AdamW() });
   t.trainStep(() => p.lossFn(Int32Array.from([0, 1, 2])));
@@ -222,7 +222,7 @@ test('saveCheckpoint/loadCheckpoint restores params and optimizer slots; shape m
 });
 
 test('LayersModel save/load (model.json + weights.bin) round trip is exact without tfjs-node', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'efftrain-model-'));
+  const dir = tempDir('efftrain-model-');
   const m = buildCnn({ height: 8, width: 8, channels: 1 }, 4, [4, 8], 16, new Rng(5), 'stride');
   await saveLayersModel(m, dir);
   assert.ok(existsSync(join(dir, 'model.json')) && existsSync(join(dir, 'weights.bin')));

@@ -1,8 +1,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
@@ -14,6 +13,7 @@ import { gelu, linear } from '../src/models/ffn.js';
 import { StructuredFfn } from '../src/methods/structured-ffn/ffn.js';
 import { AdamW } from '../src/train/optimizers.js';
 import { Trainer } from '../src/train/trainer.js';
+import { tempDir } from './helpers/tmp.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
 
@@ -78,7 +78,7 @@ test('corpus: contiguous validation tail, windows, file loading and a clear erro
   assert.equal(ev[0].x[0], 0);
   assert.equal(ev[0].x[10], 10, 'non-overlapping windows');
   assert.equal(evalWindows(seq, 10, 8, 5).reduce((s, b) => s + b.batch, 0), 5);
-  const dir = mkdtempSync(join(tmpdir(), 'efftrain-corpus-'));
+  const dir = tempDir('efftrain-corpus-');
   const f = join(dir, 'a.txt');
   writeFileSync(f, 'line one\r\nline two\r\n');
   assert.deepEqual(loadTextCorpus({ text: f }), { name: f, text: 'line one\nline two\n' });
@@ -151,7 +151,7 @@ test('training steps keep the tensor count flat (dense and SGT-guided structured
 });
 
 test('save/load round trip, pre-merged decoding, and the generate verb on a tiny saved model', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'efftrain-gen-'));
+  const dir = tempDir('efftrain-gen-');
   const text = 'abcab cabca\n';
   const tok = CharTokenizer.fromText(text);
   const cfg: TransformerConfig = { ...tiny({ kind: 'structured', map: 'lowrank', rank: 4, guide: true }), vocabSize: tok.vocabSize };

@@ -1,9 +1,9 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { encodeIdx } from '../../src/data/idx.js';
 import { Rng } from '../../src/engine/rng.js';
+import { tempDir } from './tmp.js';
 
 /**
  * Writes a small learnable MNIST-format data set (class k = a bright horizontal band at row ≈ k plus noise)
@@ -15,7 +15,7 @@ export function writeSyntheticIdx(opts: { nTrain?: number; nTest?: number; size?
   const size = opts.size ?? 12;
   const classes = opts.classes ?? 4;
   const rng = new Rng(opts.seed ?? 7);
-  const dir = mkdtempSync(join(tmpdir(), 'efftrain-idx-'));
+  const dir = tempDir('efftrain-idx-');
   mkdirSync(dir, { recursive: true });
   const make = (n: number) => {
     const img = new Uint8Array(n * size * size);
