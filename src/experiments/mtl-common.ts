@@ -495,7 +495,10 @@ export function mtlReport<C extends MtlTrainConfig>(input: ReportInput<C>, taskN
         return `| ${m} | ${p.meanDiff.toFixed(3)} | [${p.ci95[0].toFixed(3)}, ${p.ci95[1].toFixed(3)}] | ${Number.isFinite(p.t) ? p.t.toFixed(2) : String(p.t)} | ${Number.isFinite(p.p) ? p.p.toFixed(3) : 'n/a'} | ${p.n} |`;
       }),
       '',
-      'A method beats EW at the 5% level only when the CI excludes 0. With 3 seeds the t-test has 2 degrees of freedom: only large, consistent differences register.',
+      (() => {
+        const n = Math.min(...pm.map((m) => paired[m].n));
+        return `A method beats EW at the 5% level only when the CI excludes 0. With ${n} paired seeds the t-test has ${n - 1} degrees of freedom${n <= 3 ? ': only large, consistent differences register' : ''}.`;
+      })(),
     ];
     sections.push({ markdown: pl.join('\n') });
   }
