@@ -319,6 +319,25 @@ test('tiny end-to-end runExperiment (workers 1): results, metrics rows, saved mo
   assert.ok(existsSync(join(outDir, 'charts', 'val_bpc-vs-step.svg')));
 });
 
+test('sgtStochasticSkip=false uses every guide on every guided step (training FLOPs by hand)', async () => {
+  const dir = tempDir('efftrain-sffn-noskip-');
+  const text = join(dir, 'tiny.txt');
+  writeFileSync(text, 'pack my box with five dozen liquor jugs. '.repeat(60));
+  const { results } = await runExperiment({
+    experiment: 'structured-ffn',
+    quick: false,
+    sets: ['dModel=16', 'nHeads=2', 'dFf=64', 'contextLength=16', 'batchSize=4', 'steps=6', 'evalEvery=6', 'evalWindows=2', 'finalEvalWindows=2', 'evalBatch=2', 'sgtStochasticSkip=false', 'saveModel=false'],
+    flags: { methods: ['lowrank-32', 'lowrank-32-sgt'], seeds: [1], data: text },
+    outDir: join(dir, 'run'),
+    workers: 1,
+    quiet: true,
+  });
+  const flops = (m: string) => results.runs.find((r) => r.method === m)!.metrics.train_flops;
+  // Block 1's two guides are dense 16×64 maps (2·16·64 = 2048 MACs/token), used on the t_g = 0.5·6 = 3 guided steps of
+  // 4·16 = 64 tokens, at 6 FLOPs per MAC (forward + backward).
+  assert.equal(flops('lowrank-32-sgt') - flops('lowrank-32'), 6 * 64 * 2048 * 3);
+});
+
 test('bench structured-ffn (tiny) writes the ffn/* and decode/* cases', async () => {
   const res = await structuredFfnBench.run({ quick: true, log: () => {}, sizes: { width: 32, dFf: 128, tokens: 64, decodeTokens: [1, 8] } } as never);
   const names = res.cases.map((c) => c.name);
