@@ -6,7 +6,8 @@
  *    ≈31% of the dense FFN weights (LowRank r=64, BlockDense b=2 r=86, BlockShuffle b=4 — spec §2 sizing).
  * 2. `decode/<layer>/<tokens>/{structured,merged}`: forward latency of the same block for 1…256 token rows
  *    (a decoding batch), through the structured factors and through the pre-merged dense matrices (spec §5).
- *    The smallest token count where the factors win is reported as the suggested `mergeThreshold`.
+ *    The smallest token count where the factors win is reported as the crossover (`mergeCrossover`); a
+ *    `mergeThreshold` (merge calls of ≤ n tokens) belongs below it — see `defaultMergeThreshold`.
  * 3. `lm/<method>`: training-step throughput (tokens/s) of the structured-ffn experiment's default model
  *    (2 layers, d=64, d_ff=256, batch 16 × 64 tokens) for dense, lowrank-32 and lowrank-32 + SGT guide.
  *
@@ -182,7 +183,7 @@ export const structuredFfnBench: Bench = {
     for (const [k, v] of Object.entries(speedup)) log(`speedup ${k}: ${v}x`);
     const target = speedup['ffn/lowrank-32 vs ffn/dense'];
     log(`target ffn/lowrank-32 ≥ 2x faster than ffn/dense: ${target >= 2 ? 'met' : 'NOT met'} (${target}x)`);
-    log(`suggested mergeThreshold (smallest token count where the factors win): ${JSON.stringify(crossover)}`);
+    log(`crossover (smallest token count where the factors beat the pre-merged matrix; pre-merge below it): ${JSON.stringify(crossover)}`);
     return {
       cases,
       speedup,

@@ -47,7 +47,7 @@ export function registerGenerateCommand(program: Command): void {
     .option('--temperature <t>', 'softmax temperature (0 = greedy)', numArg('--temperature'), 0.8)
     .option('--top-k <k>', 'sample only among the k most likely tokens (0 = all)', intArg('--top-k', 0), 0)
     .option('--seed <n>', 'sampling seed', intArg('--seed', 0), 1)
-    .option('--merge-threshold <n>', 'pre-merged dense FFN for calls with at most n tokens (structured models; default per map from the bench: LowRank 0, BlockDense 8, BlockShuffle 32)', intArg('--merge-threshold', 0))
+    .option('--merge-threshold <n>', 'pre-merged dense FFN for calls with at most n tokens (structured models; default per map from the bench: ' + (['lowrank', 'blockdense', 'blockshuffle'] as const).map((m) => `${m} ${defaultMergeThreshold(m)}`).join(', ') + ')', intArg('--merge-threshold', 0))
     .addOption(new Option('--backend <name>', 'tfjs backend').choices([...BACKEND_CHOICES]).default('wasm'))
     .action(async (dir: string, o: GenerateOptions) => {
       await initEngine({ backend: o.backend });

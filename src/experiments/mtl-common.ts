@@ -486,6 +486,7 @@ export function mtlReport<C extends MtlTrainConfig>(input: ReportInput<C>, taskN
   const paired = (results.extra as { paired?: Record<string, { meanDiff: number; ci95: [number, number]; t: number; p: number; n: number }> } | undefined)?.paired ?? {};
   const pm = Object.keys(paired);
   if (pm.length) {
+    const n = Math.min(...pm.map((m) => paired[m].n));
     const pl = [
       '## Paired comparison with EW (same seeds)\n',
       '| method | Δm − Δm(ew) (pp) | 95% CI | t | p (two-sided) | n |',
@@ -495,10 +496,7 @@ export function mtlReport<C extends MtlTrainConfig>(input: ReportInput<C>, taskN
         return `| ${m} | ${p.meanDiff.toFixed(3)} | [${p.ci95[0].toFixed(3)}, ${p.ci95[1].toFixed(3)}] | ${Number.isFinite(p.t) ? p.t.toFixed(2) : String(p.t)} | ${Number.isFinite(p.p) ? p.p.toFixed(3) : 'n/a'} | ${p.n} |`;
       }),
       '',
-      (() => {
-        const n = Math.min(...pm.map((m) => paired[m].n));
-        return `A method beats EW at the 5% level only when the CI excludes 0. With ${n} paired seeds the t-test has ${n - 1} degrees of freedom${n <= 3 ? ': only large, consistent differences register' : ''}.`;
-      })(),
+      `A method beats EW at the 5% level only when the CI excludes 0. With ${n} paired seeds the t-test has ${n - 1} degrees of freedom${n <= 3 ? ': only large, consistent differences register' : ''}.`,
     ];
     sections.push({ markdown: pl.join('\n') });
   }

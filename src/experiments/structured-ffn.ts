@@ -308,7 +308,7 @@ export const structuredFfn: Experiment<StructuredFfnConfig> = {
       for (const row of history) ctx.log(row);
     }
 
-    const fctx: FfnContext & { stats: { extraMacsPerToken: number } } = { training: true, rng: cfg.sgtStochasticSkip ? sgtRng : null, guideAlpha: 0, stats: { extraMacsPerToken: 0 } };
+    const fctx: FfnContext & { stats: { extraMacsPerToken: number } } = { training: true, rng: sgtRng, guideSkip: cfg.sgtStochasticSkip, guideAlpha: 0, stats: { extraMacsPerToken: 0 } };
     const evalCtx = (alpha: number): FfnContext => ({ training: false, rng: null, guideAlpha: alpha });
     const t0 = performance.now();
     while (trainer.step < sp.total) {

@@ -28,6 +28,11 @@ export interface FfnContext {
   rng: Rng | null;
   /** Self-guided training's α_t for this step (0 or absent = no guidance). */
   guideAlpha?: number;
+  /**
+   * SGT's stochastic skip in training (default true): each guided map uses its guide with probability α_t.
+   * false = the deterministic mixture on every step.
+   */
+  guideSkip?: boolean;
   /** Adds an auxiliary scalar to the loss (called inside the loss closure). */
   addAuxLoss?(loss: tf.Scalar): void;
   /** Extra multiply-adds per token actually spent beyond `macsPerToken()` (summed over calls). */

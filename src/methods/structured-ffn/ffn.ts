@@ -43,14 +43,14 @@ export class StructuredFfn implements Ffn {
 
   /**
    * Forward. With guidance (ctx.guideAlpha > 0 and a guide present) each map draws u ~ U(0,1) from ctx.rng
-   * in training: u < α → α·W·x + (1−α)·S(x), else exactly S(x) (spec §4.4). In evaluation (no rng) the
-   * mixture is used deterministically.
+   * in training: u < α → α·W·x + (1−α)·S(x), else exactly S(x) (spec §4.4). In evaluation (no rng), or with
+   * ctx.guideSkip = false, the mixture is used deterministically.
    */
   apply(x: tf.Tensor2D, ctx: FfnContext): tf.Tensor2D {
     const alpha = ctx.guideAlpha ?? 0;
     const draw = (layer: StructuredLinear): boolean => {
       if (!layer.guide || alpha <= 0) return false;
-      const use = ctx.training && ctx.rng ? ctx.rng.next() < alpha : true;
+      const use = ctx.training && ctx.rng && ctx.guideSkip !== false ? ctx.rng.next() < alpha : true;
       if (use && ctx.stats) ctx.stats.extraMacsPerToken += layer.inFeatures * layer.units;
       return use;
     };
