@@ -1,11 +1,15 @@
 /**
  * `efftrain bench engine`: training-step speed of the tfjs backends in one process.
  *
- * Two workloads, each timed on wasm with stock kernels, wasm with our kernel patches
- * (src/engine/wasm-patches.ts), cpu, and tfjs-node when it is importable (plus, for the CNN,
- * wasm with only the missing kernels filled in, `cnn/wasm-bridge`):
+ * Workloads, each timed on wasm with stock kernels, wasm with our kernel patches
+ * (src/engine/wasm-patches.ts), wasm + OpenBLAS with 1 thread (`wasm-blas`) and with every core
+ * (`wasm-blas-mt`) when the addon is built, cpu, and tfjs-node when it is importable (plus, for the
+ * CNN, wasm with only the missing kernels filled in, `cnn/wasm-bridge`):
  * - mlp: batch 256, 784→512→10 (Dense+ReLU, Dense), softmax cross-entropy, Adam.
  * - cnn: batch 64, 28×28×1 → conv3×3×16+ReLU → maxpool2 → conv3×3×32+ReLU → maxpool2 → dense 10, same loss and optimizer.
+ * - lm: the TransformerLM (src/models/transformer.ts) at d = 256, 4 heads, 4 layers, d_ff 1024,
+ *   4 × 256 = 1024 tokens per step, AdamW + clipping through the Trainer (the experiments' step);
+ *   patched wasm and BLAS variants only (stock wasm and cpu take minutes per step).
  *
  * One step = `optimizer.minimize(loss, true, vars)` inside tf.tidy, then reading the loss (so
  * asynchronous backends are timed to completion). A case that throws (e.g. cnn on stock wasm,
@@ -13,8 +17,13 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../engine/rng.js';
+import { availableParallelism } from 'node:os';
 import { applyWasmPatches } from '../engine/wasm-patches.js';
 import { tfjsNodeAvailable } from '../engine/backend.js';
+import { loadBlas } from '../engine/blas.js';
+import { TransformerLM } from '../models/transformer.js';
+import { AdamW } from '../train/optimizers.js';
+import { Trainer } from '../train/trainer.js';
 import type { Bench, BenchCase, BenchResult } from './types.js';
 
 /** A workload: model factory, fixed batch, and its analytic matmul/conv FLOPs per training step. */
@@ -29,13 +38,20 @@ interface Workload {
 
 /** One backend configuration to time. */
 interface Variant {
-  suffix: 'wasm-stock' | 'wasm-bridge' | 'wasm' | 'cpu' | 'node';
+  suffix: 'wasm-stock' | 'wasm-bridge' | 'wasm' | 'wasm-blas' | 'wasm-blas-mt' | 'cpu' | 'node';
   backend: string;
   /** applyWasmPatches options for wasm variants; null for other backends. */
-  patches: { enabled: boolean; matmul?: boolean } | null;
+  patches: { enabled: boolean; matmul?: boolean; blasThreads?: number } | null;
+  /** Run products through the OpenBLAS addon (wasm variants). */
+  blas?: boolean;
   /** Restrict the variant to some workloads. */
-  only?: Workload['name'];
+  only?: string[];
 }
+
+/** The LM workload (see the module comment); not a tf.Sequential, so it has its own step. */
+const LM = { name: 'lm', batch: 4, seqLen: 256, vocab: 80, dModel: 256, nHeads: 4, nLayers: 4, dFf: 1024 };
+/** Variants the LM runs on. */
+const LM_VARIANTS = new Set(['wasm', 'wasm-blas', 'wasm-blas-mt', 'node']);
 
 /**
  * FLOPs of one training step for a chain of matmul/conv layers, counting 2 per multiply-add:
@@ -130,6 +146,60 @@ interface StepTiming {
   tensorsDelta: number;
 }
 
+/** A ready-to-time training step: returns the loss; `dispose` frees the model and optimizer. */
+interface Stepper {
+  step(): number;
+  dispose(): void;
+  flopsPerStep: number;
+}
+
+/** Times `make()`'s steps on the current backend; throws whatever the step throws. */
+function timeStepper(make: () => Stepper, plan: StepPlan): StepTiming {
+  const s = make();
+  try {
+    const firstLoss = s.step();
+    for (let i = 1; i < plan.warmup; i++) s.step();
+    const tensorsBefore = tf.memory().numTensors;
+    let steps = 0;
+    let loss = NaN;
+    const t0 = performance.now();
+    let elapsed = 0;
+    while (steps < plan.maxSteps && (steps < plan.minSteps || elapsed < plan.budgetMs)) {
+      loss = s.step();
+      steps++;
+      elapsed = performance.now() - t0;
+    }
+    const msPerStep = elapsed / steps;
+    return { msPerStep, gflops: s.flopsPerStep / (msPerStep * 1e6), steps, firstLoss, loss, tensorsDelta: tf.memory().numTensors - tensorsBefore };
+  } finally {
+    s.dispose();
+  }
+}
+
+/** The LM training step: TransformerLM + AdamW + clipping through the Trainer, fixed random tokens. */
+function lmStepper(): Stepper {
+  const rng = new Rng(3);
+  const n = LM.batch * LM.seqLen;
+  const x = tf.tensor2d(Int32Array.from({ length: n }, () => rng.int(LM.vocab)), [LM.batch, LM.seqLen], 'int32');
+  const y = tf.tensor2d(Int32Array.from({ length: n }, () => rng.int(LM.vocab)), [LM.batch, LM.seqLen], 'int32');
+  const model = new TransformerLM(
+    { vocabSize: LM.vocab, contextLength: LM.seqLen, dModel: LM.dModel, nHeads: LM.nHeads, nLayers: LM.nLayers, dFf: LM.dFf, ffn: { kind: 'dense' } },
+    1,
+  );
+  const trainer = new Trainer({ params: model.variables(), optimizer: new AdamW({ weightDecay: 0.1 }), clipNorm: 1 });
+  const ctx = { training: true, rng: new Rng(1) };
+  return {
+    step: () => trainer.trainStep(() => model.loss(x, y, ctx)),
+    dispose: () => {
+      model.dispose();
+      trainer.optimizer.dispose();
+      tf.dispose([x, y]);
+    },
+    // Forward MACs per token (model.macsPerToken) × tokens × 2 FLOPs × 3 (forward + two gradients).
+    flopsPerStep: 3 * 2 * model.macsPerToken() * n,
+  };
+}
+
 /** Times training steps of `w` on the current backend; throws whatever the step throws. */
 function timeSteps(w: Workload, data: { x: Float32Array; y: Float32Array }, plan: StepPlan): StepTiming {
   const model = w.build(1234);
@@ -185,7 +255,7 @@ function timeSteps(w: Workload, data: { x: Float32Array; y: Float32Array }, plan
 async function useVariant(v: Variant): Promise<boolean> {
   if (!(await tf.setBackend(v.backend))) return false;
   await tf.ready();
-  if (v.patches !== null) applyWasmPatches(v.patches);
+  if (v.patches !== null) applyWasmPatches({ ...v.patches, blas: v.blas ? loadBlas().addon : null });
   return true;
 }
 
@@ -196,7 +266,7 @@ function fmt(x: number, digits: number): string {
 /** See the module comment; case names are `<workload>/<variant>`, e.g. `mlp/wasm-stock`. */
 export const engineBench: Bench = {
   name: 'engine',
-  description: 'training-step time of an MLP and a small CNN on wasm (stock vs patched), cpu, and tfjs-node if present',
+  description: 'training-step time of an MLP, a small CNN and a d=256 transformer LM on wasm (stock, patched, +OpenBLAS), cpu, and tfjs-node if present',
   async run(opts: { quick: boolean; log: (line: string) => void }): Promise<BenchResult> {
     const { quick, log } = opts;
     const previousBackend = tf.getBackend();
@@ -204,29 +274,39 @@ export const engineBench: Bench = {
       { suffix: 'wasm-stock', backend: 'wasm', patches: { enabled: false } },
       // Missing kernels filled but stock matmul/conv-input/max-pool gradients: shows what the
       // kernel replacements add for the CNN (for the MLP this is the same as stock).
-      { suffix: 'wasm-bridge', backend: 'wasm', patches: { enabled: true, matmul: false }, only: 'cnn' },
+      { suffix: 'wasm-bridge', backend: 'wasm', patches: { enabled: true, matmul: false }, only: ['cnn'] },
       { suffix: 'wasm', backend: 'wasm', patches: { enabled: true } },
       { suffix: 'cpu', backend: 'cpu', patches: null },
     ];
+    const blas = loadBlas();
+    if (blas.addon) {
+      variants.push({ suffix: 'wasm-blas', backend: 'wasm', patches: { enabled: true, blasThreads: 1 }, blas: true });
+      const cores = availableParallelism();
+      if (cores > 1) variants.push({ suffix: 'wasm-blas-mt', backend: 'wasm', patches: { enabled: true, blasThreads: cores }, blas: true });
+    }
     const nodeOk = await tfjsNodeAvailable();
     if (nodeOk) variants.push({ suffix: 'node', backend: 'tensorflow', patches: null });
+    const previousBlas = applyWasmPatches().blas;
     const plan: StepPlan = quick
       ? { warmup: 1, minSteps: 1, maxSteps: 5, budgetMs: 2000 }
       : { warmup: 2, minSteps: 3, maxSteps: 30, budgetMs: 8000 };
+    const lmPlan: StepPlan = quick ? { warmup: 1, minSteps: 1, maxSteps: 2, budgetMs: 1000 } : { warmup: 1, minSteps: 3, maxSteps: 10, budgetMs: 8000 };
 
     const cases: BenchCase[] = [];
-    log(`engine bench (${quick ? 'quick' : 'full'}): tfjs ${tf.version.tfjs}, tfjs-node ${nodeOk ? 'present' : 'absent'}`);
+    log(`engine bench (${quick ? 'quick' : 'full'}): tfjs ${tf.version.tfjs}, tfjs-node ${nodeOk ? 'present' : 'absent'}, OpenBLAS addon ${blas.addon ? `present (${blas.status.config})` : `absent (${blas.status.reason})`}`);
     log(`${'case'.padEnd(16)} ${'ms/step'.padStart(10)} ${'GFLOP/s'.padStart(8)} ${'steps'.padStart(5)} ${'loss@1'.padStart(8)}  note`);
     try {
-      for (const w of [MLP, CNN]) {
-        const data = makeBatch(w, w.name === 'mlp' ? 1 : 2);
+      for (const w of [MLP, CNN, LM]) {
+        const data = w === LM ? null : makeBatch(w as Workload, w.name === 'mlp' ? 1 : 2);
         for (const v of variants) {
-          if (v.only !== undefined && v.only !== w.name) continue;
+          if (v.only !== undefined && !v.only.includes(w.name)) continue;
+          if (w === LM && !LM_VARIANTS.has(v.suffix)) continue;
           const name = `${w.name}/${v.suffix}`;
           let c: BenchCase;
           try {
             if (!(await useVariant(v))) throw new Error(`backend ${v.backend} failed to initialise`);
-            c = { name, backend: v.backend, ...timeSteps(w, data, plan) };
+            const timing = data === null ? timeStepper(lmStepper, lmPlan) : timeSteps(w as Workload, data, plan);
+            c = { name, backend: v.backend, blas: v.blas === true, blasThreads: v.blas ? v.patches?.blasThreads : undefined, ...timing };
           } catch (e) {
             const msg = e instanceof Error ? e.message : String(e);
             c = { name, backend: v.backend, msPerStep: NaN, error: msg };
@@ -242,18 +322,20 @@ export const engineBench: Bench = {
         }
       }
     } finally {
-      // Leave the process as the toolkit expects it: wasm patches installed, backend as before.
-      applyWasmPatches();
+      // Leave the process as the toolkit expects it: wasm patches installed (BLAS as before), backend as before.
+      applyWasmPatches({ blas: previousBlas ? blas.addon : null });
       if (previousBackend) await tf.setBackend(previousBackend);
     }
 
     const ms = new Map(cases.map((c) => [c.name, c.msPerStep]));
     const speedup: Record<string, number> = {};
-    for (const w of ['mlp', 'cnn']) {
+    for (const w of ['mlp', 'cnn', 'lm']) {
       for (const [fast, slow] of [
         ['wasm', 'wasm-stock'],
         ['wasm', 'wasm-bridge'],
         ['wasm', 'cpu'],
+        ['wasm-blas', 'wasm'],
+        ['wasm-blas-mt', 'wasm'],
         ['node', 'wasm'],
       ]) {
         const f = ms.get(`${w}/${fast}`);
@@ -264,6 +346,21 @@ export const engineBench: Bench = {
       }
     }
     for (const [k, v] of Object.entries(speedup)) log(`speedup ${k}: ${v}x`);
-    return { cases, speedup, flopsPerStep: { mlp: MLP.flopsPerStep, cnn: CNN.flopsPerStep }, quick };
+    // The best engine per workload (what `--backend auto` would pick among those timed here).
+    const best: Record<string, string> = {};
+    for (const w of ['mlp', 'cnn', 'lm']) {
+      const timed = cases.filter((c) => c.name.startsWith(`${w}/`) && Number.isFinite(c.msPerStep));
+      if (timed.length) best[w] = timed.reduce((a, b) => (b.msPerStep < a.msPerStep ? b : a)).name;
+    }
+    log(`fastest: ${Object.values(best).join(', ')}`);
+    return {
+      cases,
+      speedup,
+      best,
+      blas: blas.status,
+      flopsPerStep: { mlp: MLP.flopsPerStep, cnn: CNN.flopsPerStep },
+      lm: LM,
+      quick,
+    };
   },
 };

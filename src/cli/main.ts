@@ -34,7 +34,7 @@ function seedsArg(v: string): number[] {
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
-const backendOption = () => new Option('--backend <name>', 'tfjs backend: auto (tfjs-node if installed, else wasm), wasm, cpu, node').choices([...BACKEND_CHOICES]).default('auto');
+const backendOption = () => new Option('--backend <name>', 'tfjs backend: auto (tfjs-node if installed, else wasm+OpenBLAS if built, else wasm), wasm, wasm-blas, cpu, node').choices([...BACKEND_CHOICES]).default('auto');
 
 function timestamp(): string {
   return new Date().toISOString().replace(/[:]/g, '-').replace(/\..*$/, '');

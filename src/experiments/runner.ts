@@ -95,12 +95,22 @@ export async function runExperiment(o: RunOptions): Promise<{ outDir: string; re
   let backend = 'unknown';
   if (todo.length) {
     backend = await runPool(nWorkers, todo, {
-      init: { experiment: exp.name, config, quick: o.quick, backend: o.backend ?? 'auto', wasmPatches: o.wasmPatches ?? true, resume: !!o.resume },
+      init: {
+        experiment: exp.name,
+        config,
+        quick: o.quick,
+        backend: o.backend ?? 'auto',
+        wasmPatches: o.wasmPatches ?? true,
+        // OpenBLAS threads are process-wide: one per worker when several run, else every core
+        // (EFFTRAIN_BLAS_THREADS overrides, read by initEngine in the worker).
+        blasThreads: process.env.EFFTRAIN_BLAS_THREADS ? undefined : nWorkers > 1 ? 1 : availableParallelism(),
+        resume: !!o.resume,
+      },
       outDir,
       onLog: (m, s, row) => appendFileSync(metricsPath, JSON.stringify({ method: m, seed: s, ...row }) + '\n'),
       onProgress: (m, s, p) => view.update({ method: m, seed: s, ...p }),
-      onReady: (b, patches) => {
-        if (!o.quiet) process.stderr.write(`efftrain: ${exp.name}: ${todo.length} run(s) on ${nWorkers} worker(s), tfjs backend ${b}${b === 'wasm' ? ` (kernel patches ${patches ? 'on' : 'off'})` : ''}\n`);
+      onReady: (line) => {
+        if (!o.quiet) process.stderr.write(`efftrain: ${exp.name}: ${todo.length} run(s) on ${nWorkers} worker(s), ${line}\n`);
       },
       onDone: (r) => {
         records.set(key(r.method, r.seed), r);
@@ -143,7 +153,8 @@ interface PoolHandlers {
   onLog(method: string, seed: number, row: Record<string, unknown>): void;
   onProgress(method: string, seed: number, p: Record<string, unknown>): void;
   onDone(r: RunRecord): void;
-  onReady(backend: string, wasmPatches: boolean): void;
+  /** Called once, with the first worker's engine line (engineLine). */
+  onReady(line: string): void;
 }
 
 function runPool(n: number, jobs: { method: string; seed: number }[], h: PoolHandlers): Promise<string> {
@@ -172,7 +183,7 @@ function runPool(n: number, jobs: { method: string; seed: number }[], h: PoolHan
         if (failed) return;
         switch (m.type) {
           case 'ready':
-            if (backend === 'unknown') h.onReady(m.backend, h.init.wasmPatches);
+            if (backend === 'unknown') h.onReady(m.line);
             backend = m.backend;
             next(w);
             break;

@@ -1,13 +1,13 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { mkdirSync } from 'node:fs';
-import { initEngine, type BackendChoice } from '../engine/backend.js';
+import { engineLine, initEngine, type BackendChoice } from '../engine/backend.js';
 import { UserError } from '../errors.js';
 import { getExperiment } from './registry.js';
 import type { RunRecord } from './types.js';
 
 /** Messages a worker sends to the runner. */
 export type WorkerMessage =
-  | { type: 'ready'; backend: string }
+  | { type: 'ready'; backend: string; line: string }
   | { type: 'log'; method: string; seed: number; row: Record<string, unknown> }
   | { type: 'progress'; method: string; seed: number; p: Record<string, unknown> }
   | { type: 'done'; record: RunRecord }
@@ -19,6 +19,8 @@ export interface WorkerInit {
   quick: boolean;
   backend: BackendChoice;
   wasmPatches: boolean;
+  /** Most OpenBLAS threads per product (chosen by the runner: 1 per worker when several run). */
+  blasThreads?: number;
   resume: boolean;
 }
 
@@ -30,14 +32,17 @@ async function main(): Promise<void> {
   const init = workerData as WorkerInit;
   const send = (m: WorkerMessage) => port.postMessage(m);
   let backend: string;
+  let line: string;
   try {
-    backend = (await initEngine({ backend: init.backend, wasmPatches: init.wasmPatches })).backend;
+    const info = await initEngine({ backend: init.backend, wasmPatches: init.wasmPatches, blasThreads: init.blasThreads });
+    backend = info.engine;
+    line = engineLine(info);
   } catch (e) {
     send({ type: 'error', message: (e as Error).message, user: true });
     return;
   }
   const exp = getExperiment(init.experiment);
-  send({ type: 'ready', backend });
+  send({ type: 'ready', backend, line });
   port.on('message', async (job: WorkerJob) => {
     if (job.type === 'exit') {
       port.close();

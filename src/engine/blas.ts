@@ -1,0 +1,90 @@
+/**
+ * The optional OpenBLAS addon (native/blas.c, built by scripts/build-native.sh). When it loads,
+ * the wasm kernel patches run large matrix products through OpenBLAS's sgemm directly on the wasm
+ * heap (see kernels/blas_gemm.ts); when it does not, everything runs on plain wasm and
+ * `blasStatus().reason` says why.
+ *
+ * `EFFTRAIN_BLAS=0` forces it off (how the tests exercise the fallback path);
+ * `EFFTRAIN_BLAS_ADDON=/path/x.node` loads another build.
+ */
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/** The addon's functions (see native/blas.c for the exact contract). */
+export interface BlasAddon {
+  /**
+   * For i in 0..batch: C_i = op(A_i)·op(B_i) + beta·C_i, row-major, with X_i at byte offset
+   * xOff + i·xStride of `heap` (stride 0 shares one matrix). Throws RangeError when an operand
+   * does not lie inside `heap`.
+   */
+  sgemm(
+    heap: ArrayBufferLike,
+    transA: boolean,
+    transB: boolean,
+    m: number,
+    n: number,
+    k: number,
+    aOff: number,
+    bOff: number,
+    cOff: number,
+    batch: number,
+    aStride: number,
+    bStride: number,
+    cStride: number,
+    beta: number,
+  ): void;
+  setThreads(n: number): void;
+  threads(): number;
+  config(): string;
+}
+
+export interface BlasStatus {
+  available: boolean;
+  /** Why the addon is off (empty when available). */
+  reason: string;
+  /** OpenBLAS's build string, e.g. "OpenBLAS 0.3.21 ... Haswell MAX_THREADS=64". */
+  config?: string;
+  path?: string;
+}
+
+let loaded: { addon: BlasAddon | null; status: BlasStatus } | null = null;
+
+/** Where the built addon may be: dist/engine -> ../../native, dist-test/src/engine -> ../../../native. */
+function candidates(): string[] {
+  const env = process.env.EFFTRAIN_BLAS_ADDON;
+  if (env) return [env];
+  return ['../../native/build/efftrain_blas.node', '../../../native/build/efftrain_blas.node'].map((p) =>
+    fileURLToPath(new URL(p, import.meta.url)),
+  );
+}
+
+/** Loads the addon once per thread; never throws (a failure is reported in the status). */
+export function loadBlas(): { addon: BlasAddon | null; status: BlasStatus } {
+  if (loaded) return loaded;
+  if (process.env.EFFTRAIN_BLAS === '0') {
+    loaded = { addon: null, status: { available: false, reason: 'EFFTRAIN_BLAS=0' } };
+    return loaded;
+  }
+  const path = candidates().find((p) => existsSync(p));
+  if (path === undefined) {
+    loaded = { addon: null, status: { available: false, reason: 'addon not built (run scripts/build-native.sh; needs libopenblas-dev and a C compiler)' } };
+    return loaded;
+  }
+  // OpenBLAS starts one thread per core when it loads unless told otherwise; the kernels set the
+  // count per call anyway, so start with one and never oversubscribe while workers load it.
+  if (process.env.OPENBLAS_NUM_THREADS === undefined) process.env.OPENBLAS_NUM_THREADS = '1';
+  try {
+    const addon = createRequire(import.meta.url)(path) as BlasAddon;
+    loaded = { addon, status: { available: true, reason: '', config: addon.config(), path } };
+  } catch (e) {
+    const msg = (e instanceof Error ? e.message : String(e)).split('\n')[0];
+    loaded = { addon: null, status: { available: false, reason: `addon failed to load: ${msg}`, path } };
+  }
+  return loaded;
+}
+
+/** The addon's load status (loads it if needed). */
+export function blasStatus(): BlasStatus {
+  return loadBlas().status;
+}
