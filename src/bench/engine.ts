@@ -50,6 +50,9 @@ interface Variant {
 
 /** The LM workload (see the module comment); not a tf.Sequential, so it has its own step. */
 const LM = { name: 'lm', batch: 4, seqLen: 256, vocab: 80, dModel: 256, nHeads: 4, nLayers: 4, dFf: 1024 };
+/** `--quick` times a smaller LM (d = 128, 2 layers, 256 tokens); bench.json records which (`lm`). */
+const LM_QUICK = { ...LM, batch: 2, seqLen: 128, dModel: 128, nLayers: 2, dFf: 512 };
+type LmSize = typeof LM;
 /** Variants the LM runs on. */
 const LM_VARIANTS = new Set(['wasm', 'wasm-blas', 'wasm-blas-mt', 'node']);
 
@@ -177,7 +180,7 @@ function timeStepper(make: () => Stepper, plan: StepPlan): StepTiming {
 }
 
 /** The LM training step: TransformerLM + AdamW + clipping through the Trainer, fixed random tokens. */
-function lmStepper(): Stepper {
+function lmStepper(LM: LmSize): Stepper {
   const rng = new Rng(3);
   const n = LM.batch * LM.seqLen;
   const x = tf.tensor2d(Int32Array.from({ length: n }, () => rng.int(LM.vocab)), [LM.batch, LM.seqLen], 'int32');
@@ -290,6 +293,7 @@ export const engineBench: Bench = {
     const plan: StepPlan = quick
       ? { warmup: 1, minSteps: 1, maxSteps: 5, budgetMs: 2000 }
       : { warmup: 2, minSteps: 3, maxSteps: 30, budgetMs: 8000 };
+    const lm = quick ? LM_QUICK : LM;
     const lmPlan: StepPlan = quick ? { warmup: 1, minSteps: 1, maxSteps: 2, budgetMs: 1000 } : { warmup: 1, minSteps: 3, maxSteps: 10, budgetMs: 8000 };
 
     const cases: BenchCase[] = [];
@@ -305,7 +309,7 @@ export const engineBench: Bench = {
           let c: BenchCase;
           try {
             if (!(await useVariant(v))) throw new Error(`backend ${v.backend} failed to initialise`);
-            const timing = data === null ? timeStepper(lmStepper, lmPlan) : timeSteps(w as Workload, data, plan);
+            const timing = data === null ? timeStepper(() => lmStepper(lm), lmPlan) : timeSteps(w as Workload, data, plan);
             c = { name, backend: v.backend, blas: v.blas === true, blasThreads: v.blas ? v.patches?.blasThreads : undefined, ...timing };
           } catch (e) {
             const msg = e instanceof Error ? e.message : String(e);
@@ -359,7 +363,7 @@ export const engineBench: Bench = {
       best,
       blas: blas.status,
       flopsPerStep: { mlp: MLP.flopsPerStep, cnn: CNN.flopsPerStep },
-      lm: LM,
+      lm,
       quick,
     };
   },

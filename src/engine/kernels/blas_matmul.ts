@@ -83,17 +83,16 @@ export function blasMatMul(addon: BlasAddon, args: Parameters<tf.KernelFunc>[0],
   const outShape = [...outBatch, m, n];
   const outSize = batch * m * n;
   if (bias !== null) {
-    // A row vector over the last axis, or one value per output; other broadcasts go to XNNPACK.
-    const bs = sizeOf(bias.shape);
-    const row = bs === n && bias.shape[bias.shape.length - 1] === n;
-    if (!row && !(bs === outSize && bias.shape.length === outShape.length)) return null;
+    // The stock wasm kernel takes rank-1 bias only ([N], or [1] broadcast); anything else goes
+    // there so it fails the same way.
+    if (bias.shape.length !== 1 || (bias.shape[0] !== n && bias.shape[0] !== 1)) return null;
   }
   const out = backend.makeOutput(outShape, 'float32');
   if (outSize === 0) return out;
   if (bias !== null) {
     const ov = backend.typedArrayFromHeap(out) as Float32Array;
     const bv = backend.typedArrayFromHeap(bias) as Float32Array;
-    if (bv.length === outSize) ov.set(bv);
+    if (bv.length === 1) ov.fill(bv[0]);
     else for (let r = 0; r < outSize; r += n) ov.set(bv, r);
   }
   const beta = bias !== null ? 1 : 0;

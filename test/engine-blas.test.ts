@@ -1,0 +1,340 @@
+/**
+ * The OpenBLAS path of the wasm kernel patches against plain patched wasm: products, fused
+ * epilogues and conv gradients; first-step losses and gradients of the bench MLP and CNN, the
+ * transformer LM and the MTL encoder within 1e-4 relative; heap growth; leaks; and the fallback
+ * (addon forced off, or missing) choosing plain wasm with one line saying why.
+ *
+ * The BLAS cases skip when the addon is not built (they run in CI, which builds it); the fallback
+ * cases always run.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import { applyWasmPatches } from '../src/engine/wasm-patches.js';
+import { loadBlas, type BlasAddon } from '../src/engine/blas.js';
+import { Rng } from '../src/engine/rng.js';
+import { TransformerLM } from '../src/models/transformer.js';
+import { MultiTaskNet, taskLoss } from '../src/methods/mtl/model.js';
+import { tempDir } from './helpers/tmp.js';
+
+const TOL = 1e-4;
+const { addon, status } = loadBlas();
+const skip = addon ? false : `OpenBLAS addon not available (${status.reason})`;
+
+/** The addon with its sgemm calls counted, so a test can tell that BLAS actually ran. */
+let calls = 0;
+const counting: BlasAddon | null = addon && {
+  ...addon,
+  sgemm: (...args: Parameters<BlasAddon['sgemm']>) => {
+    calls++;
+    addon.sgemm(...args);
+  },
+};
+
+function randn(n: number, seed: number, scale = 1): Float32Array {
+  const rng = new Rng(seed);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = rng.normal() * scale;
+  return out;
+}
+
+/** max|a − b| / max|b|: relative to the reference's largest entry. */
+function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.equal(a.length, b.length, 'length mismatch');
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < a.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i] - b[i]));
+    scale = Math.max(scale, Math.abs(b[i]));
+  }
+  if (Number.isNaN(diff)) return Infinity;
+  return scale === 0 ? diff : diff / scale;
+}
+
+/** Runs `fn` with BLAS on or off and returns copies of its outputs (and the sgemm call count). */
+function runWith(blas: boolean, fn: () => tf.Tensor[]): { values: Float32Array[]; shapes: number[][]; sgemm: number } {
+  applyWasmPatches({ blas: blas ? counting : null });
+  const before = calls;
+  const outs = tf.tidy(fn);
+  const values = outs.map((t) => Float32Array.from(t.dataSync() as ArrayLike<number>));
+  const shapes = outs.map((t) => t.shape.slice());
+  tf.dispose(outs);
+  return { values, shapes, sgemm: calls - before };
+}
+
+/** Asserts BLAS ran (at least `minCalls` sgemm calls) and every output is within TOL of plain wasm. */
+function assertBlasParity(label: string, fn: () => tf.Tensor[], minCalls = 1): void {
+  const ref = runWith(false, fn);
+  const got = runWith(true, fn);
+  assert.equal(ref.sgemm, 0, `${label}: plain wasm must not call BLAS`);
+  assert.ok(got.sgemm >= minCalls, `${label}: expected ≥ ${minCalls} sgemm calls, got ${got.sgemm}`);
+  assert.equal(got.values.length, ref.values.length);
+  for (let i = 0; i < ref.values.length; i++) {
+    assert.deepEqual(got.shapes[i], ref.shapes[i], `${label}: shape of output ${i}`);
+    const e = relErr(got.values[i], ref.values[i]);
+    assert.ok(e <= TOL, `${label}: output ${i} relative error ${e} > ${TOL}`);
+  }
+}
+
+const fixed = (shape: number[], seed: number, scale = 1) => {
+  const data = randn(shape.reduce((a, b) => a * b, 1), seed, scale);
+  return () => tf.tensor(data, shape);
+};
+
+before(async () => {
+  assert.ok(await tf.setBackend('wasm'));
+  await tf.ready();
+});
+
+after(() => {
+  applyWasmPatches();
+});
+
+describe('BLAS products (vs plain patched wasm)', { skip }, () => {
+  // M·K·N = 273,000 ≥ BLAS_MIN_MACS, so these run through sgemm.
+  const M = 70;
+  const K = 65;
+  const N = 60;
+  const cases: Array<{ name: string; ba: number[]; bb: number[]; wrt: 'both' | 'a' | 'b' }> = [
+    { name: 'rank-2', ba: [], bb: [], wrt: 'both' },
+    { name: 'batch 3', ba: [3], bb: [3], wrt: 'both' },
+    { name: 'a batch 3, b shared', ba: [3], bb: [1], wrt: 'a' },
+    { name: 'a shared, b batch 3', ba: [1], bb: [3], wrt: 'b' },
+    { name: 'rank-4 [2,3] vs [1,1]', ba: [2, 3], bb: [1, 1], wrt: 'a' },
+  ];
+  for (const c of cases) {
+    for (const [tA, tB] of [
+      [false, false],
+      [true, false],
+      [false, true],
+      [true, true],
+    ] as const) {
+      test(`${c.name} transposeA=${tA} transposeB=${tB}: forward and gradients`, () => {
+        const a = fixed([...c.ba, ...(tA ? [K, M] : [M, K])], 1);
+        const b = fixed([...c.bb, ...(tB ? [N, K] : [K, N])], 2);
+        assertBlasParity('forward', () => [tf.matMul(a(), b(), tA, tB)]);
+        assertBlasParity('gradients', () => {
+          const av = a();
+          const bv = b();
+          const f = (x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.square(tf.matMul(x, y, tA, tB)));
+          if (c.wrt === 'a') return [tf.grad((x: tf.Tensor) => f(x, bv))(av)];
+          if (c.wrt === 'b') return [tf.grad((y: tf.Tensor) => f(av, y))(bv)];
+          return tf.grads(f)([av, bv]);
+        });
+      });
+    }
+  }
+
+  for (const activation of ['linear', 'relu', 'relu6', 'leakyrelu', 'sigmoid', 'elu'] as const) {
+    test(`fused matMul + bias + ${activation} and its gradients`, () => {
+      const a = fixed([M, K], 3);
+      const b = fixed([K, N], 4);
+      const bias = fixed([N], 5);
+      assertBlasParity('forward', () => [tf.fused.matMul({ a: a(), b: b(), bias: bias(), activation, leakyreluAlpha: 0.1 })]);
+      assertBlasParity('gradients', () =>
+        tf.grads((x: tf.Tensor, y: tf.Tensor, z: tf.Tensor) =>
+          tf.sum(tf.square(tf.fused.matMul({ a: x as tf.Tensor2D, b: y as tf.Tensor2D, bias: z, activation, leakyreluAlpha: 0.1 }))),
+        )([a(), b(), bias()]),
+      );
+    });
+  }
+
+  test('fused matMul with transposes and batch', () => {
+    const a = fixed([2, K, M], 6);
+    const b = fixed([2, N, K], 7);
+    const bias = fixed([N], 8);
+    assertBlasParity('forward', () => [tf.fused.matMul({ a: a(), b: b(), transposeA: true, transposeB: true, bias: bias(), activation: 'relu' })]);
+  });
+
+  test('small products stay on XNNPACK (no sgemm call)', () => {
+    const got = runWith(true, () => [tf.matMul(tf.ones([8, 8]), tf.ones([8, 8]))]);
+    assert.equal(got.sgemm, 0);
+    assert.equal(got.values[0][0], 8);
+  });
+
+  test('conv2d input and filter gradients (stride 1 same, stride 2 valid)', () => {
+    for (const [stride, pad] of [
+      [1, 'same'],
+      [2, 'valid'],
+    ] as const) {
+      const x = fixed([8, 13, 13, 8], 9);
+      const w = fixed([3, 3, 8, 16], 10, 0.3);
+      assertBlasParity(`conv2d s${stride} ${pad}`, () => tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, stride, pad))))([x(), w()]), 2);
+    }
+  });
+
+  test('heap growth between calls: views are retaken, results stay right', () => {
+    const a = fixed([128, 96], 11);
+    const b = fixed([96, 80], 12);
+    const ref = runWith(false, () => [tf.matMul(a(), b())]).values[0];
+    applyWasmPatches({ blas: counting });
+    const x = a();
+    const y = b();
+    // 96 MiB: larger than anything allocated so far, so the wasm heap must grow (new ArrayBuffer).
+    const big = tf.zeros([24 * 1024 * 1024]);
+    const z = tf.matMul(x, y);
+    const e = relErr(z.dataSync(), ref);
+    tf.dispose([x, y, big, z]);
+    assert.ok(e <= TOL, `relative error ${e}`);
+  });
+
+  test('the addon rejects operands outside the heap instead of reading past it', () => {
+    const heap = new ArrayBuffer(64);
+    assert.throws(() => addon!.sgemm(heap, false, false, 4, 4, 4, 0, 0, 64, 1, 0, 0, 0, 0), /outside the heap/);
+    assert.throws(() => addon!.sgemm(heap, false, false, 4, 4, 4, 2, 0, 0, 1, 0, 0, 0, 0), /outside the heap/);
+    assert.throws(() => addon!.sgemm(new SharedArrayBuffer(64), false, false, 1, 1, 1, 0, 0, 0, 1, 0, 0, 0, 0), /ArrayBuffer heap/);
+    const ok = new Float32Array([1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0, 0]);
+    addon!.sgemm(ok.buffer, false, false, 2, 2, 2, 0, 16, 32, 1, 0, 0, 0, 0);
+    assert.deepEqual([...ok.subarray(8)], [19, 22, 43, 50]);
+  });
+
+  test('no tensor or data leaks over repeated BLAS training steps', () => {
+    applyWasmPatches({ blas: counting });
+    const w = tf.variable(tf.tensor(randn(96 * 80, 13, 0.1), [96, 80]));
+    const x = tf.tensor(randn(128 * 96, 14), [128, 96]);
+    const step = () => tf.tidy(() => {
+      const g = tf.grad((v: tf.Tensor) => tf.sum(tf.relu(tf.matMul(x, v))))(w);
+      w.assign(tf.sub(w, tf.mul(g, 1e-3)));
+    });
+    step();
+    const n0 = tf.memory().numTensors;
+    const d0 = tf.engine().backend.numDataIds();
+    for (let i = 0; i < 5; i++) step();
+    assert.equal(tf.memory().numTensors, n0);
+    assert.equal(tf.engine().backend.numDataIds(), d0);
+    tf.dispose([w, x]);
+  });
+});
+
+/** Loss and gradients of `lossFn` w.r.t. `vars`, as plain arrays. */
+function lossAndGrads(vars: tf.Variable[], lossFn: () => tf.Scalar): tf.Tensor[] {
+  const { value, grads } = tf.variableGrads(lossFn, vars);
+  return [value, ...vars.map((v) => grads[v.name])];
+}
+
+describe('first-step losses and gradients within 1e-4 relative of plain wasm', { skip }, () => {
+  test('bench MLP (784→512→10, softmax cross-entropy)', () => {
+    const model = tf.sequential({
+      layers: [
+        tf.layers.dense({ inputShape: [784], units: 512, activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }),
+        tf.layers.dense({ units: 10, kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) }),
+      ],
+    });
+    const x = fixed([64, 784], 21);
+    const y = tf.oneHot(tf.tensor1d(Array.from({ length: 64 }, (_, i) => i % 10), 'int32'), 10);
+    const vars = model.trainableWeights.map((v) => v.read() as tf.Variable);
+    assertBlasParity('mlp', () => lossAndGrads(vars, () => tf.losses.softmaxCrossEntropy(y, model.apply(x(), { training: true }) as tf.Tensor) as tf.Scalar), 3);
+    model.dispose();
+    y.dispose();
+  });
+
+  test('bench CNN (two conv3×3 + maxpool, dense)', () => {
+    const model = tf.sequential({
+      layers: [
+        tf.layers.conv2d({ inputShape: [28, 28, 1], filters: 16, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }) }),
+        tf.layers.maxPooling2d({ poolSize: 2 }),
+        tf.layers.conv2d({ filters: 32, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 4 }) }),
+        tf.layers.maxPooling2d({ poolSize: 2 }),
+        tf.layers.flatten(),
+        tf.layers.dense({ units: 10, kernelInitializer: tf.initializers.glorotUniform({ seed: 5 }) }),
+      ],
+    });
+    const x = fixed([16, 28, 28, 1], 22);
+    const y = tf.oneHot(tf.tensor1d(Array.from({ length: 16 }, (_, i) => i % 10), 'int32'), 10);
+    const vars = model.trainableWeights.map((v) => v.read() as tf.Variable);
+    assertBlasParity('cnn', () => lossAndGrads(vars, () => tf.losses.softmaxCrossEntropy(y, model.apply(x(), { training: true }) as tf.Tensor) as tf.Scalar), 2);
+    model.dispose();
+    y.dispose();
+  });
+
+  test('transformer LM (d=64, 2 layers, 4 heads, 4×32 tokens)', () => {
+    const model = new TransformerLM({ vocabSize: 40, contextLength: 32, dModel: 64, nHeads: 4, nLayers: 2, dFf: 256, ffn: { kind: 'dense' } }, 7);
+    const rng = new Rng(8);
+    const ids = Int32Array.from({ length: 128 }, () => rng.int(40));
+    const tgt = Int32Array.from({ length: 128 }, () => rng.int(40));
+    const vars = model.variables();
+    assertBlasParity(
+      'lm',
+      () =>
+        lossAndGrads(vars, () =>
+          model.loss(tf.tensor2d(ids, [4, 32], 'int32'), tf.tensor2d(tgt, [4, 32], 'int32'), { training: true, rng: new Rng(1) }),
+        ),
+      4,
+    );
+    model.dispose();
+  });
+
+  test('MTL encoder (conv 8→16 channels, two heads)', () => {
+    const tasks = [
+      { name: 'left', outputs: 10, loss: 'softmax-ce' as const },
+      { name: 'right', outputs: 10, loss: 'softmax-ce' as const },
+    ];
+    const net = new MultiTaskNet({ inputShape: [28, 28, 1], channels: [8, 16], downsample: 'maxpool' }, tasks, [{ hidden: 32 }, { hidden: 0 }], new Rng(9));
+    const x = fixed([16, 28, 28, 1], 23);
+    const labels = tf.tensor1d(Array.from({ length: 16 }, (_, i) => i % 10), 'int32');
+    const vars = net.params();
+    assertBlasParity(
+      'mtl',
+      () =>
+        lossAndGrads(vars, () => {
+          const z = net.encode(x() as tf.Tensor4D);
+          return tf.addN(tasks.map((t, i) => taskLoss(t, net.head(i, z).logits, labels))) as tf.Scalar;
+        }),
+      2,
+    );
+    net.dispose();
+    labels.dispose();
+  });
+});
+
+describe('fallback without the addon', () => {
+  const backendJs = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'engine', 'backend.js');
+  /** initEngine in a fresh process with `env` added; prints EngineInfo (or the error) as JSON. */
+  const probe = (choice: string, env: Record<string, string>) => {
+    const code = `import(${JSON.stringify(backendJs)}).then(async (m) => {
+      try { const i = await m.initEngine({ backend: ${JSON.stringify(choice)} }); console.log(JSON.stringify({ engine: i.engine, blas: i.blas, line: m.engineLine(i) })); }
+      catch (e) { console.log(JSON.stringify({ error: e.message })); }
+    })`;
+    // The child decides from `env` alone (the suite itself may run under EFFTRAIN_BLAS=0).
+    const base = { ...process.env };
+    delete base.EFFTRAIN_BLAS;
+    delete base.EFFTRAIN_BLAS_ADDON;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', env: { ...base, ...env } });
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout.trim().split('\n').pop()!);
+  };
+
+  test('EFFTRAIN_BLAS=0: auto runs plain wasm and says why; wasm-blas is a clear error', () => {
+    const auto = probe('auto', { EFFTRAIN_BLAS: '0' });
+    assert.equal(auto.engine, 'wasm');
+    assert.match(auto.line, /BLAS off: EFFTRAIN_BLAS=0/);
+    const forced = probe('wasm-blas', { EFFTRAIN_BLAS: '0' });
+    assert.match(forced.error, /needs the OpenBLAS addon: EFFTRAIN_BLAS=0/);
+  });
+
+  test('a missing addon file falls back with the build hint', () => {
+    const r = probe('auto', { EFFTRAIN_BLAS_ADDON: '/nonexistent/efftrain_blas.node' });
+    assert.equal(r.engine, 'wasm');
+    assert.match(r.line, /addon not built \(run scripts\/build-native\.sh/);
+  });
+
+  test('a broken addon file falls back with the loader error', () => {
+    const bad = join(tempDir('efftrain-blas-'), 'broken.node');
+    writeFileSync(bad, 'not a shared object');
+    const r = probe('auto', { EFFTRAIN_BLAS_ADDON: bad });
+    assert.equal(r.engine, 'wasm');
+    assert.match(r.line, /addon failed to load/);
+  });
+
+  test('--backend wasm never uses BLAS; auto uses it when the addon is built', { skip }, () => {
+    const plain = probe('wasm', {});
+    assert.equal(plain.engine, 'wasm');
+    assert.match(plain.line, /BLAS off: not requested/);
+    assert.equal(probe('auto', {}).engine, 'wasm+blas');
+  });
+});
