@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { writeSyntheticIdx } from './helpers/synthetic.js';
 import type { Results } from '../src/experiments/types.js';
 import { tempDir } from './helpers/tmp.js';
+import { loadBlas } from '../src/engine/blas.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
 const tmp = () => tempDir('efftrain-cli-');
@@ -42,7 +43,8 @@ test('run writes config.json, metrics.jsonl, results.json (stable contract), rep
   const res = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as Results;
   assert.equal(res.experiment, 'fashion-baseline');
   assert.equal(res.quick, false);
-  assert.equal(res.backend, 'wasm');
+  // auto: wasm with OpenBLAS when the addon is built (and not forced off), else plain wasm.
+  assert.equal(res.backend, loadBlas().addon ? 'wasm+blas' : 'wasm');
   assert.deepEqual(res.seeds, [1, 2]);
   assert.equal(res.runs.length, 4);
   for (const run of res.runs) {
@@ -123,7 +125,7 @@ test('user errors: one clear message naming the key or file, non-zero exit, no r
   o = out();
   assertUserError(['run', 'fashion-baseline', '--config', cfg, '--out', o], /bad\.json:3: invalid JSON/, o);
   assertUserError(['run', 'fashion-baseline', '--seeds', '1,x'], /seeds must be a comma-separated list/);
-  assertUserError(['run', 'fashion-baseline', '--backend', 'gpu'], /Allowed choices are auto, wasm, cpu, node/);
+  assertUserError(['run', 'fashion-baseline', '--backend', 'gpu'], /Allowed choices are auto, wasm, wasm-blas, cpu, node/);
   assertUserError(['run', 'fashion-baseline', '--backend', 'node', ...tiny, '--out', out()], /needs @tensorflow\/tfjs-node/);
 });
 
