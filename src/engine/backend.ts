@@ -18,8 +18,10 @@ export interface EngineOptions {
   /** Log the chosen backend to stderr. Default false. */
   log?: boolean;
   /**
-   * Most OpenBLAS threads per product on wasm-blas. Default: EFFTRAIN_BLAS_THREADS, else 1 (the
-   * runner passes the machine's cores when it runs a single run, 1 per worker otherwise).
+   * Most OpenBLAS threads per product on wasm-blas. Default: EFFTRAIN_BLAS_THREADS, else 1. One
+   * thread keeps results identical across worker counts (OpenBLAS rounds differently with two) and
+   * never oversubscribes when several workers share the process's OpenBLAS; two pay only for a
+   * single run with products ≥ 2^25 multiply-adds on an otherwise idle machine.
    */
   blasThreads?: number;
 }

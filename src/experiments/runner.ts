@@ -101,9 +101,11 @@ export async function runExperiment(o: RunOptions): Promise<{ outDir: string; re
         quick: o.quick,
         backend: o.backend ?? 'auto',
         wasmPatches: o.wasmPatches ?? true,
-        // OpenBLAS threads are process-wide: one per worker when several run, else every core
-        // (EFFTRAIN_BLAS_THREADS overrides, read by initEngine in the worker).
-        blasThreads: process.env.EFFTRAIN_BLAS_THREADS ? undefined : nWorkers > 1 ? 1 : availableParallelism(),
+        // One OpenBLAS thread per product unless EFFTRAIN_BLAS_THREADS says otherwise (read by
+        // initEngine in each worker): OpenBLAS's threads are process-wide, so several workers must
+        // not each take every core, and 1 vs 2 threads round differently, so the default keeps
+        // results identical for any --workers.
+        blasThreads: undefined,
         resume: !!o.resume,
       },
       outDir,

@@ -19,7 +19,7 @@ export interface WorkerInit {
   quick: boolean;
   backend: BackendChoice;
   wasmPatches: boolean;
-  /** Most OpenBLAS threads per product (chosen by the runner: 1 per worker when several run). */
+  /** Most OpenBLAS threads per product; undefined = initEngine's default (EFFTRAIN_BLAS_THREADS, else 1). */
   blasThreads?: number;
   resume: boolean;
 }
