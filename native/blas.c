@@ -7,11 +7,18 @@
  *   sgemm(heap, transA, transB, M, N, K, aOff, bOff, cOff, batch, aStride, bStride, cStride, beta)
  *     for i in 0..batch: C_i = op(A_i) · op(B_i) + beta · C_i   (row-major, op = transpose or not)
  *     where X_i starts at xOff + i·xStride bytes; a stride of 0 shares one matrix across the batch.
+ *   im2col(heap, xOff, pOff, geom, b0, nb)     patches[p, (kh·KW + kw)·CI + ci] = x[b, oh·SH+kh−top, ow·SW+kw−left, ci]
+ *                                               (0 outside the image) for images b0..b0+nb, p = ((b−b0)·OH + oh)·OW + ow
+ *   col2im(heap, cOff, dxOff, geom, b0, nb)     the adjoint: dx[b, ih, iw, ci] += cols[p, (kh·KW + kw)·CI + ci]
+ *   maxPoolGrad(heap, xOff, dyOff, dxOff, geom) dx = 0, then each window's dy goes to the first position
+ *                                               holding the window maximum (strict >, row-major; tfjs's rule)
+ *     geom = [B, H, W, C, OH, OW, KH, KW, SH, SW, top, left] (NHWC, float32; C is CI for the conv helpers)
  *   setThreads(n), threads(), config()
  */
 #include <node_api.h>
 #include <cblas.h>
 #include <stdint.h>
+#include <math.h>
 #include <string.h>
 
 #define CHECK(call)                                                                                 \
@@ -88,6 +95,146 @@ static napi_value sgemm(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* Reads the common (heap, offsets…, geom[12], ints…) arguments; returns 0 after throwing. */
+typedef struct {
+  char *base;
+  size_t len;
+  int64_t off[3];
+  int64_t g[12];
+  int64_t extra[2];
+} geom_args;
+
+static int read_geom_args(napi_env env, napi_callback_info info, int nOff, int nExtra, geom_args *a) {
+  size_t argc = 6;
+  napi_value argv[6];
+  bool isAB = false, isArr = false;
+  void *data = NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != (size_t)(1 + nOff + 1 + nExtra) ||
+      napi_is_arraybuffer(env, argv[0], &isAB) != napi_ok || !isAB) {
+    napi_throw_type_error(env, NULL, "efftrain-blas: expected (heap: ArrayBuffer, offsets…, geom: number[12], …)");
+    return 0;
+  }
+  if (napi_get_arraybuffer_info(env, argv[0], &data, &a->len) != napi_ok || data == NULL) {
+    napi_throw_type_error(env, NULL, "efftrain-blas: heap has no data (detached?)");
+    return 0;
+  }
+  a->base = (char *)data;
+  for (int i = 0; i < nOff; i++) {
+    if (!get_i64(env, argv[1 + i], &a->off[i])) {
+      napi_throw_type_error(env, NULL, "efftrain-blas: offsets must be numbers");
+      return 0;
+    }
+  }
+  napi_value gv = argv[1 + nOff];
+  uint32_t glen = 0;
+  if (napi_is_array(env, gv, &isArr) != napi_ok || !isArr || napi_get_array_length(env, gv, &glen) != napi_ok || glen != 12) {
+    napi_throw_type_error(env, NULL, "efftrain-blas: geom must be an array of 12 numbers");
+    return 0;
+  }
+  for (uint32_t i = 0; i < 12; i++) {
+    napi_value e;
+    if (napi_get_element(env, gv, i, &e) != napi_ok || !get_i64(env, e, &a->g[i]) || a->g[i] < 0 || a->g[i] > INT32_MAX) {
+      napi_throw_range_error(env, NULL, "efftrain-blas: geom entries must be integers in 0..2^31");
+      return 0;
+    }
+  }
+  for (int i = 0; i < nExtra; i++) {
+    if (!get_i64(env, argv[2 + nOff + i], &a->extra[i]) || a->extra[i] < 0) {
+      napi_throw_range_error(env, NULL, "efftrain-blas: batch range must be non-negative integers");
+      return 0;
+    }
+  }
+  return 1;
+}
+
+enum { GB, GH, GW, GC, GOH, GOW, GKH, GKW, GSH, GSW, GTOP, GLEFT };
+
+static napi_value im2col_or_col2im(napi_env env, napi_callback_info info, int adjoint) {
+  geom_args a;
+  if (!read_geom_args(env, info, 2, 2, &a)) return NULL;
+  const int64_t *g = a.g;
+  int64_t b0 = a.extra[0], nb = a.extra[1];
+  int64_t kkc = g[GKH] * g[GKW] * g[GC];
+  int64_t rows = nb * g[GOH] * g[GOW];
+  int64_t img = g[GH] * g[GW] * g[GC];
+  /* off[0] = x (im2col) or cols (col2im); off[1] = patches (im2col) or dx (col2im). */
+  int64_t xOff = adjoint ? a.off[1] : a.off[0], pOff = adjoint ? a.off[0] : a.off[1];
+  if (b0 + nb > g[GB] || !in_bounds(xOff, 0, 1, g[GB] * img, a.len) || !in_bounds(pOff, 0, 1, rows * kkc, a.len)) {
+    napi_throw_range_error(env, NULL, "efftrain-blas: im2col/col2im operand outside the heap");
+    return NULL;
+  }
+  float *x = (float *)(a.base + xOff);
+  float *p = (float *)(a.base + pOff);
+  const int64_t H = g[GH], W = g[GW], C = g[GC];
+  for (int64_t b = b0; b < b0 + nb; b++) {
+    for (int64_t oh = 0; oh < g[GOH]; oh++) {
+      for (int64_t ow = 0; ow < g[GOW]; ow++) {
+        for (int64_t kh = 0; kh < g[GKH]; kh++) {
+          int64_t ih = oh * g[GSH] + kh - g[GTOP];
+          for (int64_t kw = 0; kw < g[GKW]; kw++, p += C) {
+            int64_t iw = ow * g[GSW] + kw - g[GLEFT];
+            int inside = ih >= 0 && ih < H && iw >= 0 && iw < W;
+            float *px = x + ((b * H + ih) * W + iw) * C;
+            if (adjoint) {
+              if (inside) for (int64_t c = 0; c < C; c++) px[c] += p[c];
+            } else if (inside) {
+              memcpy(p, px, (size_t)C * sizeof(float));
+            } else {
+              memset(p, 0, (size_t)C * sizeof(float));
+            }
+          }
+        }
+      }
+    }
+  }
+  return NULL;
+}
+
+static napi_value im2col(napi_env env, napi_callback_info info) { return im2col_or_col2im(env, info, 0); }
+static napi_value col2im(napi_env env, napi_callback_info info) { return im2col_or_col2im(env, info, 1); }
+
+static napi_value max_pool_grad(napi_env env, napi_callback_info info) {
+  geom_args a;
+  if (!read_geom_args(env, info, 3, 0, &a)) return NULL;
+  const int64_t *g = a.g;
+  const int64_t B = g[GB], H = g[GH], W = g[GW], C = g[GC], OH = g[GOH], OW = g[GOW];
+  if (!in_bounds(a.off[0], 0, 1, B * H * W * C, a.len) || !in_bounds(a.off[1], 0, 1, B * OH * OW * C, a.len) ||
+      !in_bounds(a.off[2], 0, 1, B * H * W * C, a.len)) {
+    napi_throw_range_error(env, NULL, "efftrain-blas: maxPoolGrad operand outside the heap");
+    return NULL;
+  }
+  const float *x = (const float *)(a.base + a.off[0]);
+  const float *dy = (const float *)(a.base + a.off[1]);
+  float *dx = (float *)(a.base + a.off[2]);
+  memset(dx, 0, (size_t)(B * H * W * C) * sizeof(float));
+  for (int64_t b = 0; b < B; b++) {
+    for (int64_t oh = 0; oh < OH; oh++) {
+      int64_t r0 = oh * g[GSH] - g[GTOP];
+      int64_t rMin = r0 < 0 ? 0 : r0, rMax = r0 + g[GKH] < H ? r0 + g[GKH] : H;
+      for (int64_t ow = 0; ow < OW; ow++) {
+        int64_t c0 = ow * g[GSW] - g[GLEFT];
+        int64_t cMin = c0 < 0 ? 0 : c0, cMax = c0 + g[GKW] < W ? c0 + g[GKW] : W;
+        const float *dyp = dy + ((b * OH + oh) * OW + ow) * C;
+        for (int64_t ch = 0; ch < C; ch++) {
+          float best = -INFINITY;
+          int64_t at = -1;
+          for (int64_t r = rMin; r < rMax; r++) {
+            for (int64_t col = cMin; col < cMax; col++) {
+              int64_t i = ((b * H + r) * W + col) * C + ch;
+              if (x[i] > best) {
+                best = x[i];
+                at = i;
+              }
+            }
+          }
+          if (at >= 0) dx[at] += dyp[ch];
+        }
+      }
+    }
+  }
+  return NULL;
+}
+
 static napi_value set_threads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -121,6 +268,9 @@ static napi_value init(napi_env env, napi_value exports) {
       {"setThreads", NULL, set_threads, NULL, NULL, NULL, napi_enumerable, NULL},
       {"threads", NULL, threads, NULL, NULL, NULL, napi_enumerable, NULL},
       {"config", NULL, config, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"im2col", NULL, im2col, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"col2im", NULL, col2im, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"maxPoolGrad", NULL, max_pool_grad, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return NULL;
   return exports;

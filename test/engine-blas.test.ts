@@ -168,6 +168,21 @@ describe('BLAS products (vs plain patched wasm)', { skip }, () => {
     }
   });
 
+  test('maxPool gradient in the addon equals the JS scatter bit for bit (ties, padding, stride)', () => {
+    // Values rounded to 0.5 make many ties inside windows: both must pick the first maximum.
+    const data = randn(4 * 9 * 9 * 6, 15).map((v) => Math.round(v * 2) / 2);
+    for (const [size, stride, pad] of [
+      [2, 2, 'valid'],
+      [3, 2, 'same'],
+      [3, 1, 'same'],
+    ] as const) {
+      const fn = () => [tf.grad((x: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(x as tf.Tensor4D, size, stride, pad), tf.range(1, 7))))(tf.tensor(data, [4, 9, 9, 6]))];
+      const ref = runWith(false, fn).values[0];
+      const got = runWith(true, fn).values[0];
+      assert.deepEqual(got, ref, `maxPool ${size}/${stride}/${pad}`);
+    }
+  });
+
   test('heap growth between calls: views are retaken, results stay right', () => {
     const a = fixed([128, 96], 11);
     const b = fixed([96, 80], 12);

@@ -34,6 +34,12 @@ export interface BlasAddon {
     cStride: number,
     beta: number,
   ): void;
+  /** NHWC im2col of images b0..b0+nb into patches [nb·OH·OW, KH·KW·C]; geom = convGeom(...). */
+  im2col(heap: ArrayBufferLike, xOff: number, patchesOff: number, geom: number[], b0: number, nb: number): void;
+  /** The adjoint of im2col: scatter-adds cols [nb·OH·OW, KH·KW·C] into dx (images b0..b0+nb). */
+  col2im(heap: ArrayBufferLike, colsOff: number, dxOff: number, geom: number[], b0: number, nb: number): void;
+  /** MaxPool gradient, tfjs's rule (first window maximum, strict >); writes all of dx. */
+  maxPoolGrad(heap: ArrayBufferLike, xOff: number, dyOff: number, dxOff: number, geom: number[]): void;
   setThreads(n: number): void;
   threads(): number;
   config(): string;

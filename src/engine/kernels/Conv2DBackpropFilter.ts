@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { activeBlas, BLAS_MIN_MACS, convGeom, gemm, heapOffsets } from './blas_gemm.js';
 import { IM2COL_CHUNK_FLOATS, WASM, type WasmBackendLike } from './shared.js';
 
 /**
@@ -8,7 +9,8 @@ import { IM2COL_CHUNK_FLOATS, WASM, type WasmBackendLike } from './shared.js';
  * [KH,KW,CI,CO] filter layout. The patch matrix is written directly in transposed layout so the
  * matmul needs no transpose flags (the XNNPACK path); the batch is processed in chunks to keep the
  * patch matrix under IM2COL_CHUNK_FLOATS. The cpu kernel this replaces is a scalar 7-deep loop
- * through TensorBuffer.get. NCHW falls back to the cpu bridge.
+ * through TensorBuffer.get. NCHW falls back to the cpu bridge. With the OpenBLAS addon active, im2col
+ * runs in the addon and the product is one sgemm per chunk (transA, accumulating into dW).
  */
 export function makeConv2DBackpropFilterKernel(fallback: tf.KernelFunc): tf.KernelFunc {
   return (args) => {
@@ -44,6 +46,25 @@ export function makeConv2DBackpropFilterKernel(fallback: tf.KernelFunc): tf.Kern
       return out;
     }
     const chunk = Math.max(1, Math.min(batchSize, Math.floor(IM2COL_CHUNK_FLOATS / Math.max(1, kkc * perImage))));
+    const blas = batchSize * perImage * kkc * CO >= BLAS_MIN_MACS ? activeBlas() : null;
+    if (blas !== null) {
+      // OpenBLAS path: im2col in the addon in natural [P, KH·KW·CI] layout, then dW (+)= patchesᵀ·dy
+      // as sgemm with transA (the first chunk overwrites dW, later chunks accumulate onto it).
+      const geom = convGeom({ B: batchSize, H, W, C: CI, OH, OW, KH, KW, SH, SW, top, left });
+      for (let b0 = 0; b0 < batchSize; b0 += chunk) {
+        const nb = Math.min(chunk, batchSize - b0);
+        const P = nb * perImage;
+        const patches = backend.makeOutput([P, kkc], 'float32');
+        try {
+          const { heap, offsets } = heapOffsets(backend, x, patches);
+          blas.im2col(heap, offsets[0], offsets[1], geom, b0, nb);
+          gemm(blas, backend, { a: patches, b: dy, c: out, transA: true, transB: false, m: kkc, n: CO, k: P, bOffset: b0 * perImage * CO, beta: b0 === 0 ? 0 : 1 });
+        } finally {
+          backend.disposeData(patches.dataId);
+        }
+      }
+      return out;
+    }
     const single = chunk >= batchSize;
     const acc = single ? null : new Float64Array(kkc * CO);
     for (let b0 = 0; b0 < batchSize; b0 += chunk) {

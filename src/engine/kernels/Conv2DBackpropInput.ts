@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { activeBlas, BLAS_MIN_MACS, gemm } from './blas_gemm.js';
+import { activeBlas, BLAS_MIN_MACS, convGeom, gemm, heapOffsets } from './blas_gemm.js';
 import { copySlice, IM2COL_CHUNK_FLOATS, type WasmBackendLike } from './shared.js';
 
 /**
@@ -9,7 +9,8 @@ import { copySlice, IM2COL_CHUNK_FLOATS, type WasmBackendLike } from './shared.j
  * wasm kernel, a direct loop that ran at ~1-2 GFLOP/s and dominated CNN backward passes. Any
  * stride/padding works because col2im follows the same index map as im2col. The batch is
  * processed in chunks so cols stays under IM2COL_CHUNK_FLOATS. NCHW goes to the stock kernel.
- * With the OpenBLAS addon active, the product is one sgemm with W transposed by flag.
+ * With the OpenBLAS addon active, the product is one sgemm with W transposed by flag and col2im
+ * runs in the addon (same loop order, so the same sums as the JS scatter).
  */
 export function makeConv2DBackpropInputKernel(stock: tf.KernelConfig, stockMatMul: tf.KernelConfig, transpose: tf.KernelFunc): tf.KernelFunc {
   return (args) => {
@@ -71,6 +72,12 @@ export function makeConv2DBackpropInputKernel(stock: tf.KernelConfig, stockMatMu
               attrs: { transposeA: false, transposeB: false },
             }) as tf.TensorInfo;
             temps.push(cols);
+          }
+          if (blas !== null) {
+            const { heap, offsets } = heapOffsets(backend, cols, out);
+            const geom = convGeom({ B: batchSize, H, W, C: CI, OH, OW, KH, KW, SH, SW, top, left });
+            blas.col2im(heap, offsets[0], offsets[1], geom, b0, nb);
+            continue;
           }
           const cv = backend.typedArrayFromHeap(cols);
           const dx = backend.typedArrayFromHeap(out);

@@ -1,11 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
+import { activeBlas, convGeom, heapOffsets } from './blas_gemm.js';
 import { type WasmBackendLike } from './shared.js';
 
 /**
  * MaxPoolGrad as a direct scatter in JS: each pooling window sends its dy to the first position
  * holding the window maximum (strict >, row-major, from -Infinity: exactly the cpu kernel's
  * maxPoolPositions rule, so ties and NaNs behave the same). The stock wasm kernel is a direct loop
- * that was the second-largest cost of a small CNN's backward pass.
+ * that was the second-largest cost of a small CNN's backward pass. With the OpenBLAS addon active the
+ * same loop runs in C (native/blas.c).
  */
 export function makeMaxPoolGradKernel(stock: tf.KernelConfig): tf.KernelFunc {
   return (args) => {
@@ -28,6 +30,12 @@ export function makeMaxPoolGradKernel(stock: tf.KernelConfig): tf.KernelFunc {
     const left = info.padInfo.left;
     const out = backend.makeOutput(x.shape.slice(), 'float32');
     if (B * H * W * C === 0) return out;
+    const addon = activeBlas();
+    if (addon !== null) {
+      const { heap, offsets } = heapOffsets(backend, x, dy, out);
+      addon.maxPoolGrad(heap, offsets[0], offsets[1], offsets[2], convGeom({ B, H, W, C, OH, OW, KH: FH, KW: FW, SH, SW, top, left }));
+      return out;
+    }
     const dx = backend.typedArrayFromHeap(out);
     dx.fill(0);
     const xv = backend.typedArrayFromHeap(x);

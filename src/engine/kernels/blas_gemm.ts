@@ -106,3 +106,14 @@ export function gemm(addon: BlasAddon, backend: WasmBackendLike, spec: GemmSpec)
     spec.beta ?? 0,
   );
 }
+
+/** The heap's ArrayBuffer and the byte offset of each tensor, for the addon's heap helpers. */
+export function heapOffsets(backend: WasmBackendLike, ...ts: tf.TensorInfo[]): { heap: ArrayBufferLike; offsets: number[] } {
+  const views = ts.map((t) => backend.typedArrayFromHeap(t));
+  return { heap: views[0].buffer, offsets: views.map((v) => v.byteOffset) };
+}
+
+/** The addon's NHWC geometry array: [B, H, W, C, OH, OW, KH, KW, SH, SW, top, left]. */
+export function convGeom(g: { B: number; H: number; W: number; C: number; OH: number; OW: number; KH: number; KW: number; SH: number; SW: number; top: number; left: number }): number[] {
+  return [g.B, g.H, g.W, g.C, g.OH, g.OW, g.KH, g.KW, g.SH, g.SW, g.top, g.left];
+}
