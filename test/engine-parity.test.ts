@@ -401,7 +401,7 @@ describe('memory and switching', () => {
     assert.equal(tf.getKernel('BatchMatMul', 'wasm'), patchedMatMul, 'idempotent: no re-wrap');
 
     const stock = applyWasmPatches({ enabled: false });
-    assert.deepEqual(stock, { enabled: false, matmul: [], bridged: [] });
+    assert.deepEqual(stock, { enabled: false, matmul: [], bridged: [], blas: false, blasThreads: 1 });
     const stockMatMul = tf.getKernel('BatchMatMul', 'wasm');
     assert.notEqual(stockMatMul, patchedMatMul);
     assert.equal(tf.getKernel('Conv2DBackpropFilter', 'wasm'), undefined);
