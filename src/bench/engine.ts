@@ -12,7 +12,9 @@
  *   patched wasm and BLAS variants only (stock wasm and cpu take minutes per step).
  *
  * One step = `optimizer.minimize(loss, true, vars)` inside tf.tidy, then reading the loss (so
- * asynchronous backends are timed to completion). A case that throws (e.g. cnn on stock wasm,
+ * asynchronous backends are timed to completion). The wasm variants of a workload are timed in
+ * interleaved rounds (median over rounds, per-round ratios in `roundRatios`); cpu and tfjs-node
+ * one after another. A case that throws (e.g. cnn on stock wasm,
  * which lacks Conv2DBackpropFilter) is recorded with msPerStep NaN and an `error` string.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -203,55 +205,81 @@ function lmStepper(LM: LmSize): Stepper {
   };
 }
 
-/** Times training steps of `w` on the current backend; throws whatever the step throws. */
-function timeSteps(w: Workload, data: { x: Float32Array; y: Float32Array }, plan: StepPlan): StepTiming {
+/** The MLP/CNN training step: tf.Sequential + tfjs Adam via `optimizer.minimize`, fixed batch. */
+function sequentialStepper(w: Workload, data: { x: Float32Array; y: Float32Array }): Stepper {
   const model = w.build(1234);
   const optimizer = tf.train.adam(1e-3);
   const x = tf.tensor(data.x, [w.batch, ...w.inputShape]);
   const y = tf.tensor2d(data.y, [w.batch, w.classes]);
   const vars = model.trainableWeights.map((v) => v.read() as tf.Variable);
-  const step = (): number => {
-    // With returnCost = true, minimize returns the loss scalar (never null).
-    const cost = tf.tidy(
-      () =>
-        optimizer.minimize(
-          () => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar,
-          true,
-          vars,
-        ) as tf.Scalar,
-    );
-    // Reading the loss forces completion on asynchronous backends; it is one float.
-    const loss = cost.dataSync()[0];
-    cost.dispose();
-    return loss;
+  return {
+    step: () => {
+      // With returnCost = true, minimize returns the loss scalar (never null).
+      const cost = tf.tidy(
+        () => optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, true, vars) as tf.Scalar,
+      );
+      // Reading the loss forces completion on asynchronous backends; it is one float.
+      const loss = cost.dataSync()[0];
+      cost.dispose();
+      return loss;
+    },
+    dispose: () => {
+      optimizer.dispose();
+      model.dispose();
+      tf.dispose([x, y]);
+    },
+    flopsPerStep: w.flopsPerStep,
   };
+}
+
+function median(xs: number[]): number {
+  const a = [...xs].sort((x, y) => x - y);
+  const m = a.length >> 1;
+  return a.length % 2 ? a[m] : (a[m - 1] + a[m]) / 2;
+}
+
+/**
+ * Times the wasm variants of one workload in interleaved rounds: every variant gets its own model,
+ * and each round runs `perRound` steps of every variant in turn, switching only the kernel patches.
+ * A variant's ms/step is the median over rounds (`roundsMs` keeps them all), which keeps the
+ * comparison fair when other processes share the CPU. A variant whose first step throws is
+ * returned as its Error.
+ */
+async function timeInterleaved(vs: Variant[], make: () => Stepper, rounds: number, perRound: number, warmup: number): Promise<Map<Variant, (StepTiming & { roundsMs: number[] }) | Error>> {
+  const out = new Map<Variant, (StepTiming & { roundsMs: number[] }) | Error>();
+  const live: { v: Variant; s: Stepper; firstLoss: number; loss: number; ms: number[]; delta: number }[] = [];
   try {
-    const firstLoss = step();
-    for (let i = 1; i < plan.warmup; i++) step();
-    const tensorsBefore = tf.memory().numTensors;
-    let steps = 0;
-    let loss = NaN;
-    const t0 = performance.now();
-    let elapsed = 0;
-    while (steps < plan.maxSteps && (steps < plan.minSteps || elapsed < plan.budgetMs)) {
-      loss = step();
-      steps++;
-      elapsed = performance.now() - t0;
+    for (const v of vs) {
+      let s: Stepper | null = null;
+      try {
+        if (!(await useVariant(v))) throw new Error(`backend ${v.backend} failed to initialise`);
+        s = make();
+        const firstLoss = s.step();
+        for (let i = 1; i < warmup; i++) s.step();
+        live.push({ v, s, firstLoss, loss: firstLoss, ms: [], delta: 0 });
+      } catch (e) {
+        s?.dispose();
+        out.set(v, e instanceof Error ? e : new Error(String(e)));
+      }
     }
-    const msPerStep = elapsed / steps;
-    return {
-      msPerStep,
-      gflops: w.flopsPerStep / (msPerStep * 1e6),
-      steps,
-      firstLoss,
-      loss,
-      tensorsDelta: tf.memory().numTensors - tensorsBefore,
-    };
+    for (let r = 0; r < rounds; r++) {
+      for (const l of live) {
+        await useVariant(l.v);
+        const n0 = tf.memory().numTensors;
+        const t0 = performance.now();
+        for (let i = 0; i < perRound; i++) l.loss = l.s.step();
+        l.ms.push((performance.now() - t0) / perRound);
+        l.delta += tf.memory().numTensors - n0;
+      }
+    }
   } finally {
-    optimizer.dispose();
-    model.dispose();
-    tf.dispose([x, y]);
+    for (const l of live) l.s.dispose();
   }
+  for (const l of live) {
+    const ms = median(l.ms);
+    out.set(l.v, { msPerStep: ms, gflops: l.s.flopsPerStep / (ms * 1e6), steps: rounds * perRound, firstLoss: l.firstLoss, loss: l.loss, tensorsDelta: l.delta, roundsMs: l.ms });
+  }
+  return out;
 }
 
 /** Switches backend and wasm patch state; false when the backend cannot be initialised. */
@@ -302,14 +330,22 @@ export const engineBench: Bench = {
     try {
       for (const w of [MLP, CNN, LM]) {
         const data = w === LM ? null : makeBatch(w as Workload, w.name === 'mlp' ? 1 : 2);
-        for (const v of variants) {
-          if (v.only !== undefined && !v.only.includes(w.name)) continue;
-          if (w === LM && !LM_VARIANTS.has(v.suffix)) continue;
+        const make = (): Stepper => (data === null ? lmStepper(lm) : sequentialStepper(w as Workload, data));
+        const mine = variants.filter((v) => (v.only === undefined || v.only.includes(w.name)) && (w !== LM || LM_VARIANTS.has(v.suffix)));
+        // wasm variants: interleaved rounds in one set of models; other backends: one after another.
+        const rounds = quick ? 1 : w === LM ? 4 : 5;
+        const perRound = quick ? 1 : w === MLP ? 4 : w === CNN ? 2 : 1;
+        const wasmTimings = await timeInterleaved(mine.filter((v) => v.backend === 'wasm'), make, rounds, perRound, quick ? 1 : 2);
+        for (const v of mine) {
           const name = `${w.name}/${v.suffix}`;
           let c: BenchCase;
           try {
-            if (!(await useVariant(v))) throw new Error(`backend ${v.backend} failed to initialise`);
-            const timing = data === null ? timeStepper(() => lmStepper(lm), lmPlan) : timeSteps(w as Workload, data, plan);
+            let timing: StepTiming | Error | undefined = wasmTimings.get(v);
+            if (timing === undefined) {
+              if (!(await useVariant(v))) throw new Error(`backend ${v.backend} failed to initialise`);
+              timing = timeStepper(make, data === null ? lmPlan : plan);
+            }
+            if (timing instanceof Error) throw timing;
             c = { name, backend: v.backend, blas: v.blas === true, blasThreads: v.blas ? v.patches?.blasThreads : undefined, ...timing };
           } catch (e) {
             const msg = e instanceof Error ? e.message : String(e);
@@ -350,6 +386,18 @@ export const engineBench: Bench = {
       }
     }
     for (const [k, v] of Object.entries(speedup)) log(`speedup ${k}: ${v}x`);
+    // Per-round ratios of the BLAS variants against patched wasm (interleaved rounds): the spread.
+    const roundRatios: Record<string, number[]> = {};
+    for (const w of ['mlp', 'cnn', 'lm']) {
+      const base = cases.find((c) => c.name === `${w}/wasm`)?.roundsMs as number[] | undefined;
+      for (const fast of ['wasm-blas', 'wasm-blas-mt']) {
+        const f = cases.find((c) => c.name === `${w}/${fast}`)?.roundsMs as number[] | undefined;
+        if (!base || !f || base.length !== f.length) continue;
+        const r = base.map((b, i) => Number((b / f[i]).toFixed(2)));
+        roundRatios[`${w}/${fast} vs ${w}/wasm`] = r;
+        log(`per-round ${w}/${fast} vs ${w}/wasm: ${r.join(', ')}`);
+      }
+    }
     // The best engine per workload (what `--backend auto` would pick among those timed here).
     const best: Record<string, string> = {};
     for (const w of ['mlp', 'cnn', 'lm']) {
@@ -360,6 +408,7 @@ export const engineBench: Bench = {
     return {
       cases,
       speedup,
+      roundRatios,
       best,
       blas: blas.status,
       flopsPerStep: { mlp: MLP.flopsPerStep, cnn: CNN.flopsPerStep },
