@@ -49,7 +49,7 @@ import { Trainer } from '../src/train/trainer.js';
 import { AdamW } from '../src/train/optimizers.js';
 import { constant } from '../src/train/schedules.js';
 import { runExperiment } from '../src/experiments/runner.js';
-import { knownMtlMethods, parseMtlMethod } from '../src/experiments/mtl-common.js';
+import { knownMtlMethods, parseMtlMethod } from '../src/experiments/common/mtl/index.js';
 import { makeMultiFashion, resizeArea, applyDomain } from '../src/data/multi-fashion.js';
 import { writeSyntheticIdx } from './helpers/synthetic.js';
 import { tempDir } from './helpers/tmp.js';

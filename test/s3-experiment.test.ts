@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { FASHION_MNIST_DIR } from '../src/data/image-dataset.js';
 import { initEngine } from '../src/engine/backend.js';
 import { runExperiment } from '../src/experiments/runner.js';
-import { parseS3Method } from '../src/experiments/s3-shift.js';
+import { parseS3Method } from '../src/experiments/s3-shift/index.js';
 import { shiftInferenceBench } from '../src/bench/shift-inference.js';
 import { ShiftInferenceEngine, unpackShiftModel } from '../src/methods/s3/index.js';
 import type { Results } from '../src/experiments/types.js';

@@ -14,24 +14,25 @@
 import * as tf from '@tensorflow/tfjs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { CharTokenizer, evalWindows, loadTextCorpus, randomWindows, splitTrainVal, type TokenBatch } from '../data/text-corpus.js';
-import { Rng } from '../engine/rng.js';
-import { UserError } from '../errors.js';
-import type { FfnContext, FfnSpec } from '../models/ffn.js';
-import { TransformerLM, type TransformerConfig } from '../models/transformer.js';
-import { StructuredFfn, structureForShare, structureProblem, type StructuredFfnSpec } from '../methods/structured-ffn/ffn.js';
-import type { StructuredMap } from '../methods/structured-ffn/layers.js';
-import { sameFlopsRho, sgtAlpha } from '../methods/structured-ffn/sgt.js';
-import { hasCheckpoint, loadCheckpoint, saveCheckpoint } from '../train/checkpoint.js';
-import { meanStd } from '../train/metrics.js';
-import { AdamW, type Optimizer } from '../train/optimizers.js';
-import { warmupCosine, type Schedule } from '../train/schedules.js';
-import { decodeSafetensors } from '../train/safetensors.js';
-import { Trainer } from '../train/trainer.js';
-import { lineChart, type Series } from '../report/svg.js';
-import { hashString } from './common/image-classification.js';
-import type { Experiment, MetricRow, ReportSection } from './types.js';
+import { CharTokenizer, evalWindows, loadTextCorpus, randomWindows, splitTrainVal, type TokenBatch } from '../../data/text-corpus.js';
+import { Rng } from '../../engine/rng.js';
+import { UserError } from '../../errors.js';
+import type { FfnContext, FfnSpec } from '../../models/ffn.js';
+import { TransformerLM, type TransformerConfig } from '../../models/transformer.js';
+import { StructuredFfn, structureForShare, structureProblem, type StructuredFfnSpec } from '../../methods/structured-ffn/ffn.js';
+import type { StructuredMap } from '../../methods/structured-ffn/layers.js';
+import { sameFlopsRho, sgtAlpha } from '../../methods/structured-ffn/sgt.js';
+import { hasCheckpoint, loadCheckpoint, saveCheckpoint } from '../../train/checkpoint.js';
+import { meanStd } from '../../train/metrics.js';
+import { AdamW, type Optimizer } from '../../train/optimizers.js';
+import { warmupCosine, type Schedule } from '../../train/schedules.js';
+import { decodeSafetensors } from '../../train/safetensors.js';
+import { Trainer } from '../../train/trainer.js';
+import { lineChart, type Series } from '../../report/svg.js';
+import { hashString } from '../common/image-classification.js';
+import type { Experiment, MetricRow, ReportSection } from '../types.js';
 import { readFileSync } from 'node:fs';
+import { median } from '../../stats/index.js';
 
 export const STRUCTURED_FFN_METHODS = [
   'dense',
@@ -210,13 +211,6 @@ function checkpointMeta(path: string): { step: number; extra: Record<string, unk
   const { tensors, metadata } = decodeSafetensors(readFileSync(path), path);
   tf.dispose(Object.values(tensors));
   return JSON.parse(metadata.efftrain ?? '{}');
-}
-
-/** Median of a numeric list. */
-function median(xs: number[]): number {
-  if (!xs.length) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 export const structuredFfn: Experiment<StructuredFfnConfig> = {
@@ -404,8 +398,9 @@ export const structuredFfn: Experiment<StructuredFfnConfig> = {
     metrics.tensors_after = tf.memory().numTensors;
     return { metrics };
   },
-  extraResults({ config, runs }) {
-    return { predictions: predictionChecks(config.methods, runs), shares: shareTable(config) };
+  metrics: { primary: 'val_bpc', higherIsBetter: false, baseline: 'dense', diagnostics: ['ffn_params', 'step_ms', 'loss_spikes', 'tokens_per_s', 'train_flops', 'steps', 'params', 'train_seconds', 'tensors_after'] },
+  derive({ config, runs }) {
+    return { values: { predictions: predictionChecks(config.methods, [...runs]), shares: shareTable(config) } };
   },
   report({ results, rows, config }) {
     const sections: ReportSection[] = [];
