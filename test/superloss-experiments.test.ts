@@ -153,7 +153,7 @@ describe('end to end (tiny)', { concurrency: false }, () => {
       }
       assert.ok([0.25, 1].includes(onDisk.summary['superloss@sym-0.4'].lambda.mean));
       assert.equal(onDisk.summary['ce@sym-0.4'].lambda, undefined);
-      const chosen = (onDisk.extra as { chosenLambda: Record<string, Record<string, number>> }).chosenLambda;
+      const chosen = (onDisk.derived as { chosenLambda: Record<string, Record<string, number>> }).chosenLambda;
       assert.equal(chosen['superloss@sym-0.4']['1'], onDisk.summary['superloss@sym-0.4'].lambda.mean);
       const rows = readFileSync(join(outDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
       const epochs = rows.filter((r) => r.method === 'superloss@sym-0.4' && typeof r.epoch === 'number').map((r) => r.epoch);

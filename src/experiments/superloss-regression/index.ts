@@ -17,6 +17,7 @@ import { Trainer, trainableVariables } from '../../train/trainer.js';
 import { runRng } from '../common/image-classification.js';
 import type { Experiment, MetricRow, ReportInput, ReportSection, RunContext } from '../types.js';
 import { median } from '../../stats/index.js';
+import { fileCheckpointStore } from '../../node/checkpoint-file.js';
 
 /** Regression losses compared: L1, smooth-L1, and SuperLoss wrapped around smooth-L1 (τ = EMA of the loss). */
 export const REGRESSION_LOSSES = ['l1', 'smoothl1', 'superloss'] as const;
@@ -288,7 +289,7 @@ function trainOne(ctx: RunContext<Cfg>, data: RegData, loss: RegressionLoss, lam
       valMedAE = row.val_medae;
       ctx.progress({ epoch: row.epoch, epochs: cfg.epochs, loss: row.train_loss, message: `${lambda === null ? '' : `λ=${lambda} `}val_medae ${row.val_medae.toFixed(3)}` });
     },
-    checkpoint: { path: ckptPath, resume: ctx.resume },
+    checkpoint: { store: fileCheckpointStore(ckptPath), resume: ctx.resume },
     extraState: sl ? { get: () => ({ superloss: sl.getState() }), set: (s) => sl.setState(s.superloss as ReturnType<typeof sl.getState>) } : undefined,
   });
   model.dispose();

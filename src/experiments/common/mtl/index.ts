@@ -38,6 +38,7 @@ import { fmtStat } from '../../../report/report.js';
 import type { Chart, MetricRow, ReportInput, ReportSection, RunContext, RunRecord } from '../../types.js';
 import { runKey, type Derived, type MetricDecl } from '../../../results/index.js';
 import { trainLoopShape } from '../image-classification.js';
+import { fileCheckpointStore } from '../../../node/checkpoint-file.js';
 
 // ---------------------------------------------------------------------------------------------
 // Config
@@ -271,7 +272,7 @@ function trainOne<C extends MtlTrainConfig>(o: MtlRunOptions<C>, data: MtlData, 
     onStep: (s) => {
       if (s.batch % 20 === 0 || s.batch === s.batches) ctx.progress({ epoch: s.epoch, epochs: cfg.epochs, step: s.batch, steps: s.batches, loss: s.loss });
     },
-    checkpoint: { path: join(ctx.artifactsDir, opts.ckpt), resume: ctx.resume },
+    checkpoint: { store: fileCheckpointStore(join(ctx.artifactsDir, opts.ckpt)), resume: ctx.resume },
     taskNames: opts.taskNames,
   });
   r.trainer.optimizer.dispose();
