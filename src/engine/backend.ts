@@ -96,7 +96,7 @@ export async function initEngine(opts: EngineOptions = {}): Promise<EngineInfo> 
   }
   const engine = name === 'wasm' && patches?.blas ? 'wasm+blas' : name;
   const status = name === 'wasm' ? (blas?.status ?? blasStatus()) : null;
-  if (opts.log) process.stderr.write(`efftrain: ${engineLine({ backend: name, engine, patches, blas: status })}\n`);
+  if (opts.log) console.error(`efftrain: ${engineLine({ backend: name, engine, patches, blas: status })}`);
   return { backend: name, engine, patches, blas: status };
 }
 

@@ -7,9 +7,23 @@
  * `EFFTRAIN_BLAS=0` forces it off (how the tests exercise the fallback path);
  * `EFFTRAIN_BLAS_ADDON=/path/x.node` loads another build.
  */
-import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+
+/**
+ * Node's built-ins without a static `node:` import, so this module stays browser-safe (the root entry
+ * is bundled for browsers); null outside Node (the addon is then simply unavailable).
+ */
+function nodeBuiltins(): {
+  createRequire: (url: string) => (id: string) => unknown;
+  existsSync: (p: string) => boolean;
+  fileURLToPath: (u: URL) => string;
+} | null {
+  const p = (globalThis as { process?: { versions?: { node?: string }; getBuiltinModule?: (id: string) => unknown } }).process;
+  if (!p?.versions?.node || typeof p.getBuiltinModule !== 'function') return null;
+  const mod = p.getBuiltinModule('module') as { createRequire: (url: string) => (id: string) => unknown };
+  const fs = p.getBuiltinModule('fs') as { existsSync: (p: string) => boolean };
+  const url = p.getBuiltinModule('url') as { fileURLToPath: (u: URL) => string };
+  return { createRequire: mod.createRequire, existsSync: fs.existsSync, fileURLToPath: url.fileURLToPath };
+}
 
 /** The addon's functions (see native/blas.c for the exact contract). */
 export interface BlasAddon {
@@ -57,22 +71,27 @@ export interface BlasStatus {
 let loaded: { addon: BlasAddon | null; status: BlasStatus } | null = null;
 
 /** Where the built addon may be: dist/engine -> ../../native, dist-test/src/engine -> ../../../native. */
-function candidates(): string[] {
+function candidates(node: NonNullable<ReturnType<typeof nodeBuiltins>>): string[] {
   const env = process.env.EFFTRAIN_BLAS_ADDON;
   if (env) return [env];
   return ['../../native/build/efftrain_blas.node', '../../../native/build/efftrain_blas.node'].map((p) =>
-    fileURLToPath(new URL(p, import.meta.url)),
+    node.fileURLToPath(new URL(p, import.meta.url)),
   );
 }
 
 /** Loads the addon once per thread; never throws (a failure is reported in the status). */
 export function loadBlas(): { addon: BlasAddon | null; status: BlasStatus } {
   if (loaded) return loaded;
+  const node = nodeBuiltins();
+  if (node === null) {
+    loaded = { addon: null, status: { available: false, reason: 'not running in Node (process.getBuiltinModule missing)' } };
+    return loaded;
+  }
   if (process.env.EFFTRAIN_BLAS === '0') {
     loaded = { addon: null, status: { available: false, reason: 'EFFTRAIN_BLAS=0' } };
     return loaded;
   }
-  const path = candidates().find((p) => existsSync(p));
+  const path = candidates(node).find((p) => node.existsSync(p));
   if (path === undefined) {
     loaded = { addon: null, status: { available: false, reason: 'addon not built (run scripts/build-native.sh; needs libopenblas-dev and a C compiler)' } };
     return loaded;
@@ -81,7 +100,7 @@ export function loadBlas(): { addon: BlasAddon | null; status: BlasStatus } {
   // count per call anyway, so start with one and never oversubscribe while workers load it.
   if (process.env.OPENBLAS_NUM_THREADS === undefined) process.env.OPENBLAS_NUM_THREADS = '1';
   try {
-    const addon = createRequire(import.meta.url)(path) as BlasAddon;
+    const addon = node.createRequire(import.meta.url)(path) as BlasAddon;
     loaded = { addon, status: { available: true, reason: '', config: addon.config(), path } };
   } catch (e) {
     const msg = (e instanceof Error ? e.message : String(e)).split('\n')[0];
