@@ -140,9 +140,10 @@ export function registerSweepCommands(program: Command): void {
     .option('--lock-ms <ms>', 'BullMQ job lock duration: a dead worker’s job is retaken after ½–1× this plus one stalled check', posInt('--lock-ms'))
     .option('--stalled-ms <ms>', 'interval of the stalled-job check', posInt('--stalled-ms'))
     .option('--max-stalled <n>', 'times a job may lose its worker before it is failed', posInt('--max-stalled'))
-    .action(async (o: { queue?: string; concurrency: number; backend: BackendChoice; wasmPatches: boolean; workDir?: string; lockMs?: number; stalledMs?: number; maxStalled?: number }) => {
+    .option('--sync-ms <ms>', 'how often a running job’s checkpoints are copied to Redis', posInt('--sync-ms'))
+    .action(async (o: { queue?: string; concurrency: number; backend: BackendChoice; wasmPatches: boolean; workDir?: string; lockMs?: number; stalledMs?: number; maxStalled?: number; syncMs?: number }) => {
       const { startSweepWorker } = await import('../sweep/worker.js');
-      const w = startSweepWorker({ queue: needQueue(o.queue), concurrency: o.concurrency, backend: o.backend, wasmPatches: o.wasmPatches, workDir: o.workDir, lockMs: o.lockMs, stalledMs: o.stalledMs, maxStalled: o.maxStalled });
+      const w = startSweepWorker({ queue: needQueue(o.queue), concurrency: o.concurrency, backend: o.backend, wasmPatches: o.wasmPatches, workDir: o.workDir, lockMs: o.lockMs, stalledMs: o.stalledMs, maxStalled: o.maxStalled, syncMs: o.syncMs });
       let n = 0;
       const off = onInterrupt(() => {
         n++;
