@@ -197,4 +197,73 @@ test('two workers, one SIGKILLed mid-job: the job resumes elsewhere from its sha
   assert.match(st.stdout, /fashion-baseline\s+0\s+0\s+1\s+1\s+0/);
   survivor.kill('SIGTERM');
   assert.equal(await survivor.exited, 0, survivor.out);
+  await redis.stop();
+});
+
+test('Redis restarted without persistence mid-sweep: the sweep re-enqueues what its directory lacks and finishes', { skip: noRedis }, async () => {
+  assert.ok(local, 'needs the local run of the previous test');
+  const redis = await startRedis({ persist: false });
+  redises.push(redis);
+  const w = worker(redis.url);
+  await workerReady(w);
+  const out = join(tempDir('efftrain-sweep-'), 'restart');
+  const sweep = proc(['sweep', 'fashion-baseline', '--queue', redis.url, ...tiny, '--methods', 'mlp', '--seeds', '1,2', '--out', out]);
+  await w.waitFor(/mlp seed 2\] start/, 'second job started');
+  await redis.stop();
+  assert.ok(!existsSync(join(redis.dir, 'appendonly.aof')) && !existsSync(join(redis.dir, 'dump.rdb')), 'no persistence');
+  await new Promise((r) => setTimeout(r, 500));
+  await redis.start();
+  assert.equal(await sweep.exited, 0, sweep.out);
+  assert.match(sweep.out, /re-enqueued \d job\(s\) that Redis no longer had/);
+  assert.match(w.out, /Redis reconnected/);
+  const c = commits(out);
+  assert.equal(c.length, 2);
+  assert.equal(new Set(c.map((x) => x.job)).size, 2, 'each run committed exactly once');
+  const sres = JSON.parse(readFileSync(join(out, 'base', 'results.json'), 'utf8')) as Results;
+  assert.deepEqual(sres.runs.map((x) => x.metrics), local!.results.runs.filter((x) => x.method === 'mlp').map((x) => x.metrics), 'same numbers as the local run');
+  w.kill('SIGTERM');
+  assert.equal(await w.exited, 0, w.out);
+  await redis.stop();
+});
+
+test('password-protected Redis with AOF: Ctrl-C leaves jobs queued, status shows them, --resume finishes through a Redis restart', { skip: noRedis }, async () => {
+  assert.ok(local, 'needs the local run of the first test');
+  const redis = await startRedis({ persist: true, password: 'pw t@st' });
+  redises.push(redis);
+  const noPw = cli(['sweep', 'status', '--queue', `redis://127.0.0.1:${redis.port}`]);
+  assert.equal(noPw.status, 2);
+  assert.match(noPw.stderr, /cannot connect to Redis at redis:\/\/127\.0\.0\.1:\d+.*NOAUTH.*give the password in the URL/);
+  const badPw = cli(['sweep', 'status', '--queue', `redis://:nope@127.0.0.1:${redis.port}`]);
+  assert.equal(badPw.status, 2);
+  assert.match(badPw.stderr, /redis:\/\/:\*\*\*@127\.0\.0\.1:\d+.*(WRONGPASS|invalid)/);
+  assert.doesNotMatch(badPw.stderr, /nope/, 'password not echoed');
+
+  const out = join(tempDir('efftrain-sweep-'), 'ctrlc');
+  const args = ['sweep', 'fashion-baseline', '--queue', redis.url, ...tiny, '--methods', 'cnn', '--seeds', '1,2', '--out', out];
+  const first = proc(args);
+  await first.waitFor(/enqueued 2 job\(s\)/, 'jobs enqueued');
+  first.kill('SIGINT');
+  assert.equal(await first.exited, 130, first.out);
+  assert.match(first.out, /jobs stay queued/);
+  assert.match(cli(['sweep', 'status', '--queue', redis.url]).stdout, /fashion-baseline\s+2\s+0\s+0\s+0\s+0/);
+  const again = cli(args);
+  assert.equal(again.status, 2);
+  assert.match(again.stderr, /already holds a sweep; add --resume/);
+
+  const w = worker(redis.url);
+  const resumed = proc([...args, '--resume']);
+  await w.waitFor(/cnn seed 1\] start/, 'first job started');
+  await redis.stop();
+  await new Promise((r) => setTimeout(r, 300));
+  await redis.start();
+  assert.equal(await resumed.exited, 0, resumed.out + w.out);
+  const c = commits(out);
+  assert.equal(c.length, 2);
+  assert.equal(new Set(c.map((x) => x.job)).size, 2, 'each run committed exactly once');
+  const sres = JSON.parse(readFileSync(join(out, 'base', 'results.json'), 'utf8')) as Results;
+  assert.deepEqual(sres.runs.map((x) => x.metrics), local!.results.runs.filter((x) => x.method === 'cnn').map((x) => x.metrics), 'same numbers as the local run');
+  assert.match(cli(['sweep', 'status', '--queue', redis.url]).stdout, /fashion-baseline\s+0\s+0\s+2\s+0\s+0/);
+  w.kill('SIGTERM');
+  assert.equal(await w.exited, 0, w.out);
+  await redis.stop();
 });
