@@ -267,3 +267,22 @@ test('password-protected Redis with AOF: Ctrl-C leaves jobs queued, status shows
   assert.equal(await w.exited, 0, w.out);
   await redis.stop();
 });
+
+test('rediss:// (TLS) with a private CA from EFFTRAIN_REDIS_CA', { skip: noRedis || (spawnSync('openssl', ['version']).status !== 0 && 'openssl not installed') }, async () => {
+  const dir = tempDir('efftrain-tls-');
+  const [cert, key] = [join(dir, 'cert.pem'), join(dir, 'key.pem')];
+  const gen = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { encoding: 'utf8' });
+  assert.equal(gen.status, 0, gen.stderr);
+  const redis = await startRedis({ persist: false, tls: { cert, key } });
+  redises.push(redis);
+  assert.match(redis.url, /^rediss:/);
+  const ok = spawnSync(process.execPath, [CLI, 'sweep', 'status', '--queue', redis.url], { encoding: 'utf8', env: { ...env, EFFTRAIN_REDIS_CA: cert } });
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.match(ok.stdout, /no sweeps in this Redis/);
+  const noCa = cli(['sweep', 'status', '--queue', redis.url]);
+  assert.equal(noCa.status, 2);
+  assert.match(noCa.stderr, /self-signed certificate.*EFFTRAIN_REDIS_CA/);
+  const plain = cli(['sweep', 'status', '--queue', redis.url.replace('rediss:', 'redis:')]);
+  assert.equal(plain.status, 2, 'a plain connection to a TLS port fails');
+  await redis.stop();
+});

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import type { RedisOptions } from 'ioredis';
 import { UserError } from '../errors.js';
 
@@ -30,7 +31,7 @@ export function redisOptions(url: string): RedisOptions {
   if (u.password) o.password = decodeURIComponent(u.password);
   if (u.protocol === 'rediss:') {
     const ca = process.env.EFFTRAIN_REDIS_CA;
-    o.tls = { servername: o.host, ...(ca ? { ca: readFileSync(ca) } : {}), ...(process.env.EFFTRAIN_REDIS_TLS_INSECURE === '1' ? { rejectUnauthorized: false } : {}) };
+    o.tls = { ...(isIP(o.host!) ? {} : { servername: o.host }), ...(ca ? { ca: readFileSync(ca) } : {}), ...(process.env.EFFTRAIN_REDIS_TLS_INSECURE === '1' ? { rejectUnauthorized: false } : {}) };
   }
   return o;
 }
@@ -65,7 +66,9 @@ export async function connectRedis(url: string, timeoutMs = 10_000): Promise<imp
     const why = (lastError as Error | null)?.message ?? (e as Error).message;
     const hint = /NOAUTH|WRONGPASS|invalid password|AUTH/i.test(why)
       ? 'give the password in the URL: redis://:PASSWORD@HOST:PORT'
-      : 'is redis-server running there and reachable?';
+      : /certificate|SSL|TLS/i.test(why)
+        ? 'for a private CA set EFFTRAIN_REDIS_CA=<ca.pem>'
+        : 'is redis-server running there and reachable?';
     throw new UserError(`cannot connect to Redis at ${redactUrl(url)}: ${why} (${hint})`);
   }
   return client;

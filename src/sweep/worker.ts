@@ -117,8 +117,12 @@ export function startSweepWorker(o: SweepWorkerOptions): SweepWorkerHandle {
     const [backend] = await Promise.all(threads.map((t) => t.ready));
     free.push(...threads);
     redis = await connectRedis(o.queue);
-    redis.on('error', () => undefined);
     let down = false;
+    redis.on('error', () => undefined);
+    redis.on('ready', () => {
+      if (down) log('worker: Redis reconnected');
+      down = false;
+    });
     worker = new Worker<SweepJobData, SweepJobResult>(QUEUE_NAME, process_, {
       connection: bullConnection(o.queue),
       concurrency: n,
@@ -133,10 +137,6 @@ export function startSweepWorker(o: SweepWorkerOptions): SweepWorkerHandle {
         down = true;
         log(`worker: Redis connection lost (${e.message.split('\n')[0]}); reconnecting…`);
       } else if (!down) log(`worker: ${e.message.split('\n')[0]}`);
-    });
-    worker.on('ready', () => {
-      if (down) log('worker: Redis reconnected');
-      down = false;
     });
     worker.on('lockRenewalFailed', (ids) => {
       for (const id of ids) {
