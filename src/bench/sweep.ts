@@ -3,7 +3,8 @@
  * seed) runs through the local runner (`efftrain run --workers k`) and through BullMQ with k local
  * `efftrain worker` processes (k = 1, 2), against a redis-server the bench starts on a free loopback port.
  * Reported per k: wall time, the queue's overhead per job in ms of worker time, (T_redis − T_local)·k / jobs,
- * that overhead as a fraction of one job's time, and the throughput ratio T_local / T_redis. Worker processes
+ * that overhead as a fraction of one job's time, the throughput ratio T_local / T_redis, and per mode the worker
+ * time per job spent outside the runs themselves, (T·k − Σ run times) / jobs. Worker processes
  * are started (and their tfjs initialised) before the clock starts, as on a real cluster; the local runner's
  * thread start-up is inside its time. The sweep's numbers are checked equal to the local run's.
  */
@@ -105,13 +106,30 @@ export const sweepBench: Bench = {
         const swept = JSON.parse(readFileSync(join(out, 'base', 'results.json'), 'utf8')) as Results;
         const identical = JSON.stringify(swept.runs.map((x) => x.metrics)) === JSON.stringify(reference.runs.map((x) => x.metrics));
         const overheadMs = ((tRedis - tLocal) * k * 1000) / seeds.length;
-        const row = { workers: k, localSeconds: tLocal, redisSeconds: tRedis, workerStartupSeconds: startup, overheadMsPerJob: overheadMs, overheadFraction: overheadMs / 1000 / jobSeconds, throughputRatio: tLocal / tRedis, identicalMetrics: identical };
+        // Worker time per job not spent inside the run itself (queue, transfers, commit, idle), measured within
+        // each mode: less sensitive than the wall-time difference to load that changes between the two runs.
+        const busy = (rs: Results) => rs.runs.reduce((a, x) => a + x.wallSeconds, 0);
+        const localIdleMs = ((tLocal * k - busy(results)) * 1000) / seeds.length;
+        const redisIdleMs = ((tRedis * k - busy(swept)) * 1000) / seeds.length;
+        const row = {
+          workers: k,
+          localSeconds: tLocal,
+          redisSeconds: tRedis,
+          workerStartupSeconds: startup,
+          overheadMsPerJob: overheadMs,
+          overheadFraction: overheadMs / 1000 / jobSeconds,
+          throughputRatio: tLocal / tRedis,
+          localNonRunMsPerJob: localIdleMs,
+          redisNonRunMsPerJob: redisIdleMs,
+          identicalMetrics: identical,
+        };
         cases.push({ name: `local/${k}`, msPerStep: (tLocal * 1000) / seeds.length, unit: 'ms per job' });
         cases.push({ name: `redis/${k}`, msPerStep: (tRedis * 1000) / seeds.length, unit: 'ms per job' });
         extra[`workers${k}`] = row;
         log(
           `${k} worker(s): local ${tLocal.toFixed(1)} s, via Redis ${tRedis.toFixed(1)} s (workers started in ${startup.toFixed(1)} s, not counted): ` +
-            `overhead ${overheadMs.toFixed(0)} ms/job = ${(row.overheadFraction * 100).toFixed(1)}% of a ${jobSeconds.toFixed(1)} s job, throughput ratio ${row.throughputRatio.toFixed(3)}${identical ? ', metrics identical' : ', METRICS DIFFER'}`,
+            `overhead ${overheadMs.toFixed(0)} ms/job = ${(row.overheadFraction * 100).toFixed(1)}% of a ${jobSeconds.toFixed(1)} s job, throughput ratio ${row.throughputRatio.toFixed(3)}; ` +
+            `worker time outside runs: local ${localIdleMs.toFixed(0)} ms/job, Redis ${redisIdleMs.toFixed(0)} ms/job${identical ? ', metrics identical' : ', METRICS DIFFER'}`,
         );
       }
       extra.jobSeconds = jobSeconds;
