@@ -38,9 +38,18 @@ export class ArtifactMirror {
     private readonly dir: string,
   ) {}
 
-  /** Uploads new and changed files (and forgets deleted ones); calls are serialised. */
+  private queued = false;
+
+  /** Uploads new and changed files (and forgets deleted ones); calls are serialised and coalesced. */
   sync(): Promise<void> {
-    this.busy = this.busy.then(() => this.syncNow()).catch(() => undefined);
+    if (this.queued) return this.busy;
+    this.queued = true;
+    this.busy = this.busy
+      .then(() => {
+        this.queued = false;
+        return this.syncNow();
+      })
+      .catch(() => undefined);
     return this.busy;
   }
 
