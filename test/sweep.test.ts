@@ -276,13 +276,18 @@ test('rediss:// (TLS) with a private CA from EFFTRAIN_REDIS_CA', { skip: noRedis
   const redis = await startRedis({ persist: false, tls: { cert, key } });
   redises.push(redis);
   assert.match(redis.url, /^rediss:/);
-  const ok = spawnSync(process.execPath, [CLI, 'sweep', 'status', '--queue', redis.url], { encoding: 'utf8', env: { ...env, EFFTRAIN_REDIS_CA: cert } });
-  assert.equal(ok.status, 0, ok.stderr);
-  assert.match(ok.stdout, /no sweeps in this Redis/);
-  const noCa = cli(['sweep', 'status', '--queue', redis.url]);
-  assert.equal(noCa.status, 2);
-  assert.match(noCa.stderr, /self-signed certificate.*EFFTRAIN_REDIS_CA/);
-  const plain = cli(['sweep', 'status', '--queue', redis.url.replace('rediss:', 'redis:')]);
-  assert.equal(plain.status, 2, 'a plain connection to a TLS port fails');
+  // In-process (no CLI start-ups): the same calls `efftrain sweep status` makes.
+  const { sweepStatus } = await import('../src/sweep/status.js');
+  const ca = process.env.EFFTRAIN_REDIS_CA;
+  try {
+    process.env.EFFTRAIN_REDIS_CA = cert;
+    assert.deepEqual(await sweepStatus(redis.url), []);
+    delete process.env.EFFTRAIN_REDIS_CA;
+    await assert.rejects(sweepStatus(redis.url), /self-signed certificate.*EFFTRAIN_REDIS_CA/);
+    await assert.rejects(sweepStatus(redis.url.replace('rediss:', 'redis:')), /cannot connect to Redis/, 'a plain connection to a TLS port fails');
+  } finally {
+    if (ca === undefined) delete process.env.EFFTRAIN_REDIS_CA;
+    else process.env.EFFTRAIN_REDIS_CA = ca;
+  }
   await redis.stop();
 });
