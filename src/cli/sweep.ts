@@ -72,7 +72,7 @@ export function registerSweepCommands(program: Command): void {
     .option('--out <dir>', 'sweep directory: one run directory per config point plus summary.md (default runs/sweep-<experiment>-<timestamp>)')
     .option('--resume', 'continue the sweep in --out: collect finished jobs, re-enqueue lost ones', false)
     .option('--retry-failed', 'put jobs that failed back in the queue (once)', false)
-    .option('--metric <name>', 'metric of the sweep summary (default: the experiment’s first metric)')
+    .option('--metric <name>', 'metric of the sweep summary (default: the experiment’s primary metric)')
     .option('--quiet', 'no progress output', false)
     .action(async (name: string, o: SweepCliOptions) => {
       const { formatStatus, sweepStatus } = await import('../sweep/status.js');

@@ -2,6 +2,7 @@ import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renam
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { runFolder, writeRunResults } from '../experiments/runner.js';
+import { withKind } from '../results/index.js';
 import type { MetricRow, Results, RunRecord } from '../experiments/types.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { downloadFiles, filesKey } from './files.js';
@@ -37,7 +38,7 @@ export async function commitJob(redis: Redis, sweepDir: string, pointDir: string
     const got = await downloadFiles(redis, jobId, tmp, res.files);
     const lost = res.files.filter((f) => !got.includes(f));
     if (lost.length) process.stderr.write(`efftrain sweep: warning: ${method} seed ${seed}: artifact(s) ${lost.join(', ')} no longer in Redis; committing the metrics without them\n`);
-    writeFileSync(join(tmp, ROWS), res.rows.map((r) => JSON.stringify({ method, seed, ...r }) + '\n').join(''));
+    writeFileSync(join(tmp, ROWS), res.rows.map((r) => JSON.stringify(withKind({ method, seed, ...r })) + '\n').join(''));
     writeFileSync(join(tmp, 'result.json'), JSON.stringify(res.record) + '\n');
     renameSync(tmp, final);
   } catch (e) {

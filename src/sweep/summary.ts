@@ -15,12 +15,12 @@ export interface PointResults {
 /**
  * The sweep's summary: the primary metric (mean ± std over seeds, n) for every config point × method, as
  * summary.md, summary.json and a chart (a line over the grid value when the grid has one numeric axis, else
- * bars). The primary metric is `metric` or the first metric the experiment reports.
+ * bars). The metric is `metric` or the experiment's declared primary metric.
  */
 export function writeSweepSummary(outDir: string, plan: SweepPlan, points: PointResults[], metric?: string): string {
   const done = points.filter((p) => p.results);
   const first = done[0]?.results;
-  const main = metric ?? (first ? Object.keys(first.summary[first.methods[0]] ?? {})[0] : undefined) ?? 'n/a';
+  const main = metric ?? first?.metrics?.primary ?? (first ? Object.keys(first.summary[first.methods[0]] ?? {})[0] : undefined) ?? 'n/a';
   const methods = [...new Set(done.flatMap((p) => p.results!.methods))];
   const stat = (p: PointResults, m: string) => p.results?.summary[m]?.[main];
   const cell = (p: PointResults, m: string) => {
