@@ -3,6 +3,7 @@ import { engineBench } from './engine.js';
 import { shiftInferenceBench } from './shift-inference.js';
 import type { Bench } from './types.js';
 import { structuredFfnBench } from './structured-ffn.js';
+import { sweepBench } from './sweep.js';
 
 /** Every benchmark of `efftrain bench <name>`. */
 export const benches = new Registry<Bench>('benchmark');
@@ -23,3 +24,4 @@ export function listBenches(): Bench[] {
 registerBench(engineBench);
 registerBench(shiftInferenceBench);
 registerBench(structuredFfnBench);
+registerBench(sweepBench);

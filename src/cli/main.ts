@@ -10,6 +10,7 @@ import { parseMetricRow, parseResults } from '../results/index.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { registerExportShiftCommand } from './export-shift.js';
 import { registerGenerateCommand } from './generate.js';
+import { registerSweepCommands } from './sweep.js';
 import type { MetricRow } from '../experiments/types.js';
 
 const VERSION = '0.1.0';
@@ -158,6 +159,7 @@ export function buildProgram(): Command {
 
   registerExportShiftCommand(program);
   registerGenerateCommand(program);
+  registerSweepCommands(program);
   return program;
 }
 

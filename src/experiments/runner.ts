@@ -1,4 +1,3 @@
-import { Worker } from 'node:worker_threads';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +9,8 @@ import { resolveConfig, type ConfigSources } from './config.js';
 import { ProgressView } from './progress.js';
 import { getExperiment } from './registry.js';
 import type { Experiment, MetricDecl, MetricRow, ReportInput, Results, RunRecord } from './types.js';
-import type { WorkerInit, WorkerJob, WorkerMessage } from './worker.js';
+import { RunThread } from './thread.js';
+import type { WorkerInit } from './worker.js';
 import { writeReport } from '../report/report.js';
 
 export interface RunOptions extends ConfigSources {
@@ -114,36 +114,12 @@ export async function runExperiment(o: RunOptions): Promise<{ outDir: string; re
     }).finally(() => view.close());
   } else backend = JSON.parse(readFileSync(join(runFolder(outDir, pairs[0].method, pairs[0].seed), 'result.json'), 'utf8')).backend ?? 'unknown';
 
-  const baseRuns: RunRecord[] = pairs.map((p) => {
-    const r = records.get(key(p.method, p.seed))!;
-    return { method: r.method, seed: r.seed, metrics: r.metrics, wallSeconds: r.wallSeconds };
-  });
+  const runs = pairs.map((p) => records.get(key(p.method, p.seed))!);
   const rows = readFileSync(metricsPath, 'utf8')
     .split('\n')
     .filter(Boolean)
     .map((l) => JSON.parse(l) as MetricRow & { method: string; seed: number });
-  const decl = metricDecl(exp, config);
-  const d = exp.derive?.({ config, rows, runDir: outDir, runs: baseRuns }) ?? {};
-  const runs = applyRunMetrics(baseRuns, d);
-  const paired = pairedAgainstBaseline(runs, decl);
-  const results: Results = {
-    schemaVersion: RESULTS_SCHEMA_VERSION,
-    experiment: exp.name,
-    quick: o.quick,
-    backend,
-    seeds: config.seeds,
-    methods: config.methods,
-    metrics: decl,
-    runs,
-    summary: summarize(runs),
-    derived: { ...(Object.keys(paired).length ? { paired_vs_baseline: paired } : {}), ...(d.values ?? {}) },
-    wallSeconds: (performance.now() - t0) / 1000,
-    command: o.command,
-  };
-  // Validated when written (after a JSON round trip: NaN and ±Infinity are stored as null).
-  parseResults(JSON.parse(JSON.stringify(results)), resultsPath);
-  await reportRun(exp, { results, config, rows, runDir: outDir });
-  writeFileAtomic(resultsPath, JSON.stringify(results, null, 2) + '\n');
+  const results = await writeRunResults({ experiment: exp.name, outDir, config, quick: o.quick, backend, runs, rows, wallSeconds: (performance.now() - t0) / 1000, command: o.command });
   return { outDir, results };
 }
 
@@ -160,6 +136,55 @@ export function metricDecl(exp: Experiment<any>, config: unknown): MetricDecl {
   return typeof exp.metrics === 'function' ? exp.metrics(config) : exp.metrics;
 }
 
+export interface RunResultsInput {
+  experiment: string;
+  outDir: string;
+  /** The resolved config (as in the run directory's config.json). */
+  config: { methods: string[]; seeds: number[] };
+  quick: boolean;
+  backend: string;
+  /** One record per (method, seed), in methods × seeds order. */
+  runs: RunRecord[];
+  /** metrics.jsonl's rows. */
+  rows: (MetricRow & { method: string; seed: number })[];
+  wallSeconds: number;
+  command?: string;
+}
+
+/**
+ * Writes a finished run directory's results.json (validated, last and atomically: it marks the run finished),
+ * report.md and charts from its runs and metric rows. Shared by `efftrain run` and the sweep's point directories.
+ */
+export async function writeRunResults(i: RunResultsInput): Promise<Results> {
+  const exp = getExperiment(i.experiment);
+  const { config, rows, outDir } = i;
+  const baseRuns: RunRecord[] = i.runs.map((r) => ({ method: r.method, seed: r.seed, metrics: r.metrics, wallSeconds: r.wallSeconds }));
+  const decl = metricDecl(exp, config);
+  const d = exp.derive?.({ config, rows, runDir: outDir, runs: baseRuns }) ?? {};
+  const runs = applyRunMetrics(baseRuns, d);
+  const paired = pairedAgainstBaseline(runs, decl);
+  const results: Results = {
+    schemaVersion: RESULTS_SCHEMA_VERSION,
+    experiment: exp.name,
+    quick: i.quick,
+    backend: i.backend,
+    seeds: config.seeds,
+    methods: config.methods,
+    metrics: decl,
+    runs,
+    summary: summarize(runs),
+    derived: { ...(Object.keys(paired).length ? { paired_vs_baseline: paired } : {}), ...(d.values ?? {}) },
+    wallSeconds: i.wallSeconds,
+    command: i.command,
+  };
+  const resultsPath = join(outDir, 'results.json');
+  // Validated when written (after a JSON round trip: NaN and ±Infinity are stored as null).
+  parseResults(JSON.parse(JSON.stringify(results)), resultsPath);
+  await reportRun(exp, { results, config, rows, runDir: outDir });
+  writeFileAtomic(resultsPath, JSON.stringify(results, null, 2) + '\n');
+  return results;
+}
+
 interface PoolHandlers {
   init: WorkerInit;
   outDir: string;
@@ -170,62 +195,34 @@ interface PoolHandlers {
   onReady(line: string): void;
 }
 
-function runPool(n: number, jobs: { method: string; seed: number }[], h: PoolHandlers): Promise<string> {
-  const workerUrl = new URL('./worker.js', import.meta.url);
-  return new Promise((resolve, reject) => {
-    const queue = [...jobs];
-    const workers: Worker[] = [];
-    let remaining = jobs.length;
-    let failed = false;
-    let backend = 'unknown';
-    const fail = (err: Error) => {
-      if (failed) return;
-      failed = true;
-      for (const w of workers) void w.terminate();
-      reject(err);
-    };
-    const next = (w: Worker) => {
-      const job = queue.shift();
-      const msg: WorkerJob = job ? { type: 'job', ...job, artifactsDir: runFolder(h.outDir, job.method, job.seed) } : { type: 'exit' };
-      w.postMessage(msg);
-    };
-    for (let i = 0; i < n; i++) {
-      const w = new Worker(workerUrl, { workerData: h.init, stdout: false, stderr: false });
-      workers.push(w);
-      w.on('message', (m: WorkerMessage) => {
-        if (failed) return;
-        switch (m.type) {
-          case 'ready':
-            if (backend === 'unknown') h.onReady(m.line);
-            backend = m.backend;
-            next(w);
-            break;
-          case 'log':
-            h.onLog(m.method, m.seed, m.row);
-            break;
-          case 'progress':
-            h.onProgress(m.method, m.seed, m.p);
-            break;
-          case 'done':
-            (m.record as RunRecord & { backend?: string }).backend = backend;
-            h.onDone(m.record);
-            if (--remaining === 0) {
-              for (const x of workers) x.postMessage({ type: 'exit' } satisfies WorkerJob);
-              resolve(backend);
-            } else next(w);
-            break;
-          case 'error': {
-            const where = m.method ? `${m.method} seed ${m.seed}: ` : '';
-            const err = m.user ? new UserError(where + m.message) : new Error(where + m.message + (m.stack ? `\n${m.stack}` : ''));
-            fail(err);
-            break;
-          }
+/** Runs `jobs` on `n` worker threads; the first failure stops every thread and rejects. Resolves with the backend. */
+async function runPool(n: number, jobs: { method: string; seed: number }[], h: PoolHandlers): Promise<string> {
+  const queue = [...jobs];
+  const threads = Array.from({ length: n }, () => new RunThread(h.init));
+  let backend = 'unknown';
+  let failed = false;
+  try {
+    await Promise.all(
+      threads.map(async (t) => {
+        const b = await t.ready;
+        if (backend === 'unknown') h.onReady(t.engineLine);
+        backend = b;
+        for (let job = queue.shift(); job && !failed; job = queue.shift()) {
+          const { method, seed } = job;
+          const r = await t.run(
+            { method, seed, artifactsDir: runFolder(h.outDir, method, seed) },
+            { onLog: (row) => h.onLog(method, seed, row), onProgress: (p) => h.onProgress(method, seed, p) },
+          );
+          (r as RunRecord & { backend?: string }).backend = b;
+          if (!failed) h.onDone(r);
         }
-      });
-      w.on('error', (e) => fail(e));
-      w.on('exit', (code) => {
-        if (!failed && remaining > 0 && code !== 0) fail(new Error(`worker exited with code ${code}`));
-      });
-    }
-  });
+      }),
+    );
+  } catch (e) {
+    failed = true;
+    await Promise.all(threads.map((t) => t.terminate()));
+    throw e;
+  }
+  for (const t of threads) t.close();
+  return backend;
 }
