@@ -1,0 +1,235 @@
+/**
+ * MicroBERT (Gessler & Zeldes, MRL 2022): a tiny bidirectional BERT encoder (default 3 layers, hidden 100,
+ * 5 heads, feed-forward 400) with an MLM head on wordpieces and word-level heads (UPOS tagger, biaffine
+ * parser) on word vectors = mean of each word's wordpiece states. The encoder is `TransformerLM` from
+ * src/models/transformer.ts with bidirectional attention, a padding mask, gather embeddings and rotary
+ * positions (the paper used relative position keys).
+ *
+ * Saved layout (`save`/`load`): `microbert.json` (config, tag sets), `vocab.txt`, `encoder/` (the
+ * transformer's model.json + weights.safetensors) and `heads.safetensors` (whichever heads exist).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Rng } from '../../engine/rng.js';
+import { UserError } from '../../errors.js';
+import type { NamedVariable } from '../../models/ffn.js';
+import { TransformerLM, type TransformerConfig } from '../../models/transformer.js';
+import { decodeSafetensors, encodeSafetensors } from '../../train/safetensors.js';
+import { writeFileAtomic } from '../../util/fs.js';
+import type { Batch, TagSets } from './batch.js';
+import { BiaffineParser, MlmHead, TaggerHead, maskedMean, rowCrossEntropy, type Head } from './heads.js';
+import { WordPieceTokenizer } from './wordpiece.js';
+
+export interface MicroBertConfig {
+  vocabSize: number;
+  nLayers: number;
+  dModel: number;
+  nHeads: number;
+  dFf: number;
+  /** Longest wordpiece sequence ([CLS] and [SEP] included). */
+  maxLen: number;
+  arcDim: number;
+  labelDim: number;
+  parserDropout: number;
+}
+
+/** The paper's µBERT sizes (the vocabulary comes from the tokenizer). */
+export const PAPER_SIZES = { nLayers: 3, dModel: 100, nHeads: 5, dFf: 400 } as const;
+
+/** Tensors of one batch on the backend. */
+export interface BatchTensors {
+  ids: tf.Tensor2D;
+  keyMask: tf.Tensor2D;
+  pool: tf.Tensor3D;
+  headMask: tf.Tensor1D;
+  upos: tf.Tensor1D;
+  uposMask: tf.Tensor1D;
+  heads: tf.Tensor1D;
+  labels: tf.Tensor1D;
+  arcMask: tf.Tensor1D;
+  mlmPos: tf.Tensor1D;
+  mlmTargets: tf.Tensor1D;
+}
+
+export function batchTensors(b: Batch): BatchTensors {
+  return {
+    ids: tf.tensor2d(b.ids, [b.B, b.T], 'int32'),
+    keyMask: tf.tensor2d(b.keyMask, [b.B, b.T]),
+    pool: tf.tensor3d(b.pool, [b.B, b.W, b.T]),
+    headMask: tf.tensor1d(b.headMask),
+    upos: tf.tensor1d(b.upos, 'int32'),
+    uposMask: tf.tensor1d(b.uposMask),
+    heads: tf.tensor1d(b.heads, 'int32'),
+    labels: tf.tensor1d(b.labels, 'int32'),
+    arcMask: tf.tensor1d(b.arcMask),
+    mlmPos: tf.tensor1d(b.mlmPos, 'int32'),
+    mlmTargets: tf.tensor1d(b.mlmTargets, 'int32'),
+  };
+}
+
+export class MicroBert {
+  readonly cfg: MicroBertConfig;
+  readonly tags: TagSets;
+  readonly tokenizer: WordPieceTokenizer;
+  readonly encoder: TransformerLM;
+  mlm: MlmHead | null = null;
+  tagger: TaggerHead | null = null;
+  parser: BiaffineParser | null = null;
+
+  constructor(cfg: MicroBertConfig, tokenizer: WordPieceTokenizer, tags: TagSets, seed: number) {
+    if (cfg.vocabSize !== tokenizer.size) throw new UserError(`vocabSize ${cfg.vocabSize} differs from the tokenizer's ${tokenizer.size}`);
+    this.cfg = cfg;
+    this.tags = tags;
+    this.tokenizer = tokenizer;
+    this.encoder = new TransformerLM(MicroBert.encoderConfig(cfg), seed);
+  }
+
+  static encoderConfig(cfg: MicroBertConfig): TransformerConfig {
+    return {
+      vocabSize: cfg.vocabSize,
+      contextLength: cfg.maxLen,
+      dModel: cfg.dModel,
+      nHeads: cfg.nHeads,
+      nLayers: cfg.nLayers,
+      dFf: cfg.dFf,
+      ffn: { kind: 'dense' },
+      causal: false,
+      embedding: 'gather',
+      positional: 'rope',
+      attention: 'packed',
+    };
+  }
+
+  /** Adds the heads a task needs (fresh, seeded). Replaces an existing head of the same kind. */
+  addHeads(which: { mlm?: boolean; tagger?: boolean; parser?: boolean }, seed: number): void {
+    const rng = new Rng(seed);
+    const d = this.cfg.dModel;
+    if (which.mlm) {
+      this.mlm?.dispose();
+      this.mlm = new MlmHead(d, this.cfg.vocabSize, rng);
+    }
+    if (which.tagger) {
+      this.tagger?.dispose();
+      this.tagger = new TaggerHead(d, Math.max(1, this.tags.upos.length), rng, 'upos');
+    }
+    if (which.parser) {
+      this.parser?.dispose();
+      this.parser = new BiaffineParser({ d, arcDim: this.cfg.arcDim, labelDim: this.cfg.labelDim, nLabels: Math.max(1, this.tags.deprels.length), dropout: this.cfg.parserDropout }, rng);
+    }
+  }
+
+  heads(): Head[] {
+    return [this.mlm, this.tagger, this.parser].filter((h): h is NonNullable<typeof h> => h !== null);
+  }
+
+  encoderParamCount(): number {
+    return this.encoder.paramCount();
+  }
+
+  /** Encoder states [B·T, d] (ids possibly masked). */
+  states(ids: tf.Tensor2D, keyMask: tf.Tensor2D, training: boolean): tf.Tensor2D {
+    return this.encoder.hidden(ids, { training, rng: null }, keyMask);
+  }
+
+  /** Word vectors [B·W, d]: slot 0 of each sentence = [CLS] (ROOT), slot i = mean of word i's pieces. */
+  wordVectors(t: BatchTensors, training: boolean): tf.Tensor2D {
+    return tf.tidy(() => {
+      const [B, T] = t.ids.shape;
+      const W = t.pool.shape[1];
+      const h = tf.reshape(this.states(t.ids, t.keyMask, training), [B, T, this.cfg.dModel]);
+      return tf.reshape(tf.matMul(t.pool, h), [B * W, this.cfg.dModel]) as tf.Tensor2D;
+    });
+  }
+
+  /** Mean MLM cross-entropy over the masked pieces (t.ids must be the masked input). */
+  mlmLoss(t: BatchTensors, training: boolean): tf.Scalar {
+    if (!this.mlm) throw new Error('model has no MLM head');
+    const head = this.mlm;
+    return tf.tidy(() => {
+      const h = this.states(t.ids, t.keyMask, training);
+      const rows = tf.gather(h, t.mlmPos) as tf.Tensor2D;
+      return tf.mean(rowCrossEntropy(head.logits(rows, this.encoder.tokEmb as tf.Tensor2D), t.mlmTargets)) as tf.Scalar;
+    });
+  }
+
+  /** UPOS cross-entropy over annotated words, from word vectors. */
+  taggerLoss(words: tf.Tensor2D, t: BatchTensors): tf.Scalar {
+    if (!this.tagger) throw new Error('model has no tagger head');
+    const head = this.tagger;
+    return tf.tidy(() => maskedMean(rowCrossEntropy(head.logits(words), t.upos), t.uposMask));
+  }
+
+  parserLoss(words: tf.Tensor2D, t: BatchTensors, B: number, W: number, rng: Rng | null): tf.Scalar {
+    if (!this.parser) throw new Error('model has no parser head');
+    return this.parser.loss({ words, B, W, headMask: t.headMask }, { heads: t.heads, labels: t.labels, arcMask: t.arcMask }, rng);
+  }
+
+  /** Writes the model (see the module comment) into `dir`. */
+  save(dir: string, meta: Record<string, unknown> = {}): void {
+    this.encoder.save(join(dir, 'encoder'), { microbert: true });
+    const tensors: Record<string, tf.Tensor> = {};
+    const names: string[] = [];
+    for (const h of this.heads())
+      for (const { name, variable } of h.namedVariables()) {
+        tensors[name] = variable;
+        names.push(name);
+      }
+    writeFileAtomic(join(dir, 'heads.safetensors'), encodeSafetensors(tensors, { format: 'efftrain-microbert-heads' }));
+    this.tokenizer.save(join(dir, 'vocab.txt'));
+    const heads = { mlm: !!this.mlm, tagger: !!this.tagger, parser: !!this.parser };
+    writeFileAtomic(join(dir, 'microbert.json'), JSON.stringify({ format: 'efftrain-microbert', version: 1, config: this.cfg, tags: this.tags, heads, meta }, null, 2) + '\n');
+  }
+
+  /** Loads a directory written by `save`. */
+  static load(dir: string): { model: MicroBert; meta: Record<string, unknown> } {
+    const jp = join(dir, 'microbert.json');
+    if (!existsSync(jp)) throw new UserError(`${jp}: not found (expected a MicroBERT model directory written by efftrain)`);
+    let json: { format?: string; config: MicroBertConfig; tags: TagSets; heads: { mlm: boolean; tagger: boolean; parser: boolean }; meta?: Record<string, unknown> };
+    try {
+      json = JSON.parse(readFileSync(jp, 'utf8'));
+    } catch (e) {
+      throw new UserError(`${jp}: invalid JSON (${(e as Error).message})`);
+    }
+    if (json.format !== 'efftrain-microbert') throw new UserError(`${jp}: not a MicroBERT model (format ${json.format})`);
+    const tok = WordPieceTokenizer.load(join(dir, 'vocab.txt'));
+    const model = new MicroBert(json.config, tok, json.tags, 0);
+    const { model: enc } = TransformerLM.load(join(dir, 'encoder'));
+    try {
+      const src = enc.namedVariables();
+      model.encoder.namedVariables().forEach(({ variable }, i) => variable.assign(src[i].variable));
+    } finally {
+      enc.dispose();
+    }
+    model.addHeads(json.heads, 0);
+    const hp = join(dir, 'heads.safetensors');
+    if (!existsSync(hp)) throw new UserError(`${hp}: not found`);
+    const { tensors } = decodeSafetensors(readFileSync(hp), hp);
+    try {
+      const vars: NamedVariable[] = model.heads().flatMap((h) => h.namedVariables());
+      for (const { name, variable } of vars) {
+        const t = tensors[name];
+        if (!t) throw new UserError(`${hp}: missing tensor ${name}`);
+        if (t.shape.join('x') !== variable.shape.join('x')) throw new UserError(`${hp}: ${name} has shape [${t.shape}], the model expects [${variable.shape}]`);
+        variable.assign(t);
+      }
+    } finally {
+      tf.dispose(Object.values(tensors));
+    }
+    return { model, meta: json.meta ?? {} };
+  }
+
+  /** Snapshot of the encoder's weights (kept tensors; dispose with tf.dispose). */
+  snapshotEncoder(): tf.Tensor[] {
+    return this.encoder.variables().map((v) => tf.keep(v.clone()));
+  }
+
+  restoreEncoder(snap: tf.Tensor[]): void {
+    this.encoder.variables().forEach((v, i) => v.assign(snap[i]));
+  }
+
+  dispose(): void {
+    this.encoder.dispose();
+    for (const h of this.heads()) h.dispose();
+  }
+}
