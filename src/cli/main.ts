@@ -10,6 +10,7 @@ import { writeReport } from '../report/report.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { registerExportShiftCommand } from './export-shift.js';
 import { registerGenerateCommand } from './generate.js';
+import { registerParseCommand } from './parse.js';
 import type { MetricRow, Results } from '../experiments/types.js';
 
 const VERSION = '0.1.0';
@@ -78,6 +79,7 @@ export function buildProgram(): Command {
     .option('--seeds <list>', 'comma-separated seeds, e.g. 1,2,3', seedsArg)
     .option('--methods <list>', 'comma-separated methods', listArg)
     .option('--data <dir>', 'data directory (IDX files for image experiments)')
+    .option('--treebank <dir>', 'Universal Dependencies treebank directory with train/dev/test .conllu (microbert)')
     .option('--out <dir>', 'output directory (default runs/<experiment>-<timestamp>)')
     .addOption(backendOption())
     .option('--no-wasm-patches', 'disable the wasm kernel patches (for comparison only)')
@@ -86,7 +88,7 @@ export function buildProgram(): Command {
     .option('--set <key=value>', 'override one config key (repeatable; value parsed as JSON when possible)', collect, [])
     .option('--resume', 'continue an interrupted run in --out from its checkpoints', false)
     .option('--quiet', 'no progress output', false)
-    .action(async (name: string, o: { quick: boolean; seeds?: number[]; methods?: string[]; data?: string; out?: string; backend: BackendChoice; wasmPatches: boolean; workers?: number; config?: string; set: string[]; resume: boolean; quiet: boolean }) => {
+    .action(async (name: string, o: { quick: boolean; seeds?: number[]; methods?: string[]; data?: string; treebank?: string; out?: string; backend: BackendChoice; wasmPatches: boolean; workers?: number; config?: string; set: string[]; resume: boolean; quiet: boolean }) => {
       getExperiment(name);
       if (o.resume && !o.out) throw new UserError('--resume needs --out DIR (the run directory to continue)');
       const { outDir, results } = await runExperiment({
@@ -94,7 +96,7 @@ export function buildProgram(): Command {
         quick: o.quick,
         file: o.config,
         sets: o.set,
-        flags: { seeds: o.seeds, methods: o.methods, data: o.data },
+        flags: { seeds: o.seeds, methods: o.methods, data: o.data, treebank: o.treebank },
         outDir: o.out ?? join('runs', `${name}${o.quick ? '-quick' : ''}-${timestamp()}`),
         backend: o.backend,
         wasmPatches: o.wasmPatches,
@@ -155,6 +157,7 @@ export function buildProgram(): Command {
 
   registerExportShiftCommand(program);
   registerGenerateCommand(program);
+  registerParseCommand(program);
   return program;
 }
 
