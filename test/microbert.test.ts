@@ -258,6 +258,15 @@ test('microbert on a synthetic treebank: training keeps tensor counts flat, the 
   const sc = attachmentScores(gold, a);
   assert.ok(sc.las <= sc.uas && sc.scored === te.reduce((s, x, i) => s + tb.test[i].words.filter((w) => w.upos !== 'PUNCT').length, 0));
   for (const p of a) assert.equal(p.heads.filter((h) => h === 0).length, 1, 'every prediction has exactly one root');
+  // A frozen-encoder probe trains on cached word vectors; cached and live predictions agree.
+  const frozen = trainProbe(model, tr, devGold, { ...pr, encoderLrFactor: 0, steps: 40 });
+  const n2 = tf.memory().numTensors;
+  trainProbe(model, tr, devGold, { ...pr, encoderLrFactor: 0, steps: 4 });
+  assert.equal(tf.memory().numTensors, n2, 'frozen probe leaks tensors');
+  assert.ok(frozen.devUas > 0.3, `frozen probe dev UAS ${frozen.devUas}`);
+  const live = predict(model, te);
+  const viaCache = predict(model, te, 32, model.cacheWordVectors(te));
+  assert.deepEqual(viaCache.map((p) => p.heads), live.map((p) => p.heads));
   model.dispose();
   loaded.dispose();
 });

@@ -17,7 +17,7 @@ import type { NamedVariable } from '../../models/ffn.js';
 import { TransformerLM, type TransformerConfig } from '../../models/transformer.js';
 import { decodeSafetensors, encodeSafetensors } from '../../train/safetensors.js';
 import { writeFileAtomic } from '../../util/fs.js';
-import type { Batch, TagSets } from './batch.js';
+import { evalChunks, makeBatch, type Batch, type PreparedSentence, type TagSets } from './batch.js';
 import { BiaffineParser, MlmHead, TaggerHead, maskedMean, rowCrossEntropy, type Head } from './heads.js';
 import { WordPieceTokenizer } from './wordpiece.js';
 
@@ -66,6 +66,13 @@ export function batchTensors(b: Batch): BatchTensors {
     mlmPos: tf.tensor1d(b.mlmPos, 'int32'),
     mlmTargets: tf.tensor1d(b.mlmTargets, 'int32'),
   };
+}
+
+/** Word vectors [B·W, d] of a batch from per-sentence cached vectors (padding rows zero). */
+export function cachedWordTensor(cache: Float32Array[], idx: number[], W: number, d: number): tf.Tensor2D {
+  const buf = new Float32Array(idx.length * W * d);
+  idx.forEach((si, b) => buf.set(cache[si], b * W * d));
+  return tf.tensor2d(buf, [idx.length * W, d]);
 }
 
 export class MicroBert {
@@ -140,6 +147,25 @@ export class MicroBert {
       const h = tf.reshape(this.states(t.ids, t.keyMask, training), [B, T, this.cfg.dModel]);
       return tf.reshape(tf.matMul(t.pool, h), [B * W, this.cfg.dModel]) as tf.Tensor2D;
     });
+  }
+
+  /**
+   * Evaluation-mode word vectors of each sentence ([n+1, d] row-major, row 0 = ROOT), for probes on a
+   * frozen encoder: a sentence's vectors do not depend on the rest of its batch (padding is masked).
+   */
+  cacheWordVectors(sents: PreparedSentence[], batchSize = 32): Float32Array[] {
+    const d = this.cfg.dModel;
+    const out: Float32Array[] = new Array(sents.length);
+    for (const chunk of evalChunks(sents.length, (i) => sents[i].enc.ids.length, batchSize)) {
+      const batch = makeBatch(chunk.map((i) => sents[i]));
+      const t = batchTensors(batch);
+      const w = this.wordVectors(t, false);
+      const v = w.dataSync() as Float32Array;
+      w.dispose();
+      tf.dispose(Object.values(t));
+      chunk.forEach((si, b) => (out[si] = v.slice(b * batch.W * d, (b * batch.W + batch.nWords[b] + 1) * d)));
+    }
+    return out;
   }
 
   /** Mean MLM cross-entropy over the masked pieces (t.ids must be the masked input). */

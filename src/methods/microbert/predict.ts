@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { evalChunks, makeBatch, type PreparedSentence } from './batch.js';
-import { batchTensors, type MicroBert } from './model.js';
+import { batchTensors, cachedWordTensor, type MicroBert } from './model.js';
 import { mstSingleRoot } from './mst.js';
 
 /** POS tags whose words are not scored (AllenNLP's punctuation list; UD uses PUNCT and SYM). */
@@ -21,8 +21,11 @@ export interface SentencePrediction {
   upos: number[];
 }
 
-/** Predicts trees (and tags) for prepared sentences, batch by batch in length order. */
-export function predict(model: MicroBert, sents: PreparedSentence[], batchSize = 32): SentencePrediction[] {
+/**
+ * Predicts trees (and tags) for prepared sentences, batch by batch in length order. With `cache`
+ * (from `model.cacheWordVectors`) the encoder is not run.
+ */
+export function predict(model: MicroBert, sents: PreparedSentence[], batchSize = 32, cache?: Float32Array[]): SentencePrediction[] {
   const parser = model.parser;
   const out: SentencePrediction[] = new Array(sents.length);
   for (const chunk of evalChunks(sents.length, (i) => sents[i].enc.ids.length, batchSize)) {
@@ -30,7 +33,7 @@ export function predict(model: MicroBert, sents: PreparedSentence[], batchSize =
     const { B, W } = batch;
     const t = batchTensors(batch);
     try {
-      const words = model.wordVectors(t, false);
+      const words = cache ? cachedWordTensor(cache, chunk, W, model.cfg.dModel) : model.wordVectors(t, false);
       let uposArg: Int32Array | null = null;
       if (model.tagger) {
         const a = tf.tidy(() => tf.argMax(model.tagger!.logits(words), -1));

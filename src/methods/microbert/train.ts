@@ -8,8 +8,9 @@
  *   validation MLM perplexity (halve after `plateauPatience` evaluations without gain, floor `minLr`). The
  *   encoder with the best validation perplexity is kept.
  * - `trainProbe`: the evaluation probe — a fresh biaffine parser on the encoder, the encoder fine-tuned at a
- *   lower rate, global-norm clipping 5.0, the best-dev-LAS weights kept; a UPOS linear probe trains
- *   alongside on stop-gradient word vectors (it does not change the encoder).
+ *   lower rate (or frozen, factor 0: then its word vectors are computed once and cached), global-norm
+ *   clipping 5.0, the best-dev-LAS weights kept; a UPOS linear probe trains alongside on stop-gradient word
+ *   vectors (it does not change the encoder).
  */
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../../engine/rng.js';
@@ -17,7 +18,7 @@ import { NonFiniteLossError } from '../../errors.js';
 import { AdamW, clipByGlobalNorm } from '../../train/optimizers.js';
 import { BatchStream, makeBatch, type PreparedSentence } from './batch.js';
 import { stopGradient } from './heads.js';
-import { batchTensors, type MicroBert } from './model.js';
+import { batchTensors, cachedWordTensor, type MicroBert } from './model.js';
 import { attachmentScores, predict } from './predict.js';
 
 export const VARIANTS = ['none', 'm', 'mx', 'mxp'] as const;
@@ -211,7 +212,11 @@ export function trainProbe(model: MicroBert, train: PreparedSentence[], dev: { s
   model.addHeads({ parser: true, tagger: true }, o.seed + 202);
   const rng = new Rng(o.seed * 104729 + 3);
   const stream = new BatchStream(train.length, o.batchSize, rng);
-  const enc = model.encoder.variables();
+  // A frozen encoder (factor 0) runs once: word vectors are cached and only the heads train.
+  const frozen = o.encoderLrFactor === 0;
+  const trainCache = frozen ? model.cacheWordVectors(train) : null;
+  const devCache = frozen ? model.cacheWordVectors(dev.sents) : undefined;
+  const enc = frozen ? [] : model.encoder.variables();
   const headVars = [...model.parser!.variables(), ...model.tagger!.variables()];
   const vars = [...enc, ...headVars];
   const encOpt = new AdamW({ weightDecay: o.weightDecay });
@@ -221,26 +226,31 @@ export function trainProbe(model: MicroBert, train: PreparedSentence[], dev: { s
   let snap: tf.Tensor[] | null = null;
   try {
     for (let s = 1; s <= o.steps; s++) {
-      const batch = makeBatch(stream.next().map((i) => train[i]));
+      const idx = stream.next();
+      const batch = makeBatch(idx.map((i) => train[i]));
       const t = batchTensors(batch);
+      const cached = trainCache ? cachedWordTensor(trainCache, idx, batch.W, model.cfg.dModel) : null;
       let loss: number;
       try {
         loss = step(
           vars,
           () => {
-            const words = model.wordVectors(t, true);
+            const words = cached ?? model.wordVectors(t, true);
             const p = model.parserLoss(words, t, batch.B, batch.W, rng);
             return tf.add(p, model.taggerLoss(stopGradient(words), t)) as tf.Scalar;
           },
-          { opt: headOpt, lr: o.lr, clip: o.clip, split: { opt: encOpt, lr: o.lr * o.encoderLrFactor, count: enc.length } },
+          frozen
+            ? { opt: headOpt, lr: o.lr, clip: o.clip }
+            : { opt: headOpt, lr: o.lr, clip: o.clip, split: { opt: encOpt, lr: o.lr * o.encoderLrFactor, count: enc.length } },
           s,
         );
       } finally {
         tf.dispose(Object.values(t));
+        cached?.dispose();
       }
       o.onStep?.(s, loss);
       if (s % o.evalEvery === 0 || s === o.steps) {
-        const sc = attachmentScores(gold, predict(model, dev.sents));
+        const sc = attachmentScores(gold, predict(model, dev.sents, 32, devCache));
         o.onEval?.({ step: s, dev_las: sc.las, dev_uas: sc.uas, dev_upos_acc: sc.uposAcc });
         if (sc.las > best.devLas) {
           best = { devLas: sc.las, devUas: sc.uas, devUposAcc: sc.uposAcc, bestStep: s };
