@@ -110,7 +110,7 @@ test('mst: Chu-Liu/Edmonds matches brute force on random graphs (free and single
 
 test('biaffine parser: arc and label scores equal a hand computation', () => {
   const rng = new Rng(2);
-  const cfg = { d: 3, arcDim: 2, labelDim: 2, nLabels: 2, dropout: 0 };
+  const cfg = { d: 3, arcDim: 2, labelDim: 2, nLabels: 2, dropout: 0, maxDistance: 1 };
   const p = new BiaffineParser(cfg, rng);
   const byName = new Map(p.namedVariables().map((v) => [v.name.replace('parser/', ''), v.variable]));
   const vals: Record<string, number[][]> = {};
@@ -146,6 +146,7 @@ test('biaffine parser: arc and label scores equal a hand computation', () => {
       let s = 0;
       for (let a = 0; a < 2; a++) for (let b = 0; b < 2; b++) s += dep[i][a] * U[a][b] * head[j][b];
       s += head[j][0] * u[0][0] + head[j][1] * u[1][0];
+      s += vals['arc/dist'][0][j === 0 ? 3 : Math.max(-1, Math.min(1, j - i)) + 1]; // distance prior, ROOT last
       assert.ok(Math.abs(got[i][j] - s) < 1e-5, `arc (${i},${j}): ${got[i][j]} vs ${s}`);
     }
   // Labels at heads [0, 2, 0] (slot 0 is ROOT; its row is unused).
@@ -219,7 +220,7 @@ test('task cycles follow the spec (MX 8:1, MXP 8:1:1)', () => {
   assert.deepEqual(taskCycle('none'), []);
 });
 
-const tinyCfg = (vocabSize: number): MicroBertConfig => ({ vocabSize, nLayers: 1, dModel: 16, nHeads: 2, dFf: 32, maxLen: 64, arcDim: 16, labelDim: 8, parserDropout: 0.1 });
+const tinyCfg = (vocabSize: number): MicroBertConfig => ({ vocabSize, nLayers: 1, dModel: 16, nHeads: 2, dFf: 32, maxLen: 64, arcDim: 16, labelDim: 8, parserDropout: 0.1, maxDistance: 3 });
 
 test('microbert on a synthetic treebank: training keeps tensor counts flat, the probe learns, save/load reproduces predictions', () => {
   const dir = writeSyntheticTreebank({ train: 60, dev: 16, test: 16 });

@@ -68,6 +68,8 @@ const schema = z
     arcDim: z.number().int().positive().default(128),
     labelDim: z.number().int().positive().default(32),
     parserDropout: z.number().min(0).lt(1).default(0.3),
+    /** Learned arc prior per head distance (±maxDistance, 0 = off): word order for a probe without a BiLSTM. */
+    maxDistance: z.number().int().min(0).default(10),
     probeSteps: z.number().int().positive().default(2000),
     probeLr: z.number().positive().default(2e-3),
     encoderLrFactor: z.number().min(0).default(0.05),
@@ -113,8 +115,8 @@ export const microbertExperiment: Experiment<MicroBertExperimentConfig> = {
     pretrainSteps: 600,
     evalEvery: 150,
     warmupSteps: 50,
-    probeSteps: 500,
-    probeEvalEvery: 125,
+    probeSteps: 300,
+    probeEvalEvery: 100,
   },
   knownMethods: () => [...VARIANTS],
   validate(cfg) {
@@ -131,7 +133,7 @@ export const microbertExperiment: Experiment<MicroBertExperimentConfig> = {
     const dev = prepareAll(tb.dev, tok, tags, cfg.maxLen);
     const test = prepareAll(tb.test, tok, tags, cfg.maxLen);
     const model = new MicroBert(
-      { vocabSize: tok.size, nLayers: cfg.nLayers, dModel: cfg.dModel, nHeads: cfg.nHeads, dFf: cfg.dFf, maxLen: cfg.maxLen, arcDim: cfg.arcDim, labelDim: cfg.labelDim, parserDropout: cfg.parserDropout },
+      { vocabSize: tok.size, nLayers: cfg.nLayers, dModel: cfg.dModel, nHeads: cfg.nHeads, dFf: cfg.dFf, maxLen: cfg.maxLen, arcDim: cfg.arcDim, labelDim: cfg.labelDim, parserDropout: cfg.parserDropout, maxDistance: cfg.maxDistance },
       tok,
       tags,
       ctx.seed,
@@ -219,7 +221,7 @@ export const microbertExperiment: Experiment<MicroBertExperimentConfig> = {
         `Encoder: ${config.nLayers} layers, hidden ${config.dModel}, ${config.nHeads} heads, FF ${config.dFf}, bidirectional, rotary positions. ` +
         `Pretraining: ${config.pretrainSteps} steps of batch ${config.batchSize}, AdamW lr ${config.lr} (warm-up ${config.warmupSteps}, halved after ${config.plateauPatience} evaluations without dev-perplexity gain), ` +
         `weight decay ${config.weightDecay}, whole-word masking ${config.maskProb}; the encoder with the best dev MLM perplexity is kept. ` +
-        `Probe: biaffine parser (arc ${config.arcDim}, label ${config.labelDim}, dropout ${config.parserDropout}), ${config.probeSteps} steps, lr ${config.probeLr}, encoder lr × ${config.encoderLrFactor}, ` +
+        `Probe: biaffine parser (arc ${config.arcDim}, label ${config.labelDim}, dropout ${config.parserDropout}, learned head-distance prior ±${config.maxDistance}), ${config.probeSteps} steps, lr ${config.probeLr}, encoder lr × ${config.encoderLrFactor}, ` +
         `weights chosen by dev LAS (every ${config.probeEvalEvery} steps); MST decoding (one root). LAS/UAS on test exclude PUNCT/SYM words; LAS compares the full DEPREL.\n`,
     );
     md.push('Paired differences (same seeds; LAS and UAS in points, 95 % t interval):\n');

@@ -123,6 +123,12 @@ export interface BiaffineConfig {
   nLabels: number;
   /** Dropout on the word vectors and MLP outputs in training (AllenNLP: 0.3). */
   dropout: number;
+  /**
+   * Learned arc prior per signed head−dependent distance clipped to ±maxDistance, plus one for ROOT
+   * (0 = off). The encoder has no absolute positions (rotary attention), and the paper's probe gets word order
+   * from its BiLSTM; this prior is the cheap stand-in (McDonald et al. 2005 use distance features likewise).
+   */
+  maxDistance?: number;
 }
 
 /** Inputs for the parser: word vectors [B·W, d] (slot 0 of each sentence = ROOT) and the batch's masks. */
@@ -139,6 +145,20 @@ export class BiaffineParser extends Head {
   private readonly vars: NamedVariable[] = [];
   private readonly v: Record<string, tf.Variable> = {};
   private diagMasks = new Map<number, tf.Tensor2D>();
+  private distIndex = new Map<number, tf.Tensor2D>();
+
+  /** [W, W] index into arc/dist: clip(j − i, ±K) + K for word heads j, 2K + 1 for ROOT (j = 0). */
+  private distIdx(W: number): tf.Tensor2D {
+    let m = this.distIndex.get(W);
+    if (!m) {
+      const K = this.cfg.maxDistance as number;
+      const v = new Int32Array(W * W);
+      for (let i = 0; i < W; i++) for (let j = 0; j < W; j++) v[i * W + j] = j === 0 ? 2 * K + 1 : Math.max(-K, Math.min(K, j - i)) + K;
+      m = tf.keep(tf.tensor2d(v, [W, W], 'int32'));
+      this.distIndex.set(W, m);
+    }
+    return m;
+  }
 
   constructor(cfg: BiaffineConfig, rng: Rng) {
     super();
@@ -160,6 +180,7 @@ export class BiaffineParser extends Head {
     // Dozat & Manning initialise U (and U_rel) to zero; the MLPs and the head prior still learn from the start.
     add('arc/U', [a, a], 0);
     add('arc/u', [a, 1], 0);
+    if ((cfg.maxDistance ?? 0) > 0) add('arc/dist', [2 * (cfg.maxDistance as number) + 2], 0);
     add('rel/U', [r, L * r], 0);
     add('rel/W', [2 * r, L], glorotStd(2 * r, L));
     add('rel/b', [L], 0);
@@ -196,7 +217,8 @@ export class BiaffineParser extends Head {
     const bil = tf.matMul(du, tf.reshape(head, [B, W, a]), false, true); // [B, W, W]
     const prior = tf.reshape(tf.matMul(head, this.v['arc/u'] as tf.Tensor2D), [B, 1, W]);
     const hm = tf.reshape(tf.mul(tf.sub(1, inp.headMask), -1e9), [B, 1, W]);
-    const arc = tf.add(tf.add(tf.add(bil, prior), hm), this.diag(W)) as tf.Tensor3D;
+    let arc = tf.add(tf.add(tf.add(bil, prior), hm), this.diag(W)) as tf.Tensor3D;
+    if (this.v['arc/dist']) arc = tf.add(arc, tf.reshape(tf.gather(this.v['arc/dist'], tf.reshape(this.distIdx(W), [W * W])), [1, W, W])) as tf.Tensor3D;
     return { arc, relDep: this.mlp(x, 'rel_dep', rng), relHead: this.mlp(x, 'rel_head', rng) };
   }
 
@@ -225,7 +247,8 @@ export class BiaffineParser extends Head {
 
   override dispose(): void {
     super.dispose();
-    for (const m of this.diagMasks.values()) m.dispose();
+    for (const m of [...this.diagMasks.values(), ...this.distIndex.values()]) m.dispose();
     this.diagMasks.clear();
+    this.distIndex.clear();
   }
 }

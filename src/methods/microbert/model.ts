@@ -32,6 +32,8 @@ export interface MicroBertConfig {
   arcDim: number;
   labelDim: number;
   parserDropout: number;
+  /** Arc distance prior range of the parser (0 = none); see `BiaffineConfig.maxDistance`. */
+  maxDistance?: number;
 }
 
 /** The paper's µBERT sizes (the vocabulary comes from the tokenizer). */
@@ -122,7 +124,7 @@ export class MicroBert {
     }
     if (which.parser) {
       this.parser?.dispose();
-      this.parser = new BiaffineParser({ d, arcDim: this.cfg.arcDim, labelDim: this.cfg.labelDim, nLabels: Math.max(1, this.tags.deprels.length), dropout: this.cfg.parserDropout }, rng);
+      this.parser = new BiaffineParser({ d, arcDim: this.cfg.arcDim, labelDim: this.cfg.labelDim, nLabels: Math.max(1, this.tags.deprels.length), dropout: this.cfg.parserDropout, maxDistance: this.cfg.maxDistance ?? 0 }, rng);
     }
   }
 
