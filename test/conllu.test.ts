@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseConllu, readConllu, writeConllu, findTreebankFiles } from '../src/data/conllu.js';
+import { parseConllu, writeConllu } from '../src/data/conllu.js';
+import { findTreebankFiles, readConllu } from '../src/node/microbert-files.js';
 import { writeSyntheticTreebank } from './helpers/treebank.js';
 
 const WOLOF = '/work/shared/data/ud/UD_Wolof-WTB';

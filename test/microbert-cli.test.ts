@@ -4,7 +4,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseConllu, readConllu } from '../src/data/conllu.js';
+import { parseConllu } from '../src/data/conllu.js';
+import { readConllu } from '../src/node/microbert-files.js';
 import { writeSyntheticTreebank } from './helpers/treebank.js';
 import { tempDir } from './helpers/tmp.js';
 

@@ -11,7 +11,6 @@ import {
   WordPieceTokenizer,
   attachmentScores,
   collectTagSets,
-  loadTreebank,
   makeBatch,
   mst,
   mstSingleRoot,
@@ -27,6 +26,7 @@ import {
   type MicroBertConfig,
 } from '../src/methods/microbert/index.js';
 import * as transformerModule from '../src/models/transformer.js';
+import { loadMicroBert, loadTreebank, loadVocab, saveMicroBert, saveVocab } from '../src/node/microbert-files.js';
 import { writeSyntheticTreebank } from './helpers/treebank.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -59,8 +59,9 @@ test('wordpiece: merges and pieces on a toy corpus match the hand derivation', (
   // Too long for maxLen: every word keeps its first piece.
   assert.deepEqual(small.encodeSentence(['hugs', 'bun'], 4).ids.map((i) => small.vocab[i]), ['[CLS]', 'hug', 'b', '[SEP]']);
   const dir = tempDir('efftrain-wp-');
-  small.save(join(dir, 'vocab.txt'));
-  assert.deepEqual(WordPieceTokenizer.load(join(dir, 'vocab.txt')).vocab, small.vocab);
+  saveVocab(small, join(dir, 'vocab.txt'));
+  assert.deepEqual(loadVocab(join(dir, 'vocab.txt')).vocab, small.vocab);
+  assert.throws(() => WordPieceTokenizer.fromText('[PAD]\n[UNK]\nx y\n', 'v.txt'), /v\.txt:3: vocabulary entry/);
   assert.equal(paperVocabSize(10000), 8000);
   assert.equal(paperVocabSize(465000), 14000);
 });
@@ -251,8 +252,8 @@ test('microbert on a synthetic treebank: training keeps tensor counts flat, the 
   const te = prepareAll(tb.test, tok, tags, 64);
   const gold = te.map((s, i) => ({ heads: s.heads, labels: s.labels, upos: s.upos, uposTags: tb.test[i].words.map((w) => w.upos) }));
   const out = tempDir('efftrain-mb-');
-  model.save(out);
-  const { model: loaded } = MicroBert.load(out);
+  saveMicroBert(model, out);
+  const { model: loaded } = loadMicroBert(out);
   const a = predict(model, te);
   const b = predict(loaded, te);
   assert.deepEqual(b, a, 'a loaded model predicts exactly what the saved one did');

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
-import { readConllu, writeConllu } from '../data/conllu.js';
+import { writeConllu } from '../data/conllu.js';
+import { loadMicroBert, readConllu } from '../node/microbert-files.js';
 import { initEngine } from '../engine/backend.js';
-import { MicroBert, parseSentences } from '../methods/microbert/index.js';
+import { parseSentences } from '../methods/microbert/index.js';
 import { writeFileAtomic } from '../util/fs.js';
 
 /**
@@ -19,7 +20,7 @@ export function registerParseCommand(program: Command): void {
     .action(async (file: string, o: { model: string; out?: string }) => {
       const doc = readConllu(file);
       await initEngine({ backend: 'wasm' });
-      const { model } = MicroBert.load(o.model);
+      const { model } = loadMicroBert(o.model);
       try {
         const text = writeConllu(parseSentences(model, doc.sentences));
         if (o.out) writeFileAtomic(o.out, text);

@@ -12,9 +12,8 @@
  * Validation (on by default) checks the shape of every line and, for each sentence whose heads are all given,
  * that the words form a tree: IDs 1..n in order, heads in 0..n, exactly one word with HEAD 0 (and DEPREL
  * `root`), no cycles, ranges well formed and placed before their first word, empty nodes `i.k` after word i.
- * Errors are `UserError`s naming the file and line.
+ * Errors are `UserError`s naming the file and line. File reading lives in `efftrain/node` (`readConllu`).
  */
-import { readFileSync, existsSync } from 'node:fs';
 import { UserError } from '../errors.js';
 
 /** The ten columns of a CoNLL-U row, as text (`_` = empty). */
@@ -213,12 +212,6 @@ export function validateSentence(s: ConlluSentence, file: string, requireHeads =
   }
 }
 
-/** Reads and parses a .conllu file; a missing file is a `UserError`. */
-export function readConllu(path: string, opts: Omit<ConlluParseOptions, 'file'> = {}): ConlluDocument {
-  if (!existsSync(path)) throw new UserError(`${path}: not found`);
-  return parseConllu(readFileSync(path, 'utf8'), { ...opts, file: path });
-}
-
 function rowId(r: ConlluRow): string {
   if (r.kind === 'word') return String(r.id);
   if (r.kind === 'multiword') return `${r.start}-${r.end}`;
@@ -241,33 +234,4 @@ export function writeConllu(doc: ConlluDocument | ConlluSentence[]): string {
     out.push('');
   }
   return out.length ? out.join('\n') + '\n' : '';
-}
-
-/** The train/dev/test files of a UD treebank directory (`*-ud-train.conllu` etc.). */
-export interface TreebankFiles {
-  train: string;
-  dev: string;
-  test: string;
-}
-
-/**
- * Finds `*train*.conllu`, `*dev*.conllu` and `*test*.conllu` in a UD treebank directory. Throws a
- * `UserError` saying what is missing and where to get treebanks.
- */
-export function findTreebankFiles(dir: string, listDir: (d: string) => string[]): TreebankFiles {
-  if (!existsSync(dir)) {
-    throw new UserError(
-      `${dir}: treebank directory not found. Pass --treebank DIR with a Universal Dependencies treebank ` +
-        `(train/dev/test .conllu files), e.g. a clone of https://github.com/UniversalDependencies/UD_Wolof-WTB`,
-    );
-  }
-  const files = listDir(dir).filter((f) => f.endsWith('.conllu'));
-  const pick = (split: string): string => {
-    const hits = files.filter((f) => new RegExp(`(^|[-_.])${split}([-_.]|$)`).test(f.replace(/\.conllu$/, '')));
-    if (hits.length !== 1) {
-      throw new UserError(`${dir}: expected exactly one ${split} .conllu file, found ${hits.length ? hits.join(', ') : 'none'} (files: ${files.join(', ') || 'none'})`);
-    }
-    return `${dir.replace(/\/$/, '')}/${hits[0]}`;
-  };
-  return { train: pick('train'), dev: pick('dev'), test: pick('test') };
 }

@@ -5,18 +5,15 @@
  * src/models/transformer.ts with bidirectional attention, a padding mask, gather embeddings and rotary
  * positions (the paper used relative position keys).
  *
- * Saved layout (`save`/`load`): `microbert.json` (config, tag sets), `vocab.txt`, `encoder/` (the
+ * Saved layout (`saveMicroBert`/`loadMicroBert` in efftrain/node): `microbert.json` (config, tag sets), `vocab.txt`, `encoder/` (the
  * transformer's model.json + weights.safetensors) and `heads.safetensors` (whichever heads exist).
  */
 import * as tf from '@tensorflow/tfjs';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Rng } from '../../engine/rng.js';
 import { UserError } from '../../errors.js';
 import type { NamedVariable } from '../../models/ffn.js';
 import { TransformerLM, type TransformerConfig } from '../../models/transformer.js';
 import { decodeSafetensors, encodeSafetensors } from '../../train/safetensors.js';
-import { writeFileAtomic } from '../../util/fs.js';
 import { evalChunks, makeBatch, type Batch, type PreparedSentence, type TagSets } from './batch.js';
 import { BiaffineParser, MlmHead, TaggerHead, maskedMean, rowCrossEntropy, type Head } from './heads.js';
 import { WordPieceTokenizer } from './wordpiece.js';
@@ -193,36 +190,32 @@ export class MicroBert {
     return this.parser.loss({ words, B, W, headMask: t.headMask }, { heads: t.heads, labels: t.labels, arcMask: t.arcMask }, rng);
   }
 
-  /** Writes the model (see the module comment) into `dir`. */
-  save(dir: string, meta: Record<string, unknown> = {}): void {
-    this.encoder.save(join(dir, 'encoder'), { microbert: true });
+  /** `microbert.json` text (config, tag sets, which heads) and the heads' safetensors bytes. */
+  headFiles(meta: Record<string, unknown> = {}): { json: string; heads: Uint8Array } {
     const tensors: Record<string, tf.Tensor> = {};
-    const names: string[] = [];
-    for (const h of this.heads())
-      for (const { name, variable } of h.namedVariables()) {
-        tensors[name] = variable;
-        names.push(name);
-      }
-    writeFileAtomic(join(dir, 'heads.safetensors'), encodeSafetensors(tensors, { format: 'efftrain-microbert-heads' }));
-    this.tokenizer.save(join(dir, 'vocab.txt'));
+    for (const h of this.heads()) for (const { name, variable } of h.namedVariables()) tensors[name] = variable;
     const heads = { mlm: !!this.mlm, tagger: !!this.tagger, parser: !!this.parser };
-    writeFileAtomic(join(dir, 'microbert.json'), JSON.stringify({ format: 'efftrain-microbert', version: 1, config: this.cfg, tags: this.tags, heads, meta }, null, 2) + '\n');
+    return {
+      json: JSON.stringify({ format: 'efftrain-microbert', version: 1, config: this.cfg, tags: this.tags, heads, meta }, null, 2) + '\n',
+      heads: encodeSafetensors(tensors, { format: 'efftrain-microbert-heads' }),
+    };
   }
 
-  /** Loads a directory written by `save`. */
-  static load(dir: string): { model: MicroBert; meta: Record<string, unknown> } {
-    const jp = join(dir, 'microbert.json');
-    if (!existsSync(jp)) throw new UserError(`${jp}: not found (expected a MicroBERT model directory written by efftrain)`);
+  /** Rebuilds a model from its files' contents (`saveMicroBert`/`loadMicroBert` in efftrain/node do the I/O). */
+  static fromFiles(
+    f: { json: string; vocab: WordPieceTokenizer; encoderJson: string; encoderWeights: Uint8Array; heads: Uint8Array },
+    names = { json: 'microbert.json', encoderJson: 'encoder/model.json', encoderWeights: 'encoder/weights.safetensors', heads: 'heads.safetensors' },
+  ): { model: MicroBert; meta: Record<string, unknown> } {
+    const jp = names.json;
     let json: { format?: string; config: MicroBertConfig; tags: TagSets; heads: { mlm: boolean; tagger: boolean; parser: boolean }; meta?: Record<string, unknown> };
     try {
-      json = JSON.parse(readFileSync(jp, 'utf8'));
+      json = JSON.parse(f.json);
     } catch (e) {
       throw new UserError(`${jp}: invalid JSON (${(e as Error).message})`);
     }
     if (json.format !== 'efftrain-microbert') throw new UserError(`${jp}: not a MicroBERT model (format ${json.format})`);
-    const tok = WordPieceTokenizer.load(join(dir, 'vocab.txt'));
-    const model = new MicroBert(json.config, tok, json.tags, 0);
-    const { model: enc } = TransformerLM.load(join(dir, 'encoder'));
+    const model = new MicroBert(json.config, f.vocab, json.tags, 0);
+    const { model: enc } = TransformerLM.fromFiles(f.encoderJson, f.encoderWeights, { json: names.encoderJson, weights: names.encoderWeights });
     try {
       const src = enc.namedVariables();
       model.encoder.namedVariables().forEach(({ variable }, i) => variable.assign(src[i].variable));
@@ -230,9 +223,8 @@ export class MicroBert {
       enc.dispose();
     }
     model.addHeads(json.heads, 0);
-    const hp = join(dir, 'heads.safetensors');
-    if (!existsSync(hp)) throw new UserError(`${hp}: not found`);
-    const { tensors } = decodeSafetensors(readFileSync(hp), hp);
+    const hp = names.heads;
+    const { tensors } = decodeSafetensors(f.heads, hp);
     try {
       const vars: NamedVariable[] = model.heads().flatMap((h) => h.namedVariables());
       for (const { name, variable } of vars) {

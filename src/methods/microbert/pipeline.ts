@@ -1,9 +1,8 @@
 /**
- * Glue from a UD treebank to MicroBERT inputs and back: load the train/dev/test splits, train the tokenizer,
+ * Glue from a UD treebank to MicroBERT inputs and back (file reading: `loadTreebank` in efftrain/node): train the tokenizer,
  * prepare sentences, and write predicted trees into CoNLL-U sentences (`efftrain parse`).
  */
-import { readdirSync } from 'node:fs';
-import { findTreebankFiles, readConllu, type ConlluSentence, type ConlluWord } from '../../data/conllu.js';
+import type { ConlluSentence, ConlluWord } from '../../data/conllu.js';
 import { prepareSentence, type PreparedSentence, type TagSets } from './batch.js';
 import type { MicroBert } from './model.js';
 import { predict } from './predict.js';
@@ -14,13 +13,6 @@ export interface Treebank {
   train: ConlluSentence[];
   dev: ConlluSentence[];
   test: ConlluSentence[];
-}
-
-/** Reads and validates a UD treebank directory (every word of every split must have a head). */
-export function loadTreebank(dir: string): Treebank {
-  const f = findTreebankFiles(dir, (d) => readdirSync(d));
-  const read = (p: string) => readConllu(p, { requireHeads: true }).sentences;
-  return { dir, train: read(f.train), dev: read(f.dev), test: read(f.test) };
 }
 
 /** MicroBERT's vocabulary-size rule (method notes §3): 8000 + max(0, ⌊(types − 15000)·6000/450000⌋). */

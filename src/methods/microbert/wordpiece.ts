@@ -10,9 +10,7 @@
  *    symbol is added, until the vocabulary reaches `vocabSize` or no pair occurs `minFrequency` times.
  * Encoding is greedy longest-match-first per word; a word with an unmatchable part becomes one `[UNK]`.
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { UserError } from '../../errors.js';
-import { writeFileAtomic } from '../../util/fs.js';
 
 export const SPECIAL_TOKENS = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'] as const;
 export const PAD_ID = 0;
@@ -119,22 +117,22 @@ export class WordPieceTokenizer {
     return { ids, wordStart, wordEnd };
   }
 
-  /** Writes the vocabulary as `vocab.txt` (one token per line, id = line number − 1, BERT's format). */
-  save(path: string): void {
-    writeFileAtomic(path, this.vocab.join('\n') + '\n');
+  /** The vocabulary as `vocab.txt` text (one token per line, id = line number − 1, BERT's format). */
+  toText(): string {
+    return this.vocab.join('\n') + '\n';
   }
 
-  static load(path: string): WordPieceTokenizer {
-    if (!existsSync(path)) throw new UserError(`${path}: vocabulary file not found`);
-    const lines = readFileSync(path, 'utf8').split('\n');
+  /** Parses `vocab.txt` text; `name` labels errors (a file path). */
+  static fromText(text: string, name = 'vocab.txt'): WordPieceTokenizer {
+    const lines = text.split('\n');
     if (lines[lines.length - 1] === '') lines.pop();
     lines.forEach((l, i) => {
-      if (l === '' || /\s/.test(l)) throw new UserError(`${path}:${i + 1}: vocabulary entry is empty or contains whitespace`);
+      if (l === '' || /\s/.test(l)) throw new UserError(`${name}:${i + 1}: vocabulary entry is empty or contains whitespace`);
     });
     try {
       return new WordPieceTokenizer(lines);
     } catch (e) {
-      throw new UserError(`${path}: ${(e as Error).message}`);
+      throw new UserError(`${name}: ${(e as Error).message}`);
     }
   }
 

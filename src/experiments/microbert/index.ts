@@ -13,24 +13,24 @@ import * as tf from '@tensorflow/tfjs';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { pairedTTest } from '../methods/mtl/metrics.js';
+import { pairedTTest } from '../../stats/index.js';
+import { loadTreebank, saveMicroBert } from '../../node/microbert-files.js';
 import {
   MicroBert,
   VARIANTS,
   attachmentScores,
   collectTagSets,
   goldOf,
-  loadTreebank,
   predict,
   prepareAll,
   pretrain,
   trainProbe,
   trainTokenizer,
   type Variant,
-} from '../methods/microbert/index.js';
-import { lineChart } from '../report/svg.js';
-import { curveSeries, fmtStat } from '../report/report.js';
-import type { Experiment, ReportSection, RunRecord } from './types.js';
+} from '../../methods/microbert/index.js';
+import { lineChart } from '../../report/svg.js';
+import { curveSeries, fmtStat } from '../../report/report.js';
+import type { Experiment, ReportSection, RunRecord } from '../types.js';
 
 /** `EFFTRAIN_TREEBANK`, else the shared Wolof WTB next to the repository (or at /work/shared), else a clear error later. */
 export function defaultTreebankDir(): string {
@@ -90,7 +90,7 @@ const PAIRS: [string, string][] = [
   ['mxp', 'mx'],
 ];
 
-function paired(runs: RunRecord[], a: string, b: string, metric: string) {
+function paired(runs: readonly RunRecord[], a: string, b: string, metric: string) {
   const by = (m: string) => new Map(runs.filter((r) => r.method === m).map((r) => [r.seed, r.metrics[metric]]));
   const A = by(a);
   const B = by(b);
@@ -119,6 +119,12 @@ export const microbertExperiment: Experiment<MicroBertExperimentConfig> = {
     probeEvalEvery: 100,
   },
   knownMethods: () => [...VARIANTS],
+  metrics: {
+    primary: 'las',
+    higherIsBetter: true,
+    baseline: 'none',
+    diagnostics: ['val_ppl', 'params', 'params_with_heads', 'pretrain_tokens_per_s', 'pretrain_seconds', 'probe_seconds', 'test_words_scored', 'vocab_size', 'leaked_tensors'],
+  },
   validate(cfg) {
     for (const m of cfg.methods) if (!(VARIANTS as readonly string[]).includes(m)) throw new Error(`microbert: unknown variant ${m}`);
     loadTreebank(cfg.treebank);
@@ -163,7 +169,7 @@ export const microbertExperiment: Experiment<MicroBertExperimentConfig> = {
     const pretrainSeconds = (performance.now() - t0) / 1000;
     // The untrained (`none`) encoder's perplexity, so every variant has a comparable number.
     const valPpl = variant === 'none' ? NaN : pre.bestValPpl;
-    if (cfg.saveModels && variant !== 'none') model.save(join(ctx.artifactsDir, 'pretrained'), { variant, seed: ctx.seed, bestValPpl: pre.bestValPpl, bestStep: pre.bestStep });
+    if (cfg.saveModels && variant !== 'none') saveMicroBert(model, join(ctx.artifactsDir, 'pretrained'), { variant, seed: ctx.seed, bestValPpl: pre.bestValPpl, bestStep: pre.bestStep });
     const t1 = performance.now();
     const devUpos = tb.dev.map((s) => s.words.map((w) => w.upos));
     const probe = trainProbe(model, train, { sents: dev, uposTags: devUpos }, {
@@ -176,13 +182,13 @@ export const microbertExperiment: Experiment<MicroBertExperimentConfig> = {
       clip: cfg.clip,
       seed: ctx.seed,
       onEval: (r) => {
-        ctx.log({ probe_step: r.step, dev_las: r.dev_las, dev_uas: r.dev_uas, dev_upos_acc: r.dev_upos_acc });
+        ctx.log({ kind: 'diagnostic', name: 'probe', probe_step: r.step, dev_las: r.dev_las, dev_uas: r.dev_uas, dev_upos_acc: r.dev_upos_acc });
         ctx.progress({ step: r.step, steps: cfg.probeSteps, message: `probe ${variant} dev LAS ${(100 * r.dev_las).toFixed(1)}` });
       },
     });
     const probeSeconds = (performance.now() - t1) / 1000;
     const sc = attachmentScores(goldOf(test, tb.test.map((s) => s.words.map((w) => w.upos))), predict(model, test));
-    if (cfg.saveModels) model.save(join(ctx.artifactsDir, 'parser'), { variant, seed: ctx.seed, devLas: probe.devLas });
+    if (cfg.saveModels) saveMicroBert(model, join(ctx.artifactsDir, 'parser'), { variant, seed: ctx.seed, devLas: probe.devLas });
     const params = model.encoderParamCount();
     const paramsTotal = params + model.heads().reduce((s, h) => s + h.paramCount(), 0);
     model.dispose();
@@ -205,13 +211,14 @@ export const microbertExperiment: Experiment<MicroBertExperimentConfig> = {
       },
     };
   },
-  extraResults({ runs }) {
+  derive({ runs }) {
     const out: Record<string, unknown> = {};
-    for (const [a, b] of PAIRS) for (const metric of ['las', 'uas']) {
-      const p = paired(runs, a, b, metric);
-      if (p) out[`${a}-${b}:${metric}`] = p;
-    }
-    return { paired: out };
+    for (const [a, b] of PAIRS)
+      for (const metric of ['las', 'uas']) {
+        const p = paired(runs, a, b, metric);
+        if (p) out[`${a}-${b}:${metric}`] = p;
+      }
+    return { values: { paired: out } };
   },
   report({ results, rows, config }) {
     const md: string[] = ['## MicroBERT: setup, paired differences and the paper’s predictions\n'];
