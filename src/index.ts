@@ -15,4 +15,5 @@ export { lineChart, barChart, histogramChart } from './report/svg.js';
 export * as superloss from './methods/superloss/index.js';
 export * as s3 from './methods/s3/index.js';
 export * as mtl from './methods/mtl/index.js';
+export * as microbert from './methods/microbert/index.js';
 export * as structuredFfn from './methods/structured-ffn/index.js';

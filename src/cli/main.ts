@@ -11,6 +11,7 @@ import { writeFileAtomic } from '../util/fs.js';
 import { registerExportShiftCommand } from './export-shift.js';
 import { registerGenerateCommand } from './generate.js';
 import { registerSweepCommands } from './sweep.js';
+import { registerParseCommand } from './parse.js';
 import type { MetricRow } from '../experiments/types.js';
 
 const VERSION = '0.1.0';
@@ -79,6 +80,7 @@ export function buildProgram(): Command {
     .option('--seeds <list>', 'comma-separated seeds, e.g. 1,2,3', seedsArg)
     .option('--methods <list>', 'comma-separated methods', listArg)
     .option('--data <dir>', 'data directory (IDX files for image experiments)')
+    .option('--treebank <dir>', 'Universal Dependencies treebank directory with train/dev/test .conllu (microbert)')
     .option('--out <dir>', 'output directory (default runs/<experiment>-<timestamp>)')
     .addOption(backendOption())
     .option('--no-wasm-patches', 'disable the wasm kernel patches (for comparison only)')
@@ -87,7 +89,7 @@ export function buildProgram(): Command {
     .option('--set <key=value>', 'override one config key (repeatable; value parsed as JSON when possible)', collect, [])
     .option('--resume', 'continue an interrupted run in --out from its checkpoints', false)
     .option('--quiet', 'no progress output', false)
-    .action(async (name: string, o: { quick: boolean; seeds?: number[]; methods?: string[]; data?: string; out?: string; backend: BackendChoice; wasmPatches: boolean; workers?: number; config?: string; set: string[]; resume: boolean; quiet: boolean }) => {
+    .action(async (name: string, o: { quick: boolean; seeds?: number[]; methods?: string[]; data?: string; treebank?: string; out?: string; backend: BackendChoice; wasmPatches: boolean; workers?: number; config?: string; set: string[]; resume: boolean; quiet: boolean }) => {
       getExperiment(name);
       if (o.resume && !o.out) throw new UserError('--resume needs --out DIR (the run directory to continue)');
       const { outDir, results } = await runExperiment({
@@ -95,7 +97,7 @@ export function buildProgram(): Command {
         quick: o.quick,
         file: o.config,
         sets: o.set,
-        flags: { seeds: o.seeds, methods: o.methods, data: o.data },
+        flags: { seeds: o.seeds, methods: o.methods, data: o.data, treebank: o.treebank },
         outDir: o.out ?? join('runs', `${name}${o.quick ? '-quick' : ''}-${timestamp()}`),
         backend: o.backend,
         wasmPatches: o.wasmPatches,
@@ -160,6 +162,7 @@ export function buildProgram(): Command {
   registerExportShiftCommand(program);
   registerGenerateCommand(program);
   registerSweepCommands(program);
+  registerParseCommand(program);
   return program;
 }
 

@@ -44,6 +44,20 @@ export interface TransformerConfig {
    * models; default) or `learned` (an absolute position table added to the token embeddings, GPT-2).
    */
   positional?: 'rope' | 'learned';
+  /** Causal self-attention (a decoder; default true) or bidirectional (an encoder such as BERT). */
+  causal?: boolean;
+  /**
+   * Token embedding lookup: `onehot` (onehot(ids)·E, fastest on wasm at ~100 symbols; default) or `gather`
+   * (tf.gather, whose gradient is a scatter-add: cheaper at vocabularies of thousands).
+   */
+  embedding?: 'onehot' | 'gather';
+  /**
+   * How attention batches its heads: `per-head` (q, k, v as [B·H, T, hd]; default) or `packed` (one batch
+   * entry per sequence: queries expanded block-diagonally to [B, H·T, d], so QKᵀ and P·V are B products
+   * instead of B·H at H× the multiply-adds — faster on wasm for short sequences, where the per-entry
+   * overhead of batched matmul dominates).
+   */
+  attention?: 'per-head' | 'packed';
 }
 
 interface Block {
@@ -80,10 +94,11 @@ export class TransformerLM {
   readonly lnfG: tf.Variable;
   readonly lnfB: tf.Variable;
   private readonly masks = new Map<number, tf.Tensor2D>();
+  private headColumns: tf.Tensor3D | null = null;
   private readonly ropeTables = new Map<number, { cosQ: tf.Tensor2D; sinQ: tf.Tensor2D; cosK: tf.Tensor2D; sinK: tf.Tensor2D; rot: tf.Tensor2D }>();
 
   constructor(config: TransformerConfig, seed: number) {
-    const cfg: Required<TransformerConfig> = { firstLayerDense: true, initStd: 0.02, lnEps: 1e-5, positional: 'rope', ...config };
+    const cfg: Required<TransformerConfig> = { firstLayerDense: true, initStd: 0.02, lnEps: 1e-5, positional: 'rope', causal: true, embedding: 'onehot', attention: 'per-head', ...config };
     if (cfg.dModel % cfg.nHeads !== 0) throw new UserError(`dModel ${cfg.dModel} is not divisible by nHeads ${cfg.nHeads}`);
     for (const k of ['vocabSize', 'contextLength', 'dModel', 'nHeads', 'nLayers', 'dFf'] as const) {
       if (!Number.isInteger(cfg[k]) || cfg[k] < 1) throw new UserError(`transformer ${k} must be a positive integer, got ${cfg[k]}`);
@@ -212,7 +227,7 @@ export class TransformerLM {
     return r;
   }
 
-  private attention(x: tf.Tensor2D, b: Block, B: number, T: number): tf.Tensor2D {
+  private attention(x: tf.Tensor2D, b: Block, B: number, T: number, keyBias: tf.Tensor | null): tf.Tensor2D {
     const { dModel: d, nHeads: H } = this.cfg;
     const hd = d / H;
     const qkv = linear(x, b.wqkv as tf.Tensor2D, b.bqkv as tf.Tensor1D);
@@ -229,31 +244,64 @@ export class TransformerLM {
       qs = rot(q0, r.cosQ, r.sinQ);
       ks = rot(k0, r.cosK, r.sinK);
     } else qs = tf.mul(q0, 1 / Math.sqrt(hd));
+    if (this.cfg.attention === 'packed') return linear(this.packedAttention(qs, ks, v0, B, T, keyBias), b.wo as tf.Tensor2D, b.bo as tf.Tensor1D);
     const q = heads(qs);
     const k = heads(ks);
     const v = heads(v0);
-    const scores = tf.add(tf.matMul(q, k, false, true), this.causalMask(T));
+    let scores = tf.matMul(q, k, false, true);
+    if (this.cfg.causal) scores = tf.add(scores, this.causalMask(T));
+    if (keyBias) scores = tf.reshape(tf.add(tf.reshape(scores, [B, H, T, T]), keyBias), [B * H, T, T]) as tf.Tensor3D;
     const p = tf.softmax(scores, -1) as tf.Tensor3D;
     const o = tf.matMul(p, v); // [B·H, T, hd]
     const merged = tf.reshape(tf.transpose(tf.reshape(o, [B, H, T, hd]), [0, 2, 1, 3]), [B * T, d]) as tf.Tensor2D;
     return linear(merged, b.wo as tf.Tensor2D, b.bo as tf.Tensor1D);
   }
 
-  /** Final hidden states [B·T, d] for token ids [B, T] (int32). */
-  hidden(ids: tf.Tensor2D, ctx: ForwardContext = EVAL_CONTEXT): tf.Tensor2D {
+  /**
+   * Multi-head attention with one batch entry per sequence: row (h, t) of Q̃ [B, H·T, d] is q_t with the
+   * columns of the other heads zeroed, so Q̃·Kᵀ [B, H·T, T] holds every head's scores; after the softmax,
+   * P·V [B, H·T, d] keeps head h's columns of row (h, t), which are summed over h.
+   */
+  private packedAttention(qs: tf.Tensor, ks: tf.Tensor, v0: tf.Tensor, B: number, T: number, keyBias: tf.Tensor | null): tf.Tensor2D {
+    const { dModel: d, nHeads: H } = this.cfg;
+    if (!this.headColumns) {
+      const m = new Float32Array(H * d);
+      for (let h = 0; h < H; h++) for (let c = h * (d / H); c < (h + 1) * (d / H); c++) m[h * d + c] = 1;
+      this.headColumns = tf.keep(tf.tensor3d(m, [H, 1, d]));
+    }
+    const hc = this.headColumns;
+    const q = tf.reshape(tf.mul(tf.reshape(qs, [B, 1, T, d]), hc), [B, H * T, d]) as tf.Tensor3D;
+    let scores: tf.Tensor = tf.matMul(q, tf.reshape(ks, [B, T, d]) as tf.Tensor3D, false, true); // [B, H·T, T]
+    if (this.cfg.causal || keyBias) {
+      let s4 = tf.reshape(scores, [B, H, T, T]);
+      if (this.cfg.causal) s4 = tf.add(s4, this.causalMask(T));
+      if (keyBias) s4 = tf.add(s4, keyBias);
+      scores = tf.reshape(s4, [B, H * T, T]);
+    }
+    const p = tf.softmax(scores, -1) as tf.Tensor3D;
+    const o = tf.reshape(tf.matMul(p, tf.reshape(v0, [B, T, d]) as tf.Tensor3D), [B, H, T, d]);
+    return tf.reshape(tf.sum(tf.mul(o, hc), 1), [B * T, d]) as tf.Tensor2D;
+  }
+
+  /**
+   * Final hidden states [B·T, d] for token ids [B, T] (int32). `keyMask` [B, T] (1 = real token, 0 = padding)
+   * stops every position from attending to padding keys.
+   */
+  hidden(ids: tf.Tensor2D, ctx: ForwardContext = EVAL_CONTEXT, keyMask?: tf.Tensor2D): tf.Tensor2D {
     const [B, T] = ids.shape;
     const { vocabSize: V, dModel: d, contextLength: C, lnEps: eps } = this.cfg;
     if (T > C) throw new Error(`sequence length ${T} exceeds the context length ${C}`);
     return tf.tidy(() => {
-      const oh = tf.oneHot(tf.reshape(ids, [B * T]) as tf.Tensor1D, V) as tf.Tensor2D;
-      const tok = tf.matMul(oh, this.tokEmb as tf.Tensor2D);
+      const flat = tf.reshape(ids, [B * T]) as tf.Tensor1D;
+      const tok = this.cfg.embedding === 'gather' ? (tf.gather(this.tokEmb, flat) as tf.Tensor2D) : tf.matMul(tf.oneHot(flat, V) as tf.Tensor2D, this.tokEmb as tf.Tensor2D);
+      const keyBias = keyMask ? tf.reshape(tf.mul(tf.sub(1, tf.cast(keyMask, 'float32')), -1e9), [B, 1, 1, T]) : null;
       let x = tok as tf.Tensor2D;
       if (this.posEmb) {
         const pos = T === C ? this.posEmb : tf.slice(this.posEmb, [0, 0], [T, d]);
         x = tf.reshape(tf.add(tf.reshape(tok, [B, T, d]), pos), [B * T, d]) as tf.Tensor2D;
       }
       for (const b of this.blocks) {
-        x = tf.add(x, this.attention(layerNorm(x, b.ln1g, b.ln1b, eps), b, B, T)) as tf.Tensor2D;
+        x = tf.add(x, this.attention(layerNorm(x, b.ln1g, b.ln1b, eps), b, B, T, keyBias)) as tf.Tensor2D;
         x = tf.add(x, b.ffn.apply(layerNorm(x, b.ln2g, b.ln2b, eps), ctx)) as tf.Tensor2D;
       }
       return layerNorm(x, this.lnfG, this.lnfB, eps);
@@ -337,6 +385,8 @@ export class TransformerLM {
     for (const b of this.blocks) b.ffn.dispose();
     for (const m of this.masks.values()) m.dispose();
     this.masks.clear();
+    this.headColumns?.dispose();
+    this.headColumns = null;
     for (const r of this.ropeTables.values()) tf.dispose(Object.values(r));
     this.ropeTables.clear();
   }

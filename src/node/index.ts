@@ -4,6 +4,7 @@
  */
 export * from './checkpoint-file.js';
 export * from './transformer-files.js';
+export * from './microbert-files.js';
 export { saveLayersModel, loadLayersModel } from '../train/model-io.js';
 export * from '../data/idx.js';
 export * from '../data/image-dataset.js';

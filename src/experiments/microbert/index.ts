@@ -1,0 +1,274 @@
+/**
+ * `microbert`: MicroBERT (Gessler & Zeldes, MRL 2022) on a Universal Dependencies treebank. Method notes:
+ * shared/methods/microbert.md (§12 is the small recipe followed here).
+ *
+ * Per (variant, seed): train a WordPiece vocabulary on the train FORMs; pretrain a tiny BERT with the variant's
+ * task mix (`none`: no pretraining; `m`: MLM; `mx`: MLM + UPOS, batches 8:1; `mxp`: MLM + UPOS + parsing,
+ * 8:1:1), keeping the encoder with the best dev MLM perplexity; then train the probe (a fresh biaffine parser,
+ * encoder fine-tuned 20× slower, weights chosen by dev LAS) and score the test split: LAS/UAS with punctuation
+ * excluded, UPOS accuracy of a linear probe. Unlabeled text = the FORM column of train (the recipe's choice at
+ * this scale); dev supplies both the perplexity curve and every model choice; test is scored once per run.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+import { pairedTTest } from '../../stats/index.js';
+import { loadTreebank, saveMicroBert } from '../../node/microbert-files.js';
+import {
+  MicroBert,
+  VARIANTS,
+  attachmentScores,
+  collectTagSets,
+  goldOf,
+  predict,
+  prepareAll,
+  pretrain,
+  trainProbe,
+  trainTokenizer,
+  type Variant,
+} from '../../methods/microbert/index.js';
+import { lineChart } from '../../report/svg.js';
+import { curveSeries, fmtStat } from '../../report/report.js';
+import type { Experiment, ReportSection, RunRecord } from '../types.js';
+
+/** `EFFTRAIN_TREEBANK`, else the shared Wolof WTB next to the repository (or at /work/shared), else a clear error later. */
+export function defaultTreebankDir(): string {
+  if (process.env.EFFTRAIN_TREEBANK) return process.env.EFFTRAIN_TREEBANK;
+  const candidates = ['../shared/data/ud/UD_Wolof-WTB', '/work/shared/data/ud/UD_Wolof-WTB'];
+  return resolve(candidates.find((c) => existsSync(c)) ?? candidates[0]);
+}
+
+const schema = z
+  .object({
+    methods: z.array(z.string()).min(1).default([...VARIANTS]),
+    seeds: z.array(z.number().int()).min(1).default([1, 2, 3, 4, 5]),
+    /** UD treebank directory with train/dev/test .conllu files. */
+    treebank: z.string().default(defaultTreebankDir()),
+    /** WordPiece vocabulary size (§12: 2–4k at this data size; the paper's rule gives 8k+ for ≥ 0.5M tokens). */
+    vocabSize: z.number().int().min(16).default(3000),
+    /** Encoder sizes: the paper's µBERT (3 layers, hidden 100, 5 heads of 20, FF 400). */
+    nLayers: z.number().int().positive().default(3),
+    dModel: z.number().int().positive().default(100),
+    nHeads: z.number().int().positive().default(5),
+    dFf: z.number().int().positive().default(400),
+    maxLen: z.number().int().min(8).default(512),
+    batchSize: z.number().int().positive().default(16),
+    /** Pretraining optimizer steps (same for every pretrained variant). */
+    pretrainSteps: z.number().int().min(0).default(3000),
+    /** AdamW lr 3e-3, weight decay 0.05 (the paper), after a linear warm-up; halved on dev-perplexity plateaus. */
+    lr: z.number().positive().default(3e-3),
+    weightDecay: z.number().min(0).default(0.05),
+    warmupSteps: z.number().int().min(0).default(100),
+    evalEvery: z.number().int().positive().default(200),
+    plateauPatience: z.number().int().positive().default(2),
+    minLr: z.number().positive().default(5e-5),
+    maskProb: z.number().gt(0).lt(1).default(0.15),
+    /** Probe: biaffine parser (arc MLP, label MLP), Adam lr 2e-3 (Dozat & Manning), encoder at lr × factor. */
+    arcDim: z.number().int().positive().default(128),
+    labelDim: z.number().int().positive().default(32),
+    parserDropout: z.number().min(0).lt(1).default(0.3),
+    /** Learned arc prior per head distance (±maxDistance, 0 = off): word order for a probe without a BiLSTM. */
+    maxDistance: z.number().int().min(0).default(10),
+    probeSteps: z.number().int().positive().default(2000),
+    probeLr: z.number().positive().default(2e-3),
+    encoderLrFactor: z.number().min(0).default(0.05),
+    probeWeightDecay: z.number().min(0).default(0),
+    probeEvalEvery: z.number().int().positive().default(250),
+    clip: z.number().positive().default(5),
+    /** Save the pretrained encoder (+vocab) and the trained parser under each run's artifacts directory. */
+    saveModels: z.boolean().default(true),
+  })
+  .strict();
+
+export type MicroBertExperimentConfig = z.infer<typeof schema>;
+
+/** Paired comparisons (a − b, same seeds) reported with 95 % t intervals. */
+const PAIRS: [string, string][] = [
+  ['m', 'none'],
+  ['mx', 'm'],
+  ['mxp', 'mx'],
+];
+
+function paired(runs: readonly RunRecord[], a: string, b: string, metric: string) {
+  const by = (m: string) => new Map(runs.filter((r) => r.method === m).map((r) => [r.seed, r.metrics[metric]]));
+  const A = by(a);
+  const B = by(b);
+  const seeds = [...A.keys()].filter((s) => B.has(s)).sort((x, y) => x - y);
+  if (!seeds.length) return null;
+  return pairedTTest(
+    seeds.map((s) => A.get(s) as number),
+    seeds.map((s) => B.get(s) as number),
+  );
+}
+
+export const microbertExperiment: Experiment<MicroBertExperimentConfig> = {
+  name: 'microbert',
+  description: 'MicroBERT: tiny BERT pretrained with MLM (+UPOS, +parsing) on a UD treebank, probed by biaffine dependency parsing (test LAS/UAS, punctuation excluded)',
+  schema: schema as z.ZodType<MicroBertExperimentConfig>,
+  quick: {
+    methods: ['none', 'm', 'mx'],
+    seeds: [1, 2],
+    dModel: 64,
+    nHeads: 4,
+    dFf: 256,
+    pretrainSteps: 600,
+    evalEvery: 150,
+    warmupSteps: 50,
+    probeSteps: 300,
+    probeEvalEvery: 100,
+  },
+  knownMethods: () => [...VARIANTS],
+  metrics: {
+    primary: 'las',
+    higherIsBetter: true,
+    baseline: 'none',
+    diagnostics: ['val_ppl', 'params', 'params_with_heads', 'pretrain_tokens_per_s', 'pretrain_seconds', 'probe_seconds', 'test_words_scored', 'vocab_size', 'leaked_tensors'],
+  },
+  validate(cfg) {
+    for (const m of cfg.methods) if (!(VARIANTS as readonly string[]).includes(m)) throw new Error(`microbert: unknown variant ${m}`);
+    loadTreebank(cfg.treebank);
+  },
+  async run(ctx) {
+    const cfg = ctx.config;
+    const variant = ctx.method as Variant;
+    const tb = loadTreebank(cfg.treebank);
+    const tok = trainTokenizer(tb.train, cfg.vocabSize);
+    const tags = collectTagSets(tb.train);
+    const train = prepareAll(tb.train, tok, tags, cfg.maxLen);
+    const dev = prepareAll(tb.dev, tok, tags, cfg.maxLen);
+    const test = prepareAll(tb.test, tok, tags, cfg.maxLen);
+    const model = new MicroBert(
+      { vocabSize: tok.size, nLayers: cfg.nLayers, dModel: cfg.dModel, nHeads: cfg.nHeads, dFf: cfg.dFf, maxLen: cfg.maxLen, arcDim: cfg.arcDim, labelDim: cfg.labelDim, parserDropout: cfg.parserDropout, maxDistance: cfg.maxDistance },
+      tok,
+      tags,
+      ctx.seed,
+    );
+    const t0 = performance.now();
+    const pre = pretrain(
+      model,
+      { unlabeled: train, labeled: train, valUnlabeled: dev },
+      {
+        variant,
+        steps: cfg.pretrainSteps,
+        batchSize: cfg.batchSize,
+        lr: cfg.lr,
+        weightDecay: cfg.weightDecay,
+        warmupSteps: cfg.warmupSteps,
+        evalEvery: cfg.evalEvery,
+        plateauPatience: cfg.plateauPatience,
+        minLr: cfg.minLr,
+        maskProb: cfg.maskProb,
+        seed: ctx.seed,
+        onEval: (r) => {
+          ctx.log({ step: r.step, val_ppl: r.val_ppl, lr: r.lr, train_loss: r.train_loss });
+          ctx.progress({ step: r.step, steps: cfg.pretrainSteps, loss: r.train_loss, message: `pretrain ${variant} val ppl ${r.val_ppl.toFixed(1)}` });
+        },
+      },
+    );
+    const pretrainSeconds = (performance.now() - t0) / 1000;
+    // The untrained (`none`) encoder's perplexity, so every variant has a comparable number.
+    const valPpl = variant === 'none' ? NaN : pre.bestValPpl;
+    if (cfg.saveModels && variant !== 'none') saveMicroBert(model, join(ctx.artifactsDir, 'pretrained'), { variant, seed: ctx.seed, bestValPpl: pre.bestValPpl, bestStep: pre.bestStep });
+    const t1 = performance.now();
+    const devUpos = tb.dev.map((s) => s.words.map((w) => w.upos));
+    const probe = trainProbe(model, train, { sents: dev, uposTags: devUpos }, {
+      steps: cfg.probeSteps,
+      batchSize: cfg.batchSize,
+      lr: cfg.probeLr,
+      encoderLrFactor: cfg.encoderLrFactor,
+      weightDecay: cfg.probeWeightDecay,
+      evalEvery: cfg.probeEvalEvery,
+      clip: cfg.clip,
+      seed: ctx.seed,
+      onEval: (r) => {
+        ctx.log({ kind: 'diagnostic', name: 'probe', probe_step: r.step, dev_las: r.dev_las, dev_uas: r.dev_uas, dev_upos_acc: r.dev_upos_acc });
+        ctx.progress({ step: r.step, steps: cfg.probeSteps, message: `probe ${variant} dev LAS ${(100 * r.dev_las).toFixed(1)}` });
+      },
+    });
+    const probeSeconds = (performance.now() - t1) / 1000;
+    const sc = attachmentScores(goldOf(test, tb.test.map((s) => s.words.map((w) => w.upos))), predict(model, test));
+    if (cfg.saveModels) saveMicroBert(model, join(ctx.artifactsDir, 'parser'), { variant, seed: ctx.seed, devLas: probe.devLas });
+    const params = model.encoderParamCount();
+    const paramsTotal = params + model.heads().reduce((s, h) => s + h.paramCount(), 0);
+    model.dispose();
+    return {
+      metrics: {
+        las: sc.las,
+        uas: sc.uas,
+        upos_acc: sc.uposAcc,
+        dev_las: probe.devLas,
+        dev_uas: probe.devUas,
+        val_ppl: valPpl,
+        params,
+        params_with_heads: paramsTotal,
+        pretrain_tokens_per_s: pre.tokensPerSec,
+        pretrain_seconds: pretrainSeconds,
+        probe_seconds: probeSeconds,
+        test_words_scored: sc.scored,
+        vocab_size: tok.size,
+        leaked_tensors: tf.memory().numTensors,
+      },
+    };
+  },
+  derive({ runs }) {
+    const out: Record<string, unknown> = {};
+    for (const [a, b] of PAIRS)
+      for (const metric of ['las', 'uas']) {
+        const p = paired(runs, a, b, metric);
+        if (p) out[`${a}-${b}:${metric}`] = p;
+      }
+    return { values: { paired: out } };
+  },
+  report({ results, rows, config }) {
+    const md: string[] = ['## MicroBERT: setup, paired differences and the paper’s predictions\n'];
+    const tbName = config.treebank.replace(/\/$/, '').split('/').pop();
+    md.push(
+      `Treebank \`${tbName}\`; WordPiece vocabulary ${config.vocabSize} (uncased, NFD) trained on the train FORMs, which are also the MLM text. ` +
+        `Encoder: ${config.nLayers} layers, hidden ${config.dModel}, ${config.nHeads} heads, FF ${config.dFf}, bidirectional, rotary positions. ` +
+        `Pretraining: ${config.pretrainSteps} steps of batch ${config.batchSize}, AdamW lr ${config.lr} (warm-up ${config.warmupSteps}, halved after ${config.plateauPatience} evaluations without dev-perplexity gain), ` +
+        `weight decay ${config.weightDecay}, whole-word masking ${config.maskProb}; the encoder with the best dev MLM perplexity is kept. ` +
+        `Probe: biaffine parser (arc ${config.arcDim}, label ${config.labelDim}, dropout ${config.parserDropout}, learned head-distance prior ±${config.maxDistance}), ${config.probeSteps} steps, lr ${config.probeLr}, encoder lr × ${config.encoderLrFactor}, ` +
+        `weights chosen by dev LAS (every ${config.probeEvalEvery} steps); MST decoding (one root). LAS/UAS on test exclude PUNCT/SYM words; LAS compares the full DEPREL.\n`,
+    );
+    md.push('Paired differences (same seeds; LAS and UAS in points, 95 % t interval):\n');
+    md.push('| comparison | metric | n | mean diff | 95 % CI | p |\n|---|---|---:|---:|---|---:|');
+    for (const [a, b] of PAIRS)
+      for (const metric of ['las', 'uas']) {
+        const p = paired(results.runs, a, b, metric);
+        if (!p) continue;
+        const ci = p.n > 1 ? `[${(100 * p.ci95[0]).toFixed(2)}, ${(100 * p.ci95[1]).toFixed(2)}]` : 'n/a (1 seed)';
+        md.push(`| ${a} − ${b} | ${metric} | ${p.n} | ${(100 * p.meanDiff).toFixed(2)} | ${ci} | ${Number.isFinite(p.p) ? p.p.toFixed(3) : 'n/a'} |`);
+      }
+    const las = (m: string) => results.summary[m]?.las;
+    const verdict = (a: string, b: string, expect: string) => {
+      const A = las(a);
+      const B = las(b);
+      if (!A || !B) return null;
+      const d = 100 * (A.mean - B.mean);
+      return `| ${expect} | ${a} ${fmtStat(100 * A.mean, 100 * A.std, A.n)} vs ${b} ${fmtStat(100 * B.mean, 100 * B.std, B.n)} (Δ ${d.toFixed(2)}) |`;
+    };
+    md.push('\n| paper predicts (Wolof, Table 2) | observed test LAS (mean ± std, points) |\n|---|---|');
+    for (const line of [verdict('m', 'none', 'pretraining helps (not in the paper’s table; our baseline)'), verdict('mx', 'm', 'MX > M by ≈ 2 LAS (Wolof +2.1)'), verdict('mxp', 'mx', 'MXP ≤ MX (Wolof −4.5)')]) if (line) md.push(line);
+    md.push('\nThe paper also predicts a lower dev MLM perplexity for MX/MXP than for M, reached sooner (chart below).\n');
+    const pretrainRows = rows.filter((r) => typeof r.step === 'number' && typeof r.val_ppl === 'number');
+    const charts = [
+      {
+        file: 'charts/val-ppl-vs-step.svg',
+        title: 'dev MLM perplexity during pretraining',
+        svg: lineChart({ title: 'dev MLM perplexity vs pretraining step (mean ± std over seeds)', xLabel: 'step', yLabel: 'perplexity', series: curveSeries(pretrainRows, 'val_ppl', 'step', results.methods), logY: true }),
+      },
+      {
+        file: 'charts/dev-las-vs-probe-step.svg',
+        title: 'dev LAS during probe training',
+        svg: lineChart({ title: 'dev LAS vs probe step (mean ± std over seeds)', xLabel: 'probe step', yLabel: 'LAS', series: curveSeries(rows, 'dev_las', 'probe_step', results.methods) }),
+      },
+    ];
+    md.push('![dev MLM perplexity](charts/val-ppl-vs-step.svg)\n\n![dev LAS during the probe](charts/dev-las-vs-probe-step.svg)\n');
+    md.push(
+      '`pretrain_tokens_per_s` counts non-padding wordpieces per second of training steps (evaluation excluded); with several workers sharing the cores it measures contention as much as the model.\n',
+    );
+    const sections: ReportSection[] = [{ markdown: md.join('\n'), charts }];
+    return sections;
+  },
+};

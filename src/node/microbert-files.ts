@@ -1,0 +1,92 @@
+/**
+ * Node-side files for CoNLL-U treebanks and MicroBERT models: read/validate `.conllu` files, find a UD
+ * treebank's splits, save and load a MicroBERT model directory (`microbert.json`, `vocab.txt`, `encoder/`,
+ * `heads.safetensors`).
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { UserError } from '../errors.js';
+import { parseConllu, type ConlluDocument, type ConlluParseOptions } from '../data/conllu.js';
+import { MicroBert } from '../methods/microbert/model.js';
+import type { Treebank } from '../methods/microbert/pipeline.js';
+import { WordPieceTokenizer } from '../methods/microbert/wordpiece.js';
+import { writeFileAtomic } from '../util/fs.js';
+import { saveTransformer } from './transformer-files.js';
+
+/** Reads and parses a .conllu file; a missing file is a `UserError`. */
+export function readConllu(path: string, opts: Omit<ConlluParseOptions, 'file'> = {}): ConlluDocument {
+  if (!existsSync(path)) throw new UserError(`${path}: not found`);
+  return parseConllu(readFileSync(path, 'utf8'), { ...opts, file: path });
+}
+
+/** The train/dev/test files of a UD treebank directory (`*-ud-train.conllu` etc.). */
+export interface TreebankFiles {
+  train: string;
+  dev: string;
+  test: string;
+}
+
+/**
+ * Finds `*train*.conllu`, `*dev*.conllu` and `*test*.conllu` in a UD treebank directory. Throws a
+ * `UserError` saying what is missing and where to get treebanks.
+ */
+export function findTreebankFiles(dir: string, listDir: (d: string) => string[] = (d) => readdirSync(d)): TreebankFiles {
+  if (!existsSync(dir)) {
+    throw new UserError(
+      `${dir}: treebank directory not found. Pass --treebank DIR with a Universal Dependencies treebank ` +
+        `(train/dev/test .conllu files), e.g. a clone of https://github.com/UniversalDependencies/UD_Wolof-WTB`,
+    );
+  }
+  const files = listDir(dir).filter((f) => f.endsWith('.conllu'));
+  const pick = (split: string): string => {
+    const hits = files.filter((f) => new RegExp(`(^|[-_.])${split}([-_.]|$)`).test(f.replace(/\.conllu$/, '')));
+    if (hits.length !== 1) {
+      throw new UserError(`${dir}: expected exactly one ${split} .conllu file, found ${hits.length ? hits.join(', ') : 'none'} (files: ${files.join(', ') || 'none'})`);
+    }
+    return `${dir.replace(/\/$/, '')}/${hits[0]}`;
+  };
+  return { train: pick('train'), dev: pick('dev'), test: pick('test') };
+}
+
+/** Reads and validates a UD treebank directory (every word of every split must have a head). */
+export function loadTreebank(dir: string): Treebank {
+  const f = findTreebankFiles(dir);
+  const read = (p: string) => readConllu(p, { requireHeads: true }).sentences;
+  return { dir, train: read(f.train), dev: read(f.dev), test: read(f.test) };
+}
+
+/** Writes a WordPiece vocabulary as `vocab.txt` (one token per line). */
+export function saveVocab(tok: WordPieceTokenizer, path: string): void {
+  writeFileAtomic(path, tok.toText());
+}
+
+export function loadVocab(path: string): WordPieceTokenizer {
+  if (!existsSync(path)) throw new UserError(`${path}: vocabulary file not found`);
+  return WordPieceTokenizer.fromText(readFileSync(path, 'utf8'), path);
+}
+
+/** Writes a MicroBERT model directory (see the module comment). */
+export function saveMicroBert(model: MicroBert, dir: string, meta: Record<string, unknown> = {}): void {
+  saveTransformer(model.encoder, join(dir, 'encoder'), { microbert: true });
+  const f = model.headFiles(meta);
+  writeFileAtomic(join(dir, 'heads.safetensors'), f.heads);
+  saveVocab(model.tokenizer, join(dir, 'vocab.txt'));
+  writeFileAtomic(join(dir, 'microbert.json'), f.json);
+}
+
+/** Loads a directory written by `saveMicroBert`. */
+export function loadMicroBert(dir: string): { model: MicroBert; meta: Record<string, unknown> } {
+  const jp = join(dir, 'microbert.json');
+  if (!existsSync(jp)) throw new UserError(`${jp}: not found (expected a MicroBERT model directory written by efftrain)`);
+  const need = (p: string) => {
+    if (!existsSync(p)) throw new UserError(`${p}: not found`);
+    return p;
+  };
+  const ej = need(join(dir, 'encoder', 'model.json'));
+  const ew = need(join(dir, 'encoder', 'weights.safetensors'));
+  const hp = need(join(dir, 'heads.safetensors'));
+  return MicroBert.fromFiles(
+    { json: readFileSync(jp, 'utf8'), vocab: loadVocab(join(dir, 'vocab.txt')), encoderJson: readFileSync(ej, 'utf8'), encoderWeights: readFileSync(ew), heads: readFileSync(hp) },
+    { json: jp, encoderJson: ej, encoderWeights: ew, heads: hp },
+  );
+}
