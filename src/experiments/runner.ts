@@ -9,9 +9,10 @@ import { writeFileAtomic } from '../util/fs.js';
 import { resolveConfig, type ConfigSources } from './config.js';
 import { ProgressView } from './progress.js';
 import { getExperiment } from './registry.js';
-import type { MetricRow, Results, RunRecord, SummaryStat } from './types.js';
+import type { Experiment, MetricRow, Results, RunRecord, SummaryStat } from './types.js';
 import type { WorkerInit, WorkerJob, WorkerMessage } from './worker.js';
 import { writeReport } from '../report/report.js';
+import { writeRunStatus } from './run-status.js';
 
 export interface RunOptions extends ConfigSources {
   experiment: string;
@@ -70,7 +71,21 @@ export async function runExperiment(o: RunOptions): Promise<{ outDir: string; re
   mkdirSync(outDir, { recursive: true });
   rmSync(resultsPath, { force: true });
   writeFileAtomic(join(outDir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+  const run = { experiment: exp.name, quick: !!o.quick, startedAt: new Date().toISOString() };
+  writeRunStatus(outDir, run, 'running');
+  try {
+    const out = await runAll(o, exp, config, outDir);
+    writeRunStatus(outDir, run, 'done');
+    return out;
+  } catch (e) {
+    writeRunStatus(outDir, run, 'failed', (e as Error).message);
+    throw e;
+  }
+}
 
+/** Runs every (method, seed) pair and writes metrics.jsonl, results.json and the report (status.json is the caller's). */
+async function runAll(o: RunOptions, exp: Experiment<any>, config: { methods: string[]; seeds: number[] }, outDir: string): Promise<{ outDir: string; results: Results }> {
+  const resultsPath = join(outDir, 'results.json');
   const pairs: { method: string; seed: number }[] = [];
   for (const method of config.methods) for (const seed of config.seeds) pairs.push({ method, seed });
   const records = new Map<string, RunRecord>();
