@@ -7,6 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { initEngine } from '../src/engine/backend.js';
 import { trainShiftSuperLoss } from '../src/demos/shift-superloss.js';
@@ -139,7 +140,9 @@ test('the playground trains on wasm in the page, and its loss curve equals Node�
   await page.close();
 
   await initEngine({ backend: 'wasm' });
+  const before = tf.memory().numTensors;
   const node = await trainShiftSuperLoss({ seed, steps });
+  assert.equal(tf.memory().numTensors, before, 'the demo disposes every tensor it made');
   const worst = Math.max(...node.losses.map((l, i) => Math.abs(l - inPage.losses[i])));
   t.diagnostic(`largest |Δloss| page vs Node over ${steps} steps: ${worst}`);
   assert.ok(worst <= 1e-5, `largest |Δloss| between the page and Node: ${worst}`);

@@ -160,6 +160,21 @@ test('server-sent events: appended lines arrive as rows (ids = byte offsets), ba
   writeFileSync(join(live, 'results.json'), JSON.stringify({ experiment: 'fashion-baseline', quick: true, seeds: [1, 2], methods: ['mlp', 'cnn'], runs: [], summary: {} }));
   await got((e) => e.event === 'status' && (e.data as { status: string }).status === 'done');
   req.destroy();
+  // A reconnecting browser sends Last-Event-ID (the offset it has): it gets exactly the rows after it.
+  const resumed = await new Promise<string>((resolve, reject) => {
+    const r2 = request({ host, port, path: `/api/events?id=${fx.ids.live}&from=0`, headers: { 'Last-Event-ID': String(d.offset) } }, (res) => {
+      let buf = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => {
+        buf += c;
+        const m = /event: rows\ndata: (.*)\n\n/.exec(buf);
+        if (m) resolve(m[1]), r2.destroy();
+      });
+    });
+    r2.on('error', reject);
+    r2.end();
+  });
+  assert.deepEqual((JSON.parse(resumed) as { rows: unknown[] }).rows, [row]);
   // The server is still well after the client went away.
   assert.equal((await raw('/api/runs')).status, 200);
 });

@@ -101,12 +101,15 @@ function summaryTable(d: RunDetail): HTMLElement {
   if (!d.summary) return h('p', { class: 'hint' }, d.status === 'running' ? 'The summary appears when the run finishes; the curves below grow live.' : 'No results.json: no final summary.');
   const methods = Object.keys(d.summary);
   const keys = [...new Set(methods.flatMap((m) => Object.keys(d.summary![m])))];
-  const n = Math.max(0, ...methods.flatMap((m) => Object.values(d.summary![m]).map((s) => s.n)));
+  const nOf = (m: string) => {
+    const ns = [...new Set(Object.values(d.summary![m]).map((s) => s.n))];
+    return ns.length === 1 ? String(ns[0]) : `${Math.min(...ns)}–${Math.max(...ns)}`;
+  };
   return h(
     'div',
     {},
-    table(['method', ...keys], methods.map((m) => [m, ...keys.map((k) => (d.summary![m][k] ? fmtStat(d.summary![m][k]) : ''))]), 'summary'),
-    h('p', { class: 'hint' }, `mean ± std over seeds (n = ${n} per method unless a run failed)`),
+    table(['method', 'n', ...keys], methods.map((m) => [m, nOf(m), ...keys.map((k) => (d.summary![m][k] ? fmtStat(d.summary![m][k]) : ''))]), 'summary'),
+    h('p', { class: 'hint' }, 'mean ± std over seeds; n = seeds behind each number'),
   );
 }
 
