@@ -1,11 +1,10 @@
 /**
  * The dashboard and the playground in a real browser: playwright-core driving the system's Chromium
  * (`/usr/bin/chromium`, from apt; `.ci/run` installs it — no browser is downloaded). One browser for the file.
- * Set EFFTRAIN_SCREENSHOTS=<dir> to also save a screenshot of each page (the README's docs/img ones).
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -16,7 +15,6 @@ import { makeRunsFixture } from './helpers/runs-fixture.js';
 
 const CHROMIUM = process.env.EFFTRAIN_CHROMIUM ?? '/usr/bin/chromium';
 const skip = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (apt-get install chromium, or set EFFTRAIN_CHROMIUM)`;
-const shots = process.env.EFFTRAIN_SCREENSHOTS;
 
 const fx = makeRunsFixture();
 let dash: DashboardServer;
@@ -43,12 +41,6 @@ async function open(path: string): Promise<Page> {
   return page;
 }
 const pageErrors = (p: Page) => (p as Page & { errors: string[] }).errors;
-async function shot(page: Page, name: string): Promise<void> {
-  if (!shots) return;
-  mkdirSync(shots, { recursive: true });
-  await page.screenshot({ path: join(shots, name), fullPage: true });
-}
-
 /** Counts non-blank pixels of every canvas under `sel` (uPlot draws on canvas). Runs in the page. */
 const inkedPixels = (page: Page, sel: string) =>
   page.evaluate(`[...document.querySelectorAll(${JSON.stringify(sel)})].map((c) => {
@@ -65,7 +57,6 @@ test('the run list shows every run with its status; a run page renders one chart
   assert.equal(await list.locator('table.runs tbody tr').count(), Object.keys(fx.ids).length);
   const statuses = await list.locator('table.runs .badge').evaluateAll((els) => els.map((e) => e.getAttribute('data-status')).sort());
   assert.deepEqual(statuses, ['done', 'done', 'error', 'failed', 'interrupted', 'running']);
-  await shot(list, 'dashboard-runs.png');
   await list.close();
 
   const run = await open('/run/' + fx.ids.done);
@@ -81,7 +72,6 @@ test('the run list shows every run with its status; a run page renders one chart
   assert.match(await run.locator('.report').innerText(), /Some <b>raw html<\/b> text/);
   assert.equal(await run.locator('.report img').getAttribute('src'), `/runs/${fx.ids.done}/charts/summary.svg`);
   assert.deepEqual(pageErrors(run), []);
-  await shot(run, 'dashboard-run.png');
   await run.close();
 
   const bad = await open('/run/' + fx.ids.broken);
@@ -100,7 +90,6 @@ test('a live run updates within 2 s of a line appended to metrics.jsonl, and tur
   appendFileSync(join(live, 'metrics.jsonl'), JSON.stringify({ method: 'cnn', seed: 1, epoch: 3, train_loss: 0.3, test_acc: 0.75 }) + '\n');
   await page.waitForSelector('#curves .chart[data-metric="test_acc"][data-points="3"]', { timeout: 2000 });
   assert.match(await page.locator('h1 .badge').innerText(), /running · epoch 3/);
-  await shot(page, 'dashboard-live.png');
   writeFileSync(join(live, 'results.json'), JSON.stringify({ experiment: 'fashion-baseline', quick: true, seeds: [1, 2], methods: ['mlp', 'cnn'], runs: [], summary: {} }));
   await page.waitForSelector('h1 .badge[data-status="done"]', { timeout: 3000 });
   await page.close();
@@ -122,7 +111,6 @@ test('compare overlays two runs of one experiment: one series per (method, run)'
   const series = await attrs(page, '#curves .chart', ['data-series']);
   assert.deepEqual(series, [['4'], ['4']]);
   assert.equal(await page.locator('table.summary tbody tr').count(), 2);
-  await shot(page, 'dashboard-compare.png');
   await page.close();
 });
 
@@ -136,7 +124,6 @@ test('the playground trains on wasm in the page, and its loss curve equals Node�
   assert.equal(inPage.backend, 'wasm');
   assert.equal(inPage.losses.length, steps);
   assert.deepEqual(pageErrors(page), []);
-  await shot(page, 'playground.png');
   await page.close();
 
   await initEngine({ backend: 'wasm' });

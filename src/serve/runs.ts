@@ -90,6 +90,24 @@ export function readMetrics(file: string, from = 0, firstLine = 1): ParsedMetric
   return res;
 }
 
+const metricsCache = new Map<string, { mtimeMs: number; size: number; parsed: ParsedMetrics }>();
+
+/** {@link readMetrics} of a whole file, re-read only when its size or modification time changed (the list refreshes often). */
+function readMetricsCached(file: string): ParsedMetrics {
+  let st;
+  try {
+    st = statSync(file);
+  } catch {
+    metricsCache.delete(file);
+    return readMetrics(file);
+  }
+  const c = metricsCache.get(file);
+  if (c && c.mtimeMs === st.mtimeMs && c.size === st.size) return c.parsed;
+  const parsed = readMetrics(file);
+  metricsCache.set(file, { mtimeMs: st.mtimeMs, size: st.size, parsed });
+  return parsed;
+}
+
 function readJson(dir: string, file: string, problems: FileProblem[]): Record<string, unknown> | null {
   const p = join(dir, file);
   if (!existsSync(p)) return null;
@@ -150,7 +168,7 @@ function load(root: string, dir: string): Loaded {
     results = null;
   }
   const resultsBroken = problems.length > nBefore;
-  const metrics = readMetrics(join(dir, 'metrics.jsonl'));
+  const metrics = readMetricsCached(join(dir, 'metrics.jsonl'));
   problems.push(...metrics.problems);
   const { status, error } = runStatus(dir, results, resultsBroken);
   const st = readRunStatus(dir);

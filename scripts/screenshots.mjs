@@ -1,0 +1,40 @@
+#!/usr/bin/env node
+// Screenshots of the dashboard's pages for the README: node scripts/screenshots.mjs <runsDir> [outDir=docs/img]
+// Starts `efftrain serve` on <runsDir> (needs `npm run build`), drives Debian's Chromium with playwright-core
+// (EFFTRAIN_CHROMIUM overrides /usr/bin/chromium), and writes dashboard-runs.png, dashboard-run.png (the newest
+// finished run), dashboard-compare.png (the two newest finished runs of one experiment, when there are two) and
+// playground.png.
+import { chromium } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { startDashboard } from '../dist/serve/server.js';
+
+const [runsDir, outDir = 'docs/img'] = process.argv.slice(2);
+if (!runsDir) {
+  process.stderr.write('usage: node scripts/screenshots.mjs <runsDir> [outDir]\n');
+  process.exit(2);
+}
+mkdirSync(outDir, { recursive: true });
+const dash = await startDashboard({ runsDir, port: 0 });
+const browser = await chromium.launch({ executablePath: process.env.EFFTRAIN_CHROMIUM ?? '/usr/bin/chromium' });
+try {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
+  const snap = async (path, ready, file) => {
+    await page.goto(dash.url + path);
+    await page.waitForSelector(ready, { timeout: 180_000 });
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: join(outDir, file), fullPage: true });
+    process.stdout.write(join(outDir, file) + '\n');
+  };
+  const runs = await (await fetch(dash.url + '/api/runs')).json();
+  await snap('/', 'main[data-ready="list"]', 'dashboard-runs.png');
+  const done = runs.filter((r) => r.status === 'done');
+  const href = (id) => id.split('/').map(encodeURIComponent).join('/');
+  if (done[0]) await snap('/run/' + href(done[0].id), 'main[data-ready="run"]', 'dashboard-run.png');
+  const pair = done.filter((r) => r.experiment === done[0]?.experiment).slice(0, 2);
+  if (pair.length === 2) await snap(`/compare?run=${encodeURIComponent(pair[0].id)}&run=${encodeURIComponent(pair[1].id)}`, 'main[data-ready="compare"]', 'dashboard-compare.png');
+  await snap('/playground', '#state[data-state="done"]', 'playground.png');
+} finally {
+  await browser.close();
+  await dash.close();
+}
