@@ -292,5 +292,34 @@ export function countLines(file: string, bytes: number): number {
   }
 }
 
+/** A saved model a page can load: `<run>/runs/<method>-seed<seed>/<file>` (e.g. the Newton recognizer.json). */
+export interface SavedModel {
+  run: string;
+  experiment: string;
+  /** Path under the served folder, for `/runs/<path>`. */
+  path: string;
+  /** The per-run folder name (method and seed). */
+  name: string;
+  date: string;
+}
+
+/** Every `<run>/runs/<name>/<file>` below the served folder, newest run first. */
+export function findSavedModels(root: string, file: string): SavedModel[] {
+  const out: SavedModel[] = [];
+  for (const entry of listRuns(root)) {
+    const dir = join(root, ...entry.id.split('/'));
+    let names: string[];
+    try {
+      names = readdirSync(join(dir, 'runs'), { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name).sort();
+    } catch {
+      continue;
+    }
+    for (const n of names) {
+      if (existsSync(join(dir, 'runs', n, file))) out.push({ run: entry.id, experiment: entry.experiment, path: `${entry.id}/runs/${n}/${file}`, name: n, date: entry.date });
+    }
+  }
+  return out;
+}
+
 /** True when `dir` is a run directory (holds one of the marker files). */
 export const isRunDir = (dir: string) => RUN_MARKERS.some((m) => existsSync(join(dir, m)));

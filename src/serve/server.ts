@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { UserError } from '../errors.js';
 import { streamRunEvents } from './events.js';
 import { fileInside, resolveDecodedInside } from './paths.js';
-import { isRunDir, listRuns, runDetail } from './runs.js';
+import { findSavedModels, isRunDir, listRuns, runDetail } from './runs.js';
 
 export interface ServeOptions {
   /** The folder of run directories to show. */
@@ -132,6 +132,7 @@ export async function startDashboard(o: ServeOptions): Promise<DashboardServer> 
       return wasm.has(name) ? sendFile(req, res, join(webDir, 'wasm', name), PAGE_CSP) : fail(res, 404, 'not found');
     }
     if (rawPath === '/api/runs') return json(res, listRuns(root));
+    if (rawPath === '/api/recognizers') return json(res, findSavedModels(root, 'recognizer.json'));
     if (rawPath === '/api/run') {
       const dir = runDirOf(params.get('id'));
       return dir ? json(res, runDetail(root, dir)) : fail(res, 404, 'no such run');
