@@ -25,6 +25,8 @@ await build({
   platform: 'browser',
   target: ['es2022'],
   legalComments: 'linked',
+  // The umbrella package would also bundle WebGL, the converter and tf.data, which no page uses.
+  alias: { '@tensorflow/tfjs': join(root, 'web', 'tfjs-browser.ts') },
   logLevel: 'warning',
 });
 for (const f of readdirSync(join(root, 'web'))) if (/\.(html|css)$/.test(f)) copyFileSync(join(root, 'web', f), join(out, f));
