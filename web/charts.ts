@@ -77,6 +77,8 @@ function toData(curves: Curve[]): uPlot.AlignedData {
   return [xs, ...cols] as uPlot.AlignedData;
 }
 
+const INTEGER_TICKS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000];
+
 const alpha = (hex: string, a: number) => hex + Math.round(a * 255).toString(16).padStart(2, '0');
 
 /**
@@ -145,7 +147,8 @@ export class CurveChart {
         legend: { show: false },
         cursor: { drag: { x: true, y: false } },
         scales: { x: { time: false } },
-        axes: [{ label: this.xLabel }, {}],
+        // Epochs and steps are whole numbers: no ticks between them.
+        axes: [{ label: this.xLabel, incrs: (data[0] as number[]).every(Number.isInteger) ? INTEGER_TICKS : undefined }, {}],
       },
       data,
       this.canvasHost,
