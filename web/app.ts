@@ -98,7 +98,15 @@ async function renderList(): Promise<void> {
 
 // ---- one run ----
 function summaryTable(d: RunDetail): HTMLElement {
-  if (!d.summary) return h('p', { class: 'hint' }, d.status === 'running' ? 'The summary appears when the run finishes; the curves below grow live.' : 'No results.json: no final summary.');
+  if (!d.summary) {
+    const why =
+      d.status === 'running'
+        ? 'The summary appears when the run finishes; the curves below grow live.'
+        : d.status === 'interrupted'
+          ? `Interrupted${d.lastEpoch !== null ? ` after epoch ${d.lastEpoch}` : ''} without results.json; \`efftrain run ${d.experiment} --out <this run's folder> --resume\` (same options) continues it from its checkpoints.`
+          : 'No results.json: no final summary.';
+    return h('p', { class: 'hint' }, why);
+  }
   const methods = Object.keys(d.summary);
   const keys = [...new Set(methods.flatMap((m) => Object.keys(d.summary![m])))];
   const nOf = (m: string) => {
