@@ -7,6 +7,7 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startDashboard } from '../src/serve/server.js';
 import { isInside, resolveInside } from '../src/serve/paths.js';
+import { readMetrics } from '../src/serve/runs.js';
 import type { RunDetail, RunListEntry } from '../src/serve/types.js';
 import { FINAL, makeRunsFixture } from './helpers/runs-fixture.js';
 
@@ -210,4 +211,16 @@ test('efftrain serve prints its URL and serves; a missing folder is a user error
   const code = await new Promise((r) => bad.on('exit', r));
   assert.equal(code, 2);
   assert.match(err, /nope is not a directory/);
+});
+
+test('metrics.jsonl is read by whole lines: a line still being written waits for its newline', () => {
+  const f = join(fx.root, fx.ids.failed, 'partial.jsonl');
+  writeFileSync(f, '{"epoch":1}\n{"epoch":2,"acc"');
+  const a = readMetrics(f);
+  assert.deepEqual(a.rows, [{ epoch: 1 }]);
+  assert.equal(a.offset, '{"epoch":1}\n'.length);
+  appendFileSync(f, ':0.5}\n');
+  const b = readMetrics(f, a.offset, a.lines + 1);
+  assert.deepEqual(b.rows, [{ epoch: 2, acc: 0.5 }]);
+  assert.deepEqual(b.problems, []);
 });
