@@ -28,7 +28,8 @@ try {
   };
   const runs = await (await fetch(dash.url + '/api/runs')).json();
   await snap('/', 'main[data-ready="list"]', 'dashboard-runs.png');
-  const done = runs.filter((r) => r.status === 'done');
+  // The finished run with the most methods (its page has paired differences), newest first among equals.
+  const done = runs.filter((r) => r.status === 'done').sort((a, b) => b.methods.length - a.methods.length);
   const href = (id) => id.split('/').map(encodeURIComponent).join('/');
   if (done[0]) await snap('/run/' + href(done[0].id), 'main[data-ready="run"]', 'dashboard-run.png');
   const pair = done.filter((r) => r.experiment === done[0]?.experiment).slice(0, 2);

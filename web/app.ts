@@ -33,7 +33,9 @@ function fmt(v: number): string {
   if (Number.isInteger(v) && a >= 1) return String(v);
   return a >= 1000 ? v.toFixed(0) : a >= 100 ? v.toFixed(1) : a >= 1 ? v.toFixed(3) : v.toFixed(4);
 }
-const fmtStat = (s: { mean: number; std: number; n: number }) => `${fmt(s.mean)}${s.n > 1 && Number.isFinite(s.std) ? ` ± ${fmt(s.std)}` : ''}`;
+/** mean ± std; a constant integer (a parameter count, a leak count) prints as the integer alone. */
+const fmtStat = (s: { mean: number; std: number; n: number }) =>
+  Number.isInteger(s.mean) && s.std === 0 ? String(s.mean) : `${fmt(s.mean)}${s.n > 1 && Number.isFinite(s.std) ? ` ± ${fmt(s.std)}` : ''}`;
 
 function badge(status: string, lastEpoch: number | null): HTMLElement {
   const text = status === 'interrupted' || status === 'running' ? `${status}${lastEpoch !== null ? ` · epoch ${lastEpoch}` : ''}` : status;
@@ -270,9 +272,16 @@ async function renderCompare(ids: string[]): Promise<void> {
   }
   const runCols = details.map((d) => h('a', { href: runHref(d.id) }, d.id, d.quick === null ? '' : d.quick ? ' (quick)' : ' (full)'));
   const summary = h('table', { class: 'summary' }, h('thead', {}, h('tr', {}, h('th', {}, 'method'), h('th', {}, 'metric'), ...runCols.map((c) => h('th', {}, c)))), h('tbody', {}, ...rows.map((r) => h('tr', {}, ...r.map((c) => h('td', {}, c))))));
+  // Config keys whose values differ between the runs: what the comparison is about.
+  const cfgKeys = [...new Set(details.flatMap((d) => Object.keys(d.config ?? {})))].sort();
+  const show = (v: unknown) => (v === undefined ? '—' : JSON.stringify(v));
+  const diffRows = cfgKeys.map((k) => [k, ...details.map((d) => show(d.config?.[k]))]).filter((r) => new Set(r.slice(1)).size > 1);
+  const configDiff = diffRows.length
+    ? h('div', {}, h('h2', {}, 'Config differences'), table(['key', ...details.map((d) => d.id)], diffRows, 'config-diff'))
+    : h('p', { class: 'hint' }, 'The runs have the same config.json.');
   const all: MetricsRow[] = details.flatMap((d) => d.rows.map((r) => ({ ...r, __run: d.id })));
   const curvesHost = h('div', { class: 'charts', id: 'curves' });
-  main.replaceChildren(...head, h('h2', {}, 'Final metrics (mean ± std over seeds)'), rows.length ? summary : h('p', { class: 'hint' }, 'No finished run among these.'), h('h2', {}, 'Learning curves (method · run)'), curvesHost);
+  main.replaceChildren(...head, configDiff, h('h2', {}, 'Final metrics (mean ± std over seeds)'), rows.length ? summary : h('p', { class: 'hint' }, 'No finished run among these.'), h('h2', {}, 'Learning curves (method · run)'), curvesHost);
   curvesSection(curvesHost, () => all, (r) => (typeof r.method === 'string' ? `${r.method} · ${String(r.__run)}` : null));
   main.dataset.ready = 'compare';
 }

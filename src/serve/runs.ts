@@ -211,7 +211,7 @@ function chooseBaseline(results: Record<string, unknown> | null, config: Record<
 
 /**
  * Differences method − baseline of every final metric, paired by seed, with a t-based 95% CI (Student t, df = n − 1);
- * only seeds both methods finished are paired.
+ * only seeds both methods finished are paired. Metrics constant over seeds in both methods are left out.
  */
 export function pairedDifferences(runs: { method: string; seed: number; metrics: Record<string, number> }[], baseline: string): PairedDifference[] {
   const base = new Map(runs.filter((r) => r.method === baseline).map((r) => [r.seed, r.metrics]));
@@ -223,6 +223,9 @@ export function pairedDifferences(runs: { method: string; seed: number; metrics:
     for (const k of keys) {
       const pairs = mine.map((r) => [r.metrics[k], base.get(r.seed)![k]]).filter(([a, b]) => typeof a === 'number' && typeof b === 'number' && Number.isFinite(a) && Number.isFinite(b));
       if (!pairs.length) continue;
+      // A property that does not vary with the seed (a parameter count, a leak counter) is not an outcome to test.
+      const constant = (xs: number[]) => xs.every((x) => x === xs[0]);
+      if (pairs.length > 1 && constant(pairs.map((p) => p[0])) && constant(pairs.map((p) => p[1]))) continue;
       const t = pairedTTest(pairs.map((p) => p[0]), pairs.map((p) => p[1]));
       out.push({ method: m, metric: k, n: t.n, meanDiff: t.meanDiff, ci95: t.ci95, p: t.p });
     }
