@@ -72,6 +72,7 @@ test('a run: summary from results.json and paired differences against the baseli
   const half = (4.302653 * 0.01) / Math.sqrt(3);
   assert.ok(Math.abs(p.ci95[0] - (0.05 - half)) < 1e-6 && Math.abs(p.ci95[1] - (0.05 + half)) < 1e-6, JSON.stringify(p.ci95));
   assert.equal(p.n, 3);
+  assert.deepEqual(d.paired.map((x) => x.metric), ['test_acc'], 'params (the same for every seed) is not tested');
   const broken = await getJson<RunDetail>('/api/run?id=' + fx.ids.broken);
   assert.equal(broken.rows.length, 2, 'good lines around a bad one still count');
 });

@@ -37,7 +37,7 @@ function doneRun(dir: string, quick: boolean): void {
   writeFileSync(join(dir, 'config.json'), JSON.stringify({ methods, seeds, epochs: 4 }));
   writeFileSync(join(dir, 'status.json'), status('done', 1));
   writeFileSync(join(dir, 'metrics.jsonl'), epochRows(methods, seeds, 4, 0.7));
-  const runs = methods.flatMap((m) => seeds.map((s) => ({ method: m, seed: s, metrics: { test_acc: FINAL[m as 'mlp'][s as 1] }, wallSeconds: 3 })));
+  const runs = methods.flatMap((m) => seeds.map((s) => ({ method: m, seed: s, metrics: { test_acc: FINAL[m as 'mlp'][s as 1], params: m === 'mlp' ? 1000 : 500 }, wallSeconds: 3 })));
   const summary = Object.fromEntries(
     methods.map((m) => {
       const xs = seeds.map((s) => FINAL[m as 'mlp'][s as 1]);
