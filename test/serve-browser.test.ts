@@ -110,7 +110,7 @@ test('compare overlays two runs of one experiment: one series per (method, run)'
   await page.waitForSelector('main[data-ready="compare"]');
   const series = await attrs(page, '#curves .chart', ['data-series']);
   assert.deepEqual(series, [['4'], ['4']]);
-  assert.equal(await page.locator('table.summary tbody tr').count(), 2);
+  assert.equal(await page.locator('table.summary tbody tr').count(), 2, 'test_acc of mlp and of cnn');
   await page.close();
 });
 
