@@ -60,9 +60,14 @@ test('the run list gives each run its status: done, running, interrupted (killed
 test('a run: summary from results.json and paired differences against the baseline with a t interval', async () => {
   const d = await getJson<RunDetail>('/api/run?id=' + fx.ids.done);
   assert.equal(d.baseline, 'mlp');
-  assert.equal(d.baselineSource, 'first method');
+  assert.equal(d.baselineSource, 'experiment', 'schema 1: the experiment declares its baseline');
+  assert.equal(d.primary, 'test_acc');
+  assert.deepEqual(d.problems, [], 'a valid schema-1 results.json raises no problem');
+  const legacy = await getJson<RunDetail>('/api/run?id=' + fx.ids.done2);
+  assert.equal(legacy.baselineSource, 'first method', 'an unversioned results.json still shows, against its first method');
+  assert.equal(legacy.paired.length, 1);
   assert.equal(d.summary!.cnn.test_acc.n, 3);
-  assert.equal(d.rows.length, 2 * 3 * 4);
+  assert.equal(d.rows.length, 2 * 3 * 4 + 1);
   assert.equal(d.hasReport, true);
   const p = d.paired.find((x) => x.method === 'cnn' && x.metric === 'test_acc')!;
   // By hand: differences 0.05, 0.04, 0.06 → mean 0.05, sd 0.01, se 0.01/√3, t(0.975, 2) = 4.302653.
@@ -72,7 +77,8 @@ test('a run: summary from results.json and paired differences against the baseli
   const half = (4.302653 * 0.01) / Math.sqrt(3);
   assert.ok(Math.abs(p.ci95[0] - (0.05 - half)) < 1e-6 && Math.abs(p.ci95[1] - (0.05 + half)) < 1e-6, JSON.stringify(p.ci95));
   assert.equal(p.n, 3);
-  assert.deepEqual(d.paired.map((x) => x.metric), ['test_acc'], 'params (the same for every seed) is not tested');
+  assert.deepEqual(d.paired.map((x) => x.metric), ['test_acc'], 'params (a declared diagnostic) is not tested');
+  assert.deepEqual(legacy.paired.map((x) => x.metric), ['test_acc'], 'params (the same for every seed) is not tested');
   const broken = await getJson<RunDetail>('/api/run?id=' + fx.ids.broken);
   assert.equal(broken.rows.length, 2, 'good lines around a bad one still count');
 });

@@ -34,8 +34,8 @@ function fmt(v: number): string {
   return a >= 1000 ? v.toFixed(0) : a >= 100 ? v.toFixed(1) : a >= 1 ? v.toFixed(3) : v.toFixed(4);
 }
 /** mean ± std; a constant integer (a parameter count, a leak count) prints as the integer alone. */
-const fmtStat = (s: { mean: number; std: number; n: number }) =>
-  Number.isInteger(s.mean) && s.std === 0 ? String(s.mean) : `${fmt(s.mean)}${s.n > 1 && Number.isFinite(s.std) ? ` ± ${fmt(s.std)}` : ''}`;
+const fmtStat = (s: { mean: number; std: number; n: number; integer?: boolean }) =>
+  (s.integer || Number.isInteger(s.mean)) && s.std === 0 ? String(s.mean) : `${fmt(s.mean)}${s.n > 1 && Number.isFinite(s.std) ? ` ± ${fmt(s.std)}` : ''}`;
 
 function badge(status: string, lastEpoch: number | null): HTMLElement {
   const text = status === 'interrupted' || status === 'running' ? `${status}${lastEpoch !== null ? ` · epoch ${lastEpoch}` : ''}` : status;
@@ -110,7 +110,9 @@ function summaryTable(d: RunDetail): HTMLElement {
     return h('p', { class: 'hint' }, why);
   }
   const methods = Object.keys(d.summary);
-  const keys = [...new Set(methods.flatMap((m) => Object.keys(d.summary![m])))];
+  // Comparison metrics first, then the declared diagnostics (sizes, counts, timings).
+  const allKeys = [...new Set(methods.flatMap((m) => Object.keys(d.summary![m])))];
+  const keys = [...allKeys.filter((k) => !d.diagnostics.includes(k)), ...allKeys.filter((k) => d.diagnostics.includes(k))];
   const nOf = (m: string) => {
     const ns = [...new Set(Object.values(d.summary![m]).map((s) => s.n))];
     return ns.length === 1 ? String(ns[0]) : `${Math.min(...ns)}–${Math.max(...ns)}`;
@@ -119,23 +121,25 @@ function summaryTable(d: RunDetail): HTMLElement {
     'div',
     {},
     table(['method', 'n', ...keys], methods.map((m) => [m, nOf(m), ...keys.map((k) => (d.summary![m][k] ? fmtStat(d.summary![m][k]) : ''))]), 'summary'),
-    h('p', { class: 'hint' }, 'mean ± std over seeds; n = seeds behind each number'),
+    h('p', { class: 'hint' }, `mean ± std over seeds; n = seeds behind each number${d.diagnostics.length ? `; diagnostics: ${keys.filter((k) => d.diagnostics.includes(k)).join(', ')}` : ''}`),
   );
 }
 
 function pairedTable(d: RunDetail): HTMLElement | null {
   if (!d.paired.length || !d.baseline) return null;
   const src = d.baselineSource === 'first method' ? ' (the first method: the experiment declares no baseline)' : '';
-  const rows = d.paired.map((p: PairedDifference) => {
+  const dir = d.primary ? ` Primary metric: ${d.primary}${d.higherIsBetter === null ? '' : d.higherIsBetter ? ' (higher is better)' : ' (lower is better)'}.` : '';
+  const ordered = [...d.paired].sort((a, b) => Number(b.metric === d.primary) - Number(a.metric === d.primary));
+  const rows = ordered.map((p: PairedDifference) => {
     const excl = p.ci95[0] > 0 || p.ci95[1] < 0;
-    return [p.method, p.metric, h('span', { class: excl ? 'sig' : '' }, fmt(p.meanDiff)), Number.isFinite(p.ci95[0]) ? `[${fmt(p.ci95[0])}, ${fmt(p.ci95[1])}]` : 'n/a (n < 2)', String(p.n), Number.isFinite(p.p) ? p.p.toFixed(3) : 'n/a'];
+    return [p.method, p.metric === d.primary ? h('strong', {}, p.metric) : p.metric, h('span', { class: excl ? 'sig' : '' }, fmt(p.meanDiff)), Number.isFinite(p.ci95[0]) ? `[${fmt(p.ci95[0])}, ${fmt(p.ci95[1])}]` : 'n/a (n < 2)', String(p.n), Number.isFinite(p.p) ? p.p.toFixed(3) : 'n/a'];
   });
   const small = d.paired.some((p) => p.n < 3);
   return h(
     'section',
     {},
     h('h2', {}, `Paired differences against ${d.baseline}`),
-    h('p', { class: 'hint' }, `method − ${d.baseline}${src}, paired by seed; 95% t-interval with df = n − 1. Bold: the interval excludes 0. No correction for the number of comparisons.`),
+    h('p', { class: 'hint' }, `method − ${d.baseline}${src}, paired by seed; 95% t-interval with df = n − 1. Bold: the interval excludes 0. No correction for the number of comparisons.${dir}`),
     table(['method', 'metric', 'Δ mean', '95% CI', 'n', 'p'], rows, 'paired'),
     small ? h('p', { class: 'warn' }, 'Some differences rest on fewer than 3 paired seeds: treat them as anecdotes.') : null,
   );

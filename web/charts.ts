@@ -7,9 +7,12 @@ export const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '
 /** Keys of metric rows that are coordinates or bookkeeping, not curves. */
 const NOT_CURVES = new Set(['method', 'seed', 'epoch', 'step', 'epoch_seconds', 'lr', 'kind', 'time', 'wallSeconds']);
 
+/** Rows that are curve points: `kind` epoch or step (schema 1), or no kind (older runs). Selection and diagnostic rows are not. */
+export const isCurveRow = (r: MetricsRow) => r.kind === undefined || r.kind === 'epoch' || r.kind === 'step';
+
 /** The x key of a run's rows: `epoch` when rows have it, else `step`. */
 export function xKeyOf(rows: MetricsRow[]): 'epoch' | 'step' {
-  return rows.some((r) => typeof r.epoch === 'number') ? 'epoch' : 'step';
+  return rows.some((r) => isCurveRow(r) && typeof r.epoch === 'number') ? 'epoch' : 'step';
 }
 
 /** Numeric per-row metrics worth a chart, in first-seen order. */
@@ -17,7 +20,7 @@ export function curveMetrics(rows: MetricsRow[]): string[] {
   const xKey = xKeyOf(rows);
   const seen: string[] = [];
   for (const r of rows) {
-    if (typeof r[xKey] !== 'number') continue;
+    if (!isCurveRow(r) || typeof r[xKey] !== 'number') continue;
     for (const [k, v] of Object.entries(r)) if (!NOT_CURVES.has(k) && typeof v === 'number' && Number.isFinite(v) && !seen.includes(k)) seen.push(k);
   }
   return seen;
@@ -44,7 +47,7 @@ export function seedCurves(rows: MetricsRow[], metric: string, keyOf: (r: Metric
     const x = r[xKey];
     const y = r[metric];
     const key = keyOf(r);
-    if (key === null || typeof x !== 'number' || typeof y !== 'number' || !Number.isFinite(y)) continue;
+    if (key === null || !isCurveRow(r) || typeof x !== 'number' || typeof y !== 'number' || !Number.isFinite(y)) continue;
     if (!groups.has(key)) groups.set(key, new Map());
     const g = groups.get(key)!;
     if (!g.has(x)) g.set(x, []);

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import { applyWasmPatches } from '../src/engine/wasm-patches.js';
+import { applyWasmPatches } from '../src/index.js';
 import { trainShiftSuperLoss, type ShiftSuperLossResult } from '../src/demos/shift-superloss.js';
 import { CurveChart, PALETTE } from './charts.js';
 

@@ -2,7 +2,8 @@ import { existsSync, openSync, readFileSync, readSync, closeSync, readdirSync, s
 import { hostname } from 'node:os';
 import { join, relative, sep } from 'node:path';
 import { processAlive, readRunStatus } from '../experiments/run-status.js';
-import { pairedTTest } from '../methods/mtl/metrics.js';
+import { RESULTS_SCHEMA_VERSION, resultsSchema } from '../results/schema.js';
+import { pairedTTest } from '../stats/index.js';
 import type { FileProblem, MetricsRow, PairedDifference, RunDetail, RunListEntry, RunStatus, Stat } from './types.js';
 
 /** Files whose presence marks a directory as a run directory. */
@@ -168,6 +169,15 @@ function load(root: string, dir: string): Loaded {
     results = null;
   }
   const resultsBroken = problems.length > nBefore;
+  if (results && results.schemaVersion !== undefined) {
+    // Shown as far as understood either way; the problem says what does not fit the contract.
+    if (results.schemaVersion !== RESULTS_SCHEMA_VERSION) {
+      problems.push({ file: 'results.json', message: `schemaVersion ${JSON.stringify(results.schemaVersion)} is not the one this efftrain reads (${RESULTS_SCHEMA_VERSION}); shown as far as it is understood` });
+    } else {
+      const r = resultsSchema.safeParse(results);
+      if (!r.success) problems.push({ file: 'results.json', message: `does not match the results schema: ${r.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}` });
+    }
+  }
   const metrics = readMetricsCached(join(dir, 'metrics.jsonl'));
   problems.push(...metrics.problems);
   const { status, error } = runStatus(dir, results, resultsBroken);
@@ -202,24 +212,38 @@ export function listRuns(root: string): RunListEntry[] {
     .sort((a, b) => (a.date < b.date ? 1 : a.date > b.date ? -1 : a.id.localeCompare(b.id)));
 }
 
-/** Where the baseline comes from: results.json's `baseline`, the config's `baseline`, else the first method. */
+/** The experiment's metric declaration in results.json (schema 1: `metrics: {primary, higherIsBetter, baseline, diagnostics}`). */
+function metricDecl(results: Record<string, unknown> | null): { primary?: string; higherIsBetter?: boolean; baseline?: string | null; diagnostics: string[] } {
+  const m = results?.metrics as Record<string, unknown> | undefined;
+  if (!m || typeof m !== 'object') return { diagnostics: [] };
+  return {
+    primary: typeof m.primary === 'string' ? m.primary : undefined,
+    higherIsBetter: typeof m.higherIsBetter === 'boolean' ? m.higherIsBetter : undefined,
+    baseline: typeof m.baseline === 'string' ? m.baseline : null,
+    diagnostics: strings(m.diagnostics),
+  };
+}
+
+/** Where the baseline comes from: the experiment's declaration in results.json, the config's `baseline`, else the first method. */
 function chooseBaseline(results: Record<string, unknown> | null, config: Record<string, unknown> | null, methods: string[]): Pick<RunDetail, 'baseline' | 'baselineSource'> {
-  if (typeof results?.baseline === 'string' && methods.includes(results.baseline)) return { baseline: results.baseline, baselineSource: 'results' };
+  const declared = metricDecl(results).baseline;
+  if (declared && methods.includes(declared)) return { baseline: declared, baselineSource: 'experiment' };
   if (typeof config?.baseline === 'string' && methods.includes(config.baseline)) return { baseline: config.baseline, baselineSource: 'config' };
   return methods.length ? { baseline: methods[0], baselineSource: 'first method' } : { baseline: null, baselineSource: null };
 }
 
 /**
  * Differences method − baseline of every final metric, paired by seed, with a t-based 95% CI (Student t, df = n − 1);
- * only seeds both methods finished are paired. Metrics constant over seeds in both methods are left out.
+ * only seeds both methods finished are paired. Declared diagnostics (`skip`) and metrics constant over seeds in both
+ * methods are left out.
  */
-export function pairedDifferences(runs: { method: string; seed: number; metrics: Record<string, number> }[], baseline: string): PairedDifference[] {
+export function pairedDifferences(runs: { method: string; seed: number; metrics: Record<string, number> }[], baseline: string, skip: string[] = []): PairedDifference[] {
   const base = new Map(runs.filter((r) => r.method === baseline).map((r) => [r.seed, r.metrics]));
   const methods = [...new Set(runs.map((r) => r.method))].filter((m) => m !== baseline);
   const out: PairedDifference[] = [];
   for (const m of methods) {
     const mine = runs.filter((r) => r.method === m && base.has(r.seed));
-    const keys = [...new Set(mine.flatMap((r) => Object.keys(r.metrics)))];
+    const keys = [...new Set(mine.flatMap((r) => Object.keys(r.metrics)))].filter((k) => !skip.includes(k));
     for (const k of keys) {
       const pairs = mine.map((r) => [r.metrics[k], base.get(r.seed)![k]]).filter(([a, b]) => typeof a === 'number' && typeof b === 'number' && Number.isFinite(a) && Number.isFinite(b));
       if (!pairs.length) continue;
@@ -248,7 +272,11 @@ function summaryOf(results: Record<string, unknown>): Record<string, Record<stri
     out[m] = {};
     for (const [k, s] of Object.entries(metrics as Record<string, unknown>)) {
       const st = s as Partial<Stat> | null;
-      if (st && typeof st.mean === 'number') out[m][k] = { mean: st.mean, std: typeof st.std === 'number' ? st.std : NaN, n: typeof st.n === 'number' ? st.n : NaN };
+      if (st && (typeof st.mean === 'number' || st.mean === null)) {
+        // JSON has no NaN: schema 1 stores a non-finite mean/std as null.
+        out[m][k] = { mean: typeof st.mean === 'number' ? st.mean : NaN, std: typeof st.std === 'number' ? st.std : NaN, n: typeof st.n === 'number' ? st.n : NaN };
+        if (st.integer === true) out[m][k].integer = true;
+      }
     }
   }
   return out;
@@ -259,13 +287,17 @@ export function runDetail(root: string, dir: string): RunDetail {
   const { entry, config, results, metrics } = load(root, dir);
   const methods = results ? strings(results.methods).concat(entry.methods.filter((m) => !strings(results.methods).includes(m))) : entry.methods;
   const { baseline, baselineSource } = chooseBaseline(results, config, methods);
+  const decl = metricDecl(results);
   return {
     ...entry,
     config,
     summary: results ? summaryOf(results) : null,
     baseline,
     baselineSource,
-    paired: results && baseline ? pairedDifferences(runsOf(results), baseline) : [],
+    paired: results && baseline ? pairedDifferences(runsOf(results), baseline, decl.diagnostics) : [],
+    primary: decl.primary ?? null,
+    higherIsBetter: decl.higherIsBetter ?? null,
+    diagnostics: decl.diagnostics,
     command: typeof results?.command === 'string' ? results.command : null,
     wallSeconds: typeof results?.wallSeconds === 'number' ? results.wallSeconds : null,
     rows: metrics.rows,

@@ -39,6 +39,8 @@ export interface Stat {
   mean: number;
   std: number;
   n: number;
+  /** Every run's value is an integer (counts, sizes). */
+  integer?: boolean;
 }
 
 /** method − baseline, paired by seed, with a t-based 95% confidence interval (df = n − 1). */
@@ -57,8 +59,13 @@ export interface RunDetail extends RunListEntry {
   summary: Record<string, Record<string, Stat>> | null;
   /** The method differences are taken against, and where that choice came from. */
   baseline: string | null;
-  baselineSource: 'results' | 'config' | 'first method' | null;
+  baselineSource: 'experiment' | 'config' | 'first method' | null;
+  /** method − baseline for every non-diagnostic final metric. */
   paired: PairedDifference[];
+  /** From the experiment's declaration in results.json (schema 1), when present. */
+  primary: string | null;
+  higherIsBetter: boolean | null;
+  diagnostics: string[];
   command: string | null;
   wallSeconds: number | null;
   rows: MetricsRow[];

@@ -26,17 +26,20 @@ function epochRows(methods: string[], seeds: number[], epochs: number, base: num
   for (const m of methods)
     for (const s of seeds)
       for (let e = 1; e <= epochs; e++)
-        lines.push(JSON.stringify({ method: m, seed: s, epoch: e, train_loss: 1 / e + 0.01 * s, test_acc: base + 0.02 * e + (m === 'cnn' ? 0.03 : 0) + 0.001 * s, lr: 0.001, epoch_seconds: 1.5 }));
+        lines.push(JSON.stringify({ kind: 'epoch', method: m, seed: s, epoch: e, train_loss: 1 / e + 0.01 * s, test_acc: base + 0.02 * e + (m === 'cnn' ? 0.03 : 0) + 0.001 * s, lr: 0.001, epoch_seconds: 1.5 }));
   return lines.join('\n') + '\n';
 }
 
-function doneRun(dir: string, quick: boolean): void {
+/** A finished run; `schema1` writes results.json as schema 1 (metrics declaration, derived), else the older unversioned form. */
+function doneRun(dir: string, quick: boolean, schema1: boolean): void {
   mkdirSync(join(dir, 'charts'), { recursive: true });
   const methods = ['mlp', 'cnn'];
   const seeds = [1, 2, 3];
   writeFileSync(join(dir, 'config.json'), JSON.stringify({ methods, seeds, epochs: 4 }));
   writeFileSync(join(dir, 'status.json'), status('done', 1));
-  writeFileSync(join(dir, 'metrics.jsonl'), epochRows(methods, seeds, 4, 0.7));
+  // A diagnostic row (not a curve point, though it carries an epoch) must not become a chart.
+  const diag = JSON.stringify({ kind: 'diagnostic', method: 'mlp', seed: 1, name: 'confidence', epoch: 4, mean_sigma: 0.5 });
+  writeFileSync(join(dir, 'metrics.jsonl'), epochRows(methods, seeds, 4, 0.7) + diag + '\n');
   const runs = methods.flatMap((m) => seeds.map((s) => ({ method: m, seed: s, metrics: { test_acc: FINAL[m as 'mlp'][s as 1], params: m === 'mlp' ? 1000 : 500 }, wallSeconds: 3 })));
   const summary = Object.fromEntries(
     methods.map((m) => {
@@ -46,10 +49,9 @@ function doneRun(dir: string, quick: boolean): void {
       return [m, { test_acc: { mean, std, n: 3 } }];
     }),
   );
-  writeFileSync(
-    join(dir, 'results.json'),
-    JSON.stringify({ experiment: 'fashion-baseline', quick, backend: 'wasm', seeds, methods, runs, summary, wallSeconds: 12.5, command: 'efftrain run fashion-baseline --quick' }),
-  );
+  const base = { experiment: 'fashion-baseline', quick, backend: 'wasm', seeds, methods, runs, summary, wallSeconds: 12.5, command: 'efftrain run fashion-baseline --quick' };
+  const v1 = { schemaVersion: 1, ...base, metrics: { primary: 'test_acc', higherIsBetter: true, baseline: 'mlp', diagnostics: ['params'] }, derived: {} };
+  writeFileSync(join(dir, 'results.json'), JSON.stringify(schema1 ? v1 : base));
   writeFileSync(join(dir, 'charts', 'summary.svg'), '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>');
   writeFileSync(join(dir, 'report.md'), '# fashion-baseline\n\n## Experiment section\n\nSome <b>raw html</b> text.\n\n![summary](charts/summary.svg)\n');
 }
@@ -68,8 +70,8 @@ export function makeRunsFixture(): RunsFixture {
   symlinkSync(base, join(root, 'escape'));
 
   const ids = { done: 'fb-quick', done2: 'fb-full', live: 'fb-live', killed: 'sweep/fb-killed', failed: 'fb-failed', broken: 'fb-broken' };
-  doneRun(join(root, ids.done), true);
-  doneRun(join(root, ids.done2), false);
+  doneRun(join(root, ids.done), true, true);
+  doneRun(join(root, ids.done2), false, false);
 
   const live = join(root, ids.live);
   mkdirSync(live);
