@@ -10,6 +10,7 @@ import { writeReport } from '../report/report.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { registerExportShiftCommand } from './export-shift.js';
 import { registerGenerateCommand } from './generate.js';
+import { registerRecognizeCommand } from './recognize.js';
 import type { MetricRow, Results } from '../experiments/types.js';
 
 const VERSION = '0.1.0';
@@ -155,6 +156,7 @@ export function buildProgram(): Command {
 
   registerExportShiftCommand(program);
   registerGenerateCommand(program);
+  registerRecognizeCommand(program);
   return program;
 }
 

@@ -71,9 +71,9 @@ const schema = z
     /** Validation fonts (for choosing settings; `evalSplit: "val"`), disjoint from train and test fonts. */
     valFonts: z.array(z.string()).min(1).default(['scripts']),
     testFonts: z.array(z.string()).min(1).default(['cursive', 'timesi']),
-    writersPerFont: z.number().int().positive().default(3),
+    writersPerFont: z.number().int().positive().default(5),
     /** Strength of each writer's fixed style warp (× the stroke-warp ranges). */
-    styleStrength: z.number().min(0).default(1),
+    styleStrength: z.number().min(0).default(1.5),
     trainWords: z.number().int().positive().default(2000),
     evalWords: z.number().int().positive().default(500),
     /** Dictionary = the most frequent words of the corpus. Words are sampled from the whole corpus, so some are out of it. */
@@ -104,7 +104,7 @@ const schema = z
     oodPenalty: z.number().min(0).default(DEFAULT_SEARCH.oodPenalty),
     oodCharPenalty: z.number().min(0).default(DEFAULT_SEARCH.oodCharPenalty),
     segmentPenalty: z.number().default(DEFAULT_SEARCH.segmentPenalty),
-    /** Save the trained recognizer as artifacts/<method>-s<seed>/recognizer.json. */
+    /** Save the trained recognizer as runs/<method>-seed<seed>/recognizer.json. */
     saveRecognizer: z.boolean().default(true),
   })
   .strict();

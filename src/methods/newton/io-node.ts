@@ -16,7 +16,7 @@ export function saveRecognizer(dir: string, rec: Recognizer): string {
 /** Reads a recognizer from a model directory (or a recognizer.json path) (Node only). */
 export function loadRecognizerFile(dirOrFile: string): Recognizer {
   const file = existsSync(join(dirOrFile, RECOGNIZER_FILE)) ? join(dirOrFile, RECOGNIZER_FILE) : dirOrFile;
-  if (!existsSync(file) || !file.endsWith('.json')) throw new Error(`${dirOrFile}: no ${RECOGNIZER_FILE} found (train one with \`efftrain run newton-handwriting\`; it is saved under <run>/artifacts/<method>-s<seed>/)`);
+  if (!existsSync(file) || !file.endsWith('.json')) throw new Error(`${dirOrFile}: no ${RECOGNIZER_FILE} found (train one with \`efftrain run newton-handwriting\`; it is saved under <run>/runs/<method>-seed<seed>/)`);
   let j: unknown;
   try {
     j = JSON.parse(readFileSync(file, 'utf8'));

@@ -11,7 +11,7 @@ export class TfNet {
   constructor(readonly spec: NetSpec, init: NetWeights) {
     this.vars = {};
     const netId = nextNetId++;
-    for (const [name, shape] of Object.entries(netShapes(spec))) this.vars[name] = tf.variable(tf.tensor(init[name], shape), !FIXED_PARAMS.includes(name), `newton${netId}.${name}`);
+    for (const [name, shape] of Object.entries(netShapes(spec))) this.vars[name] = tf.tidy(() => tf.variable(tf.tensor(init[name], shape), !FIXED_PARAMS.includes(name), `newton${netId}.${name}`));
   }
 
   /** Sigmoid outputs for a batch [B, inputDim]. */
