@@ -98,7 +98,7 @@ const schema = z
     freqB: z.number().min(0).default(0.7),
     freqCap: z.number().positive().default(10),
     negativeFactor: z.number().positive().default(0.3),
-    warpStrength: z.number().positive().default(1),
+    warpStrength: z.number().positive().default(0.4),
     beamWidth: z.number().int().positive().default(DEFAULT_SEARCH.beamWidth),
     lmWeight: z.number().min(0).default(DEFAULT_SEARCH.lmWeight),
     oodPenalty: z.number().min(0).default(DEFAULT_SEARCH.oodPenalty),
@@ -383,7 +383,7 @@ export const newtonHandwriting: Experiment<Cfg> = {
   name: 'newton-handwriting',
   description: 'Newton hand-print recognizer (Yaeger et al. NIPS 1996): NormOutErr, frequency balancing, error emphasis, negative training, stroke warping, annealing; character and word error on unseen Hershey-font writers',
   schema: schema as unknown as z.ZodType<Cfg>,
-  quick: { methods: ['baseline', '+normouterr', 'all'], seeds: [1, 2], epochs: 12, patternsPerEpoch: 5000, trainWords: 1200, evalWords: 250 },
+  quick: { methods: ['baseline', '+normouterr', 'all'], seeds: [1, 2], epochs: 30, patternsPerEpoch: 5000, trainWords: 1200, evalWords: 250 },
   knownMethods: () => [...NEWTON_METHODS],
   validate(cfg) {
     for (const m of cfg.methods) newtonArm(m);
