@@ -4,14 +4,20 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { initEngine } from '../src/engine/backend.js';
 import { trainShiftSuperLoss } from '../src/demos/shift-superloss.js';
 import { startDashboard, type DashboardServer } from '../src/serve/server.js';
 import { makeRunsFixture } from './helpers/runs-fixture.js';
+import { Recognizer } from '../src/methods/newton/recognizer.js';
+import { hersheyFont } from '../src/data/strokes.js';
+import { loadHersheyTextJson } from '../src/data/strokes-node.js';
+import { HANDWRITING_CLASSES, makeWriter, renderWord } from '../src/data/handwriting.js';
+import { Rng } from '../src/engine/rng.js';
 
 const CHROMIUM = process.env.EFFTRAIN_CHROMIUM ?? '/usr/bin/chromium';
 const skip = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (apt-get install chromium, or set EFFTRAIN_CHROMIUM)`;
@@ -134,4 +140,39 @@ test('the playground trains on wasm in the page, and its loss curve equals Node�
   t.diagnostic(`largest |Δloss| page vs Node over ${steps} steps: ${worst}`);
   assert.ok(worst <= 1e-5, `largest |Δloss| between the page and Node: ${worst}`);
   assert.ok(node.losses[steps - 1] < node.losses[0] - 0.2, 'the loss goes down');
+});
+
+test('the handwriting page: a word drawn with mouse events comes out as the top hypothesis, as in Node', { skip }, async () => {
+  // The recognizer the newton-handwriting experiment saved (quick run, shipped in models/newton), served from a run folder.
+  const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  const modelDir = join(fx.root, 'newton-quick', 'runs', 'all-seed1');
+  mkdirSync(modelDir, { recursive: true });
+  writeFileSync(join(fx.root, 'newton-quick', 'config.json'), JSON.stringify({ methods: ['all'], seeds: [1] }));
+  copyFileSync(join(repo, 'models', 'newton', 'recognizer.json'), join(modelDir, 'recognizer.json'));
+  const rec = Recognizer.fromJSON(JSON.parse(readFileSync(join(modelDir, 'recognizer.json'), 'utf8')));
+  // A fixture word written by a test-set writer (a font the recognizer never saw in training).
+  const glyphs = hersheyFont(loadHersheyTextJson(), 'cursive', HANDWRITING_CLASSES);
+  const word = renderWord('time', makeWriter('fixture', 'cursive', glyphs, new Rng(3)), new Rng(4));
+  assert.equal(rec.recognize(word.ink)[0].text, 'time', 'the fixture is a word the recognizer reads');
+
+  const page = await open('/handwriting');
+  await page.waitForSelector('#state[data-state="ready"], #state[data-state="error"]');
+  assert.equal(await page.locator('#state').getAttribute('data-state'), 'ready', await page.locator('#state').innerText());
+  const box = (await page.locator('#pad').boundingBox())!;
+  const xs = word.ink.flat().map((p) => p[0]);
+  const ys = word.ink.flat().map((p) => p[1]);
+  const scale = Math.min((box.width - 40) / (Math.max(...xs) - Math.min(...xs)), (box.height - 40) / (Math.max(...ys) - Math.min(...ys)));
+  const at = (p: [number, number]) => [box.x + 20 + (p[0] - Math.min(...xs)) * scale, box.y + 20 + (p[1] - Math.min(...ys)) * scale] as const;
+  for (const stroke of word.ink) {
+    await page.mouse.move(...at(stroke[0]));
+    await page.mouse.down();
+    for (const p of stroke.slice(1)) await page.mouse.move(...at(p));
+    await page.mouse.up();
+  }
+  await page.waitForFunction(`window.efftrainHandwriting && window.efftrainHandwriting.ink.length === ${word.ink.length}`);
+  const seen = (await page.evaluate('window.efftrainHandwriting')) as { ink: [number, number][][]; hypotheses: { text: string }[] };
+  assert.equal(await page.locator('#hyps li').first().getAttribute('data-word'), 'time');
+  assert.equal(seen.hypotheses[0].text, rec.recognize(seen.ink)[0].text, 'the page and Node agree on the same ink');
+  assert.deepEqual(pageErrors(page), []);
+  await page.close();
 });

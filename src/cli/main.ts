@@ -12,6 +12,7 @@ import { registerExportShiftCommand } from './export-shift.js';
 import { registerGenerateCommand } from './generate.js';
 import { registerServeCommand } from './serve.js';
 import type { MetricRow } from '../experiments/types.js';
+import { registerRecognizeCommand } from './recognize.js';
 
 const VERSION = '0.1.0';
 
@@ -160,6 +161,7 @@ export function buildProgram(): Command {
   registerExportShiftCommand(program);
   registerGenerateCommand(program);
   registerServeCommand(program);
+  registerRecognizeCommand(program);
   return program;
 }
 

@@ -6,6 +6,7 @@ import { s3Shift } from './s3-shift/index.js';
 import { structuredFfn } from './structured-ffn/index.js';
 import { mtlMultiFashion } from './mtl-multifashion/index.js';
 import { mtlFashionDomains } from './mtl-fashion-domains/index.js';
+import { newtonHandwriting } from './newton-handwriting.js';
 import type { Experiment } from './types.js';
 
 /** Every experiment of `efftrain run <name>` (one folder each under src/experiments/). */
@@ -28,4 +29,4 @@ export function listExperiments(): Experiment<any>[] {
   return experiments.list();
 }
 
-for (const e of [fashionBaseline, superlossNoisyLabels, superlossRegression, s3Shift, structuredFfn, mtlMultiFashion, mtlFashionDomains]) registerExperiment(e);
+for (const e of [fashionBaseline, superlossNoisyLabels, superlossRegression, s3Shift, structuredFfn, mtlMultiFashion, mtlFashionDomains, newtonHandwriting]) registerExperiment(e);
