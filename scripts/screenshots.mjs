@@ -3,7 +3,8 @@
 // Starts `efftrain serve` on <runsDir> (needs `npm run build`), drives Debian's Chromium with playwright-core
 // (EFFTRAIN_CHROMIUM overrides /usr/bin/chromium), and writes dashboard-runs.png, dashboard-run.png (the newest
 // finished run), dashboard-compare.png (the two newest finished runs of one experiment, when there are two) and
-// playground.png.
+// playground.png, and handwriting.png when a run folder holds a recognizer.json (EFFTRAIN_SCREENSHOT_INK: strokes
+// to write on it, JSON).
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -35,6 +36,29 @@ try {
   const pair = done.filter((r) => r.experiment === done[0]?.experiment).slice(0, 2);
   if (pair.length === 2) await snap(`/compare?run=${encodeURIComponent(pair[0].id)}&run=${encodeURIComponent(pair[1].id)}`, 'main[data-ready="compare"]', 'dashboard-compare.png');
   await snap('/playground', '#state[data-state="done"]', 'playground.png');
+  const recognizers = await (await fetch(dash.url + '/api/recognizers')).json();
+  if (recognizers.length) {
+    // Writes the word "time" by mouse in a cursive style (a few strokes of a fixed path).
+    await page.goto(dash.url + '/handwriting');
+    await page.waitForSelector('#state[data-state="ready"]');
+    const ink = JSON.parse(process.env.EFFTRAIN_SCREENSHOT_INK ?? 'null');
+    if (ink) {
+      const box = await page.locator('#pad').boundingBox();
+      const xs = ink.flat().map((p) => p[0]);
+      const ys = ink.flat().map((p) => p[1]);
+      const s = Math.min((box.width - 40) / (Math.max(...xs) - Math.min(...xs)), (box.height - 40) / (Math.max(...ys) - Math.min(...ys)));
+      const at = (p) => [box.x + 20 + (p[0] - Math.min(...xs)) * s, box.y + 20 + (p[1] - Math.min(...ys)) * s];
+      for (const stroke of ink) {
+        await page.mouse.move(...at(stroke[0]));
+        await page.mouse.down();
+        for (const p of stroke.slice(1)) await page.mouse.move(...at(p));
+        await page.mouse.up();
+      }
+    }
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: join(outDir, 'handwriting.png') });
+    process.stdout.write(join(outDir, 'handwriting.png') + '\n');
+  }
 } finally {
   await browser.close();
   await dash.close();
