@@ -8,6 +8,7 @@ import { writeSyntheticIdx } from './helpers/synthetic.js';
 import type { Results } from '../src/experiments/types.js';
 import { tempDir } from './helpers/tmp.js';
 import { loadBlas } from '../src/engine/blas.js';
+import { runStatus } from '../src/serve/runs.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
 const tmp = () => tempDir('efftrain-cli-');
@@ -16,7 +17,7 @@ const data = writeSyntheticIdx({ nTrain: 600, nTest: 200, size: 12, classes: 4 }
 const tiny = ['--data', data, '--set', 'epochs=2', '--set', 'batchSize=32', '--set', 'mlpHidden=[32]', '--set', 'cnnChannels=[4,8]', '--set', 'cnnHidden=16', '--set', 'cnnDownsample="stride"', '--quiet'];
 
 test('--help works on every verb', () => {
-  for (const verb of [[], ['list'], ['run'], ['report'], ['bench']]) {
+  for (const verb of [[], ['list'], ['run'], ['report'], ['bench'], ['serve']]) {
     const r = cli([...verb, '--help']);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /Usage: efftrain/);
@@ -72,6 +73,7 @@ test('run writes config.json, metrics.jsonl, results.json (stable contract), rep
   const svg = readFileSync(join(dir, 'charts', 'curve-test_acc.svg'), 'utf8');
   assert.match(svg, /^<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
   assert.match(svg, /<polyline /);
+  assert.equal(JSON.parse(readFileSync(join(dir, 'status.json'), 'utf8')).state, 'done', 'status.json says done');
   firstRun = { dir, results: res };
 });
 
@@ -135,6 +137,7 @@ test('a NaN loss stops the run with the step named and no results.json', () => {
   assert.equal(r.status, 2, r.stderr);
   assert.match(r.stderr, /mlp seed 1: loss became (NaN|Infinity|-Infinity) at step \d+; last good checkpoint kept at .*checkpoint\.safetensors/);
   assert.ok(!existsSync(join(o, 'results.json')));
+  assert.deepEqual(runStatus(o, null, false).status, 'failed', 'status.json records the failure for the dashboard');
 });
 
 test('a run killed mid-training and resumed with --resume ends with the same metrics as an uninterrupted run', async () => {
@@ -167,6 +170,7 @@ test('a run killed mid-training and resumed with --resume ends with the same met
   });
   await new Promise((r) => child.on('exit', r));
   assert.ok(!existsSync(join(killedDir, 'results.json')), 'killed run left no results.json');
+  assert.equal(runStatus(killedDir, null, false).status, 'interrupted', 'a killed run reads as interrupted (its pid is gone)');
   const resumed = cli([...args, '--out', killedDir, '--resume']);
   assert.equal(resumed.status, 0, resumed.stderr);
   const a = JSON.parse(readFileSync(join(ref, 'results.json'), 'utf8')) as Results;

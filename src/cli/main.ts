@@ -12,7 +12,9 @@ import { registerExportShiftCommand } from './export-shift.js';
 import { registerGenerateCommand } from './generate.js';
 import { registerSweepCommands } from './sweep.js';
 import { registerParseCommand } from './parse.js';
+import { registerServeCommand } from './serve.js';
 import type { MetricRow } from '../experiments/types.js';
+import { registerRecognizeCommand } from './recognize.js';
 
 const VERSION = '0.1.0';
 
@@ -163,6 +165,8 @@ export function buildProgram(): Command {
   registerGenerateCommand(program);
   registerSweepCommands(program);
   registerParseCommand(program);
+  registerServeCommand(program);
+  registerRecognizeCommand(program);
   return program;
 }
 

@@ -7,6 +7,7 @@ import { structuredFfn } from './structured-ffn/index.js';
 import { mtlMultiFashion } from './mtl-multifashion/index.js';
 import { mtlFashionDomains } from './mtl-fashion-domains/index.js';
 import { microbertExperiment } from './microbert/index.js';
+import { newtonHandwriting } from './newton-handwriting.js';
 import type { Experiment } from './types.js';
 
 /** Every experiment of `efftrain run <name>` (one folder each under src/experiments/). */
@@ -29,4 +30,4 @@ export function listExperiments(): Experiment<any>[] {
   return experiments.list();
 }
 
-for (const e of [fashionBaseline, superlossNoisyLabels, superlossRegression, s3Shift, structuredFfn, mtlMultiFashion, mtlFashionDomains, microbertExperiment]) registerExperiment(e);
+for (const e of [fashionBaseline, superlossNoisyLabels, superlossRegression, s3Shift, structuredFfn, mtlMultiFashion, mtlFashionDomains, microbertExperiment, newtonHandwriting]) registerExperiment(e);

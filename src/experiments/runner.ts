@@ -12,6 +12,7 @@ import type { Experiment, MetricDecl, MetricRow, ReportInput, Results, RunRecord
 import { RunThread } from './thread.js';
 import type { WorkerInit } from './worker.js';
 import { writeReport } from '../report/report.js';
+import { writeRunStatus } from './run-status.js';
 
 export interface RunOptions extends ConfigSources {
   experiment: string;
@@ -56,7 +57,21 @@ export async function runExperiment(o: RunOptions): Promise<{ outDir: string; re
   mkdirSync(outDir, { recursive: true });
   rmSync(resultsPath, { force: true });
   writeFileAtomic(join(outDir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+  const run = { experiment: exp.name, quick: !!o.quick, startedAt: new Date().toISOString() };
+  writeRunStatus(outDir, run, 'running');
+  try {
+    const out = await runAll(o, exp, config, outDir);
+    writeRunStatus(outDir, run, 'done');
+    return out;
+  } catch (e) {
+    writeRunStatus(outDir, run, 'failed', (e as Error).message);
+    throw e;
+  }
+}
 
+/** Runs every (method, seed) pair and writes metrics.jsonl, results.json and the report (status.json is the caller's). */
+async function runAll(o: RunOptions, exp: Experiment<any>, config: { methods: string[]; seeds: number[] }, outDir: string): Promise<{ outDir: string; results: Results }> {
+  const resultsPath = join(outDir, 'results.json');
   const pairs: { method: string; seed: number }[] = [];
   for (const method of config.methods) for (const seed of config.seeds) pairs.push({ method, seed });
   const records = new Map<string, RunRecord>();
