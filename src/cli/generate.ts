@@ -9,6 +9,7 @@ import { CharTokenizer } from '../data/text-corpus.js';
 import { UserError } from '../errors.js';
 import { sampleTokens, TransformerLM } from '../models/transformer.js';
 import { StructuredFfn, defaultMergeThreshold } from '../methods/structured-ffn/ffn.js';
+import { loadTransformer } from '../node/transformer-files.js';
 
 function intArg(name: string, min: number) {
   return (v: string) => {
@@ -51,7 +52,7 @@ export function registerGenerateCommand(program: Command): void {
     .addOption(new Option('--backend <name>', 'tfjs backend').choices([...BACKEND_CHOICES]).default('wasm'))
     .action(async (dir: string, o: GenerateOptions) => {
       await initEngine({ backend: o.backend });
-      const { model, meta } = TransformerLM.load(dir);
+      const { model, meta } = loadTransformer(dir);
       try {
         const tok = CharTokenizer.fromJSON(meta.tokenizer as { type?: string; chars?: unknown });
         let prompt = Array.from(tok.encode(o.prompt));
