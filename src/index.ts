@@ -17,3 +17,5 @@ export * as s3 from './methods/s3/index.js';
 export * as mtl from './methods/mtl/index.js';
 export * as microbert from './methods/microbert/index.js';
 export * as structuredFfn from './methods/structured-ffn/index.js';
+export * as newton from './methods/newton/index.js';
+export * as strokes from './data/strokes.js';

@@ -5,7 +5,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runExperiment, runFolder } from '../src/experiments/runner.js';
-import { newtonArm } from '../src/experiments/newton-handwriting.js';
+import { newtonArm } from '../src/experiments/newton-handwriting/index.js';
 import { hersheyFont } from '../src/data/strokes.js';
 import { loadHersheyTextJson } from '../src/data/strokes-node.js';
 import { HANDWRITING_CLASSES, makeWriter, renderWord } from '../src/data/handwriting.js';

@@ -7,7 +7,7 @@ import { structuredFfn } from './structured-ffn/index.js';
 import { mtlMultiFashion } from './mtl-multifashion/index.js';
 import { mtlFashionDomains } from './mtl-fashion-domains/index.js';
 import { microbertExperiment } from './microbert/index.js';
-import { newtonHandwriting } from './newton-handwriting.js';
+import { newtonHandwriting } from './newton-handwriting/index.js';
 import type { Experiment } from './types.js';
 
 /** Every experiment of `efftrain run <name>` (one folder each under src/experiments/). */

@@ -19,3 +19,6 @@ export { writeReport, summaryTable, runsTable, fmtStat, fmtSummary, fmtValue, cu
 export type * from '../report/types.js';
 export { registerBench, getBench, listBenches, benches } from '../bench/registry.js';
 export type * from '../bench/types.js';
+export { loadHersheyTextJson } from '../data/strokes-node.js';
+export { corpusWordCounts } from '../data/handwriting-node.js';
+export { saveRecognizer, loadRecognizerFile, RECOGNIZER_FILE } from '../methods/newton/io-node.js';

@@ -1,25 +1,24 @@
 import { z } from 'zod';
-import { corpusWordCounts } from '../data/handwriting-node.js';
-import { cumulativeCounts, DEFAULT_RENDER, HANDWRITING_CLASSES, makeWriter, renderWord, sampleWord, type RenderedWord, type Writer } from '../data/handwriting.js';
-import { loadHersheyTextJson } from '../data/strokes-node.js';
-import { hersheyFont, inkBox, type Box } from '../data/strokes.js';
-import type { Rng } from '../engine/rng.js';
-import { UserError } from '../errors.js';
-import { pairedTTest } from '../methods/mtl/metrics.js';
-import { calibrationError, reliabilityBins } from '../methods/newton/normouterr.js';
-import { DEFAULT_FEATURES, featureBranches, featureDim, segmentFeatures } from '../methods/newton/features.js';
-import { netForward, type NetSpec } from '../methods/newton/net.js';
-import { Recognizer } from '../methods/newton/recognizer.js';
-import { saveRecognizer } from '../methods/newton/io-node.js';
-import { DEFAULT_SEARCH, type SearchOptions } from '../methods/newton/search.js';
-import { labelSegments, segmentHypotheses, type SegmentationOptions } from '../methods/newton/segmentation.js';
-import { applyStrokeWarp, DEFAULT_STROKE_WARP, sampleStrokeWarp } from '../methods/newton/stroke-warp.js';
-import { trainNewtonClassifier, type SampleSource } from '../methods/newton/trainer.js';
-import { fmtStat } from '../report/report.js';
-import { lineChart } from '../report/svg.js';
-import { meanStd } from '../train/metrics.js';
-import { runRng } from './common/image-classification.js';
-import type { Chart, Experiment, MetricRow, ReportSection, RunContext } from './types.js';
+import { corpusWordCounts } from '../../data/handwriting-node.js';
+import { cumulativeCounts, DEFAULT_RENDER, HANDWRITING_CLASSES, makeWriter, renderWord, sampleWord, type RenderedWord, type Writer } from '../../data/handwriting.js';
+import { loadHersheyTextJson } from '../../data/strokes-node.js';
+import { hersheyFont, inkBox, type Box } from '../../data/strokes.js';
+import type { Rng } from '../../engine/rng.js';
+import { UserError } from '../../errors.js';
+import { meanStd, pairedTTest } from '../../stats/index.js';
+import { calibrationError, reliabilityBins } from '../../methods/newton/normouterr.js';
+import { DEFAULT_FEATURES, featureBranches, featureDim, segmentFeatures } from '../../methods/newton/features.js';
+import { netForward, type NetSpec } from '../../methods/newton/net.js';
+import { Recognizer } from '../../methods/newton/recognizer.js';
+import { saveRecognizer } from '../../methods/newton/io-node.js';
+import { DEFAULT_SEARCH, type SearchOptions } from '../../methods/newton/search.js';
+import { labelSegments, segmentHypotheses, type SegmentationOptions } from '../../methods/newton/segmentation.js';
+import { applyStrokeWarp, DEFAULT_STROKE_WARP, sampleStrokeWarp } from '../../methods/newton/stroke-warp.js';
+import { trainNewtonClassifier, type SampleSource } from '../../methods/newton/trainer.js';
+import { fmtStat } from '../../report/report.js';
+import { lineChart } from '../../report/svg.js';
+import { runRng } from '../common/image-classification.js';
+import type { Chart, Experiment, MetricRow, ReportSection, Results, RunContext } from '../types.js';
 
 /**
  * Newton hand-print recognizer (Yaeger, Lyon & Webb, NIPS 9, 1996) on synthetic writers from Hershey fonts: the
@@ -315,7 +314,7 @@ async function run(ctx: RunContext<Cfg>): Promise<{ metrics: Record<string, numb
   });
   const ev = evaluateRecognizer(rec, d.evalSet);
   if (cfg.saveRecognizer) saveRecognizer(ctx.artifactsDir, rec);
-  ctx.log({ kind: 'reliability', lo: ev.bins.map((b) => b.lo), meanY: ev.bins.map((b) => b.meanY), empiricalP: ev.bins.map((b) => b.empiricalP), count: ev.bins.map((b) => b.count), A: res.A });
+  ctx.log({ kind: 'diagnostic', name: 'reliability', lo: ev.bins.map((b) => b.lo), meanY: ev.bins.map((b) => b.meanY), empiricalP: ev.bins.map((b) => b.empiricalP), count: ev.bins.map((b) => b.count), A: res.A });
   return { metrics: { ...ev.metrics, train_positives: d.positives.length, train_negatives: d.negatives.length, train_seconds: trainSeconds } };
 }
 
@@ -332,7 +331,7 @@ const CLAIMS: Record<string, string> = {
   'all-fixed-lr': '(vs all) annealing is the one change that also lowers char_err',
 };
 
-function report({ results, rows }: { results: import('./types.js').Results; rows: (MetricRow & { method: string; seed: number })[] }): ReportSection[] {
+function report({ results, rows }: { results: Results; rows: (MetricRow & { method: string; seed: number })[] }): ReportSection[] {
   const sections: ReportSection[] = [];
   const base = 'baseline';
   const by = (m: string, k: string) => results.runs.filter((r) => r.method === m).sort((a, b) => a.seed - b.seed).map((r) => r.metrics[k]);
@@ -353,7 +352,7 @@ function report({ results, rows }: { results: import('./types.js').Results; rows
   const charts: Chart[] = [];
   const series = results.methods
     .map((m) => {
-      const rs = rows.filter((r) => r.method === m && r.kind === 'reliability') as unknown as { meanY: number[]; empiricalP: number[]; count: number[] }[];
+      const rs = rows.filter((r) => r.method === m && r.kind === 'diagnostic' && r.name === 'reliability') as unknown as { meanY: number[]; empiricalP: number[]; count: number[] }[];
       if (!rs.length) return null;
       const k = rs[0].meanY.length;
       const x: number[] = [];
@@ -368,7 +367,7 @@ function report({ results, rows }: { results: import('./types.js').Results; rows
     })
     .filter((s): s is { name: string; x: number[]; y: number[] } => s !== null);
   if (series.length) {
-    const cfgA = (rows.find((r) => r.kind === 'reliability' && typeof r.A === 'number' && r.A < 1)?.A as number | undefined) ?? null;
+    const cfgA = (rows.find((r) => r.kind === 'diagnostic' && r.name === 'reliability' && typeof r.A === 'number' && r.A < 1)?.A as number | undefined) ?? null;
     const grid = Array.from({ length: 21 }, (_, i) => i / 20);
     const curves = [...series, { name: 'y = p (A = 1)', x: grid, y: grid }];
     if (cfgA) curves.push({ name: `y = p/(A−Ap+p), A=${cfgA.toFixed(3)} (as p)`, x: grid.map((p) => p / (cfgA - cfgA * p + p)), y: grid });
@@ -384,7 +383,7 @@ export const newtonHandwriting: Experiment<Cfg> = {
   schema: schema as unknown as z.ZodType<Cfg>,
   quick: { methods: ['baseline', '+normouterr', 'all'], seeds: [1, 2], epochs: 30, patternsPerEpoch: 5000, trainWords: 1200, evalWords: 250 },
   knownMethods: () => [...NEWTON_METHODS],
-  metrics: { primary: 'word_err', higherIsBetter: false, baseline: 'baseline', diagnostics: ['train_positives', 'train_negatives', 'train_seconds'] },
+  metrics: { primary: 'word_err', higherIsBetter: false, baseline: 'baseline', diagnostics: ['reliability_raw', 'oov_rate', 'train_positives', 'train_negatives', 'train_seconds'] },
   validate(cfg) {
     for (const m of cfg.methods) newtonArm(m);
     const seen = new Map<string, string>();
