@@ -13,6 +13,7 @@ import {
   competitionBalanceLoss,
   competitionTarget,
   competitionWeights,
+  cosineGramSum,
   dispatchPlan,
   diversityLoss,
   expertCapacity,
@@ -138,6 +139,11 @@ test('competition formulas: affinity, weights, detached target, router MSE, dive
     close(diversityLoss(y3, Int32Array.from([1, 0]), 2).dataSync()[0], 0);
     // two tokens, k = 3 (all pairs): token 0 pairs (0,1)=0, (0,2)=(1,2)=1/√2 → mean √2/3
     close(diversityLoss(y3, Int32Array.from([0, 1, 2]), 3).dataSync()[0], (2 * Math.SQRT1_2) / 3);
+    // two tokens: t0 winners (0, 2) → 1/√2, t1 winners (1, 0) with y1(t1) = −y0(t1) → −1
+    const y2 = tf.tensor3d([[[1, 0], [1, 0]], [[0, 1], [-2, 0]], [[1, 1], [0, 1]]]);
+    close(diversityLoss(y2, Int32Array.from([0, 2, 1, 0]), 2).dataSync()[0], (Math.SQRT1_2 - 1) / 2);
+    // token-summed Gram: G[0,1] = 0 + (−1), G[0,2] = 1/√2 + 0, G[1,2] = 1/√2 + 0, diagonal = 2
+    closeArr(cosineGramSum(y2).dataSync(), [2, -1, Math.SQRT1_2, -1, 2, Math.SQRT1_2, Math.SQRT1_2, Math.SQRT1_2, 2], 1e-4);
     // balance on affinities: s = [[0, ln 3]] → softmax (1/4, 3/4); winner 1 → f = (0, 1) → 2·3/4
     close(competitionBalanceLoss(tf.tensor2d([[0, Math.log(3)]]), Int32Array.from([1]), 1).dataSync()[0], 1.5);
   });

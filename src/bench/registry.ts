@@ -3,6 +3,7 @@ import { engineBench } from './engine.js';
 import { shiftInferenceBench } from './shift-inference.js';
 import type { Bench } from './types.js';
 import { structuredFfnBench } from './structured-ffn.js';
+import { moeBench } from './moe.js';
 
 const benches = new Map<string, Bench>();
 
@@ -24,3 +25,4 @@ export function listBenches(): Bench[] {
 registerBench(engineBench);
 registerBench(shiftInferenceBench);
 registerBench(structuredFfnBench);
+registerBench(moeBench);

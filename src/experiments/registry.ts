@@ -6,6 +6,7 @@ import { s3Shift } from './s3-shift.js';
 import { structuredFfn } from './structured-ffn.js';
 import { mtlMultiFashion } from './mtl-multifashion.js';
 import { mtlFashionDomains } from './mtl-fashion-domains.js';
+import { competeSmoe } from './compete-smoe.js';
 import type { Experiment } from './types.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -37,3 +38,4 @@ registerExperiment(s3Shift);
 registerExperiment(structuredFfn);
 registerExperiment(mtlMultiFashion);
 registerExperiment(mtlFashionDomains);
+registerExperiment(competeSmoe);

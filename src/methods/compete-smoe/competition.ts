@@ -11,7 +11,7 @@
  * - router loss L_R = mean_{tokens, experts} (p_i − q_i)², p = softmax(router logits), q = softmax(s)
  *   **detached** (the 2024 code let this gradient reach the experts, pitfall 5);
  * - diversity L_div = mean over tokens and winner pairs i ≠ j of cos(y_i, y_j) (v2's code divides by k²
- *   instead of k(k−1), a constant factor);
+ *   instead of k(k−1), a constant factor (k−1)/k);
  * - balance on the competition: the Switch loss with P from softmax(s) and f from the winners.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -92,23 +92,42 @@ export function routerMatchLoss(probs: tf.Tensor2D, target: Float32Array): tf.Sc
   return tf.tidy(() => tf.mean(tf.square(tf.sub(probs, tf.tensor2d(target, probs.shape)))) as tf.Scalar);
 }
 
-/** Cosine Gram matrices [n, e, e]: G[t, i, j] = cos(y_i(t), y_j(t)) for stacked outputs y [e, n, d]. */
-export function cosineGram(y: tf.Tensor3D): tf.Tensor3D {
+/** Rows of y [e, n, d] scaled to unit L2 norm along d (zero rows stay zero). */
+function unitRows(y: tf.Tensor3D): tf.Tensor3D {
+  return tf.div(y, tf.sqrt(tf.add(tf.sum(tf.square(y), 2, true), 1e-12))) as tf.Tensor3D;
+}
+
+/**
+ * Token-summed cosine Gram [e, e]: G[i, j] = Σ_t cos(y_i(t), y_j(t)) for stacked outputs y [e, n, d], as one
+ * [e, n·d] × [n·d, e] product of the unit-normalised outputs.
+ */
+export function cosineGramSum(y: tf.Tensor3D): tf.Tensor2D {
   return tf.tidy(() => {
-    const u = tf.transpose(tf.div(y, tf.sqrt(tf.add(tf.sum(tf.square(y), 2, true), 1e-12))), [1, 0, 2]) as tf.Tensor3D;
+    const [e, n, d] = y.shape;
+    const u = tf.reshape(unitRows(y), [e, n * d]) as tf.Tensor2D;
     return tf.matMul(u, u, false, true);
   });
 }
 
-/** L_div: mean cosine similarity over tokens and ordered pairs i ≠ j of each token's winners (0 for k = 1). */
+/**
+ * L_div: mean cosine similarity over tokens and pairs of each token's winners (0 for k = 1). Each winner
+ * rank's output is picked with a one-hot mix over experts (E·n·d work per rank, no per-token products).
+ */
 export function diversityLoss(y: tf.Tensor3D, winners: Int32Array, k: number): tf.Scalar {
   const [e, n] = y.shape;
   if (k < 2) return tf.scalar(0);
-  const pm = new Float32Array(n * e * e);
-  for (let t = 0; t < n; t++)
-    for (let a = 0; a < k; a++)
-      for (let b = 0; b < k; b++) if (a !== b) pm[t * e * e + winners[t * k + a] * e + winners[t * k + b]] = 1;
-  return tf.tidy(() => tf.div(tf.sum(tf.mul(cosineGram(y), tf.tensor3d(pm, [n, e, e]))), n * k * (k - 1)) as tf.Scalar);
+  return tf.tidy(() => {
+    const u = unitRows(y);
+    const pick = (j: number) => {
+      const m = new Float32Array(e * n);
+      for (let t = 0; t < n; t++) m[winners[t * k + j] * n + t] = 1;
+      return tf.sum(tf.mul(u, tf.tensor3d(m, [e, n, 1])), 0);
+    };
+    const ranks = Array.from({ length: k }, (_, j) => pick(j));
+    const cos: tf.Tensor[] = [];
+    for (let a = 0; a < k; a++) for (let b = a + 1; b < k; b++) cos.push(tf.sum(tf.mul(ranks[a], ranks[b])));
+    return tf.div(tf.addN(cos), (n * k * (k - 1)) / 2) as tf.Scalar;
+  });
 }
 
 /** Switch balance loss of the competition: P = mean softmax(s), f from the winners. */

@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Ffn } from '../../models/ffn.js';
-import { affinity, cosineGram, competitionWinners, DEFAULT_COMPETITION } from './competition.js';
+import { affinity, cosineGramSum, competitionWinners, DEFAULT_COMPETITION } from './competition.js';
 import { MoeFfn } from './moe-ffn.js';
 import { topkIndices } from './routing.js';
 
@@ -62,9 +62,8 @@ export function layerDiagnostics(ffn: MoeFfn, x: tf.Tensor2D): LayerDiagnostics 
   const [pv, sv, sim] = tf.tidy(() => {
     const probs = tf.softmax(ffn.router.logits(x));
     const ys = ffn.bank.forwardAll(x);
-    const g = cosineGram(ys);
-    const off = tf.sub(tf.ones([E, E]), tf.eye(E));
-    const simT = E > 1 ? tf.div(tf.sum(tf.mul(g, off)), n * E * (E - 1)) : tf.scalar(0);
+    const g = cosineGramSum(ys);
+    const simT = E > 1 ? tf.div(tf.sub(tf.sum(g), tf.sum(tf.mul(g, tf.eye(E)))), n * E * (E - 1)) : tf.scalar(0);
     return [probs.dataSync(), affinity(ys, kind).dataSync(), simT.dataSync()[0]] as const;
   });
   const routed = topkIndices(pv, n, E, k);
