@@ -10,3 +10,4 @@ export { registerExperiment, getExperiment, listExperiments } from './experiment
 export type * from './experiments/types.js';
 export { lineChart, barChart, histogramChart } from './report/svg.js';
 export * as mtl from './methods/mtl/index.js';
+export * as competeSmoe from './methods/compete-smoe/index.js';

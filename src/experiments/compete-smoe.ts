@@ -188,7 +188,7 @@ export const competeSmoe: Experiment<Cfg> = {
   name: 'compete-smoe',
   description: 'CompeteSMoE vs SMoE, XMoE, SMoE-Dropout and dense FFNs on a character-level transformer (val bits/char with the router; collapse and routing diagnostics)',
   schema: schema as z.ZodType<Cfg>,
-  quick: { methods: ['smoe', 'compete'], seeds: [1, 2], steps: 600, evalEvery: 100, evalWindows: 32, finalEvalWindows: 256 },
+  quick: { methods: ['smoe', 'compete'], seeds: [1, 2], steps: 500, evalEvery: 100, evalWindows: 32, finalEvalWindows: 256 },
   knownMethods: (cfg) => [...new Set([...COMPETE_SMOE_METHODS, ...cfg.methods.filter((m) => ffnFor(m, cfg) !== null)])],
   validate(cfg) {
     if (cfg.dModel % cfg.nHeads !== 0) throw new UserError(`config key "dModel": ${cfg.dModel} is not divisible by nHeads ${cfg.nHeads}`);
