@@ -91,10 +91,13 @@ export async function writeReport<C extends { methods: string[]; seeds: number[]
     }
   }
   md.push('\n## Runs\n');
-  md.push('| method | seed | ' + Object.keys(results.runs[0]?.metrics ?? {}).join(' | ') + ' | wall s |');
-  md.push('|---|---:|' + Object.keys(results.runs[0]?.metrics ?? {}).map(() => '---:').join('|') + '|---:|');
+  // Columns: every metric key of any run (methods may report different keys), blank where a run lacks one.
+  const keys = [...new Set(results.runs.flatMap((r) => Object.keys(r.metrics)))];
+  md.push('| method | seed | ' + keys.join(' | ') + ' | wall s |');
+  md.push('|---|---:|' + keys.map(() => '---:').join('|') + '|---:|');
   for (const r of results.runs) {
-    md.push(`| ${r.method} | ${r.seed} | ${Object.values(r.metrics).map((v) => (Number.isInteger(v) ? String(v) : v.toFixed(4))).join(' | ')} | ${r.wallSeconds.toFixed(1)} |`);
+    const cell = (v: number | undefined) => (v === undefined ? '' : Number.isInteger(v) ? String(v) : v.toFixed(4));
+    md.push(`| ${r.method} | ${r.seed} | ${keys.map((k) => cell(r.metrics[k])).join(' | ')} | ${r.wallSeconds.toFixed(1)} |`);
   }
   for (const c of charts) writeFileAtomic(join(runDir, c.file), c.svg);
   const text = md.join('\n') + '\n';
