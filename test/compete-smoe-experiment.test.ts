@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initEngine } from '../src/engine/backend.js';
 import { TransformerLM } from '../src/models/transformer.js';
-import { ffnFor, modelConfigFor, type CompeteSmoeConfig } from '../src/experiments/compete-smoe.js';
+import { ffnFor, modelConfigFor, type CompeteSmoeConfig } from '../src/experiments/compete-smoe/index.js';
 import { moeBench } from '../src/bench/moe.js';
 import '../src/methods/compete-smoe/index.js';
 import type { Results } from '../src/experiments/types.js';

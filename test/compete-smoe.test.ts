@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initEngine } from '../src/engine/backend.js';
 import { Rng } from '../src/engine/rng.js';
 import { TransformerLM } from '../src/models/transformer.js';
+import { loadTransformer, saveTransformer } from '../src/node/transformer-files.js';
 import type { FfnContext } from '../src/models/ffn.js';
 import {
   CompetitionSchedule,
@@ -346,8 +347,8 @@ test('MoE transformer: tensor count stays flat over training, competition and di
     assert.equal(tf.memory().numTensors, before, `${router.type}: tensors leak`);
     if (router.type === 'compete') assert.ok(layers.some((l) => l.counts.competed > 0) && layers.some((l) => l.counts.routed > 0));
     const dir = tempDir('moe-save-');
-    model.save(dir, { note: 'test' });
-    const { model: back } = TransformerLM.load(dir);
+    saveTransformer(model, dir, { note: 'test' });
+    const { model: back } = loadTransformer(dir);
     const a = tf.tidy(() => model.logits(x).dataSync());
     const b = tf.tidy(() => back.logits(x).dataSync());
     closeArr(b, a, 1e-5);

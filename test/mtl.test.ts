@@ -49,10 +49,11 @@ import { Trainer } from '../src/train/trainer.js';
 import { AdamW } from '../src/train/optimizers.js';
 import { constant } from '../src/train/schedules.js';
 import { runExperiment } from '../src/experiments/runner.js';
-import { knownMtlMethods, parseMtlMethod } from '../src/experiments/mtl-common.js';
+import { knownMtlMethods, parseMtlMethod } from '../src/experiments/common/mtl/index.js';
 import { makeMultiFashion, resizeArea, applyDomain } from '../src/data/multi-fashion.js';
 import { writeSyntheticIdx } from './helpers/synthetic.js';
 import { tempDir } from './helpers/tmp.js';
+import { fileCheckpointStore } from '../src/node/checkpoint-file.js';
 
 before(async () => {
   await tf.setBackend('cpu');
@@ -579,7 +580,7 @@ describe('training step', () => {
         rng: new Rng(3),
         epochBatches: pairedEpochBatches(32, 8, 1),
         makeBatch: (idx) => ({ inputs: [tf.gather(xs, idx[0]) as tf.Tensor4D], targets: [tf.gather(la, idx[0]), tf.gather(lb, idx[0])] }),
-        checkpoint: { path, resume },
+        checkpoint: { store: fileCheckpointStore(path), resume },
       });
       const out = Array.from(net.headVars(0)[0].dataSync());
       r.trainer.optimizer.dispose();

@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { FASHION_MNIST_DIR } from '../src/data/image-dataset.js';
 import { initEngine } from '../src/engine/backend.js';
 import { runExperiment } from '../src/experiments/runner.js';
-import { parseS3Method } from '../src/experiments/s3-shift.js';
+import { parseS3Method } from '../src/experiments/s3-shift/index.js';
 import { shiftInferenceBench } from '../src/bench/shift-inference.js';
 import { ShiftInferenceEngine, unpackShiftModel } from '../src/methods/s3/index.js';
 import type { Results } from '../src/experiments/types.js';
@@ -72,13 +72,13 @@ test('s3-shift end to end: results.json metrics, export agreement, diagnostics, 
     const ep = rows.filter((r) => r.method === m && r.epoch === 1);
     assert.equal(ep.length, 1);
     for (const k of ['sign_flip', 'sign_flip_latent', 'sign_changed_since_init', 'zero_frac', 'test_acc']) assert.equal(typeof ep[0][k], 'number', `${m} ${k}`);
-    const hist = rows.filter((r) => r.method === m && r.kind === 'shift_hist');
+    const hist = rows.filter((r) => r.method === m && r.kind === 'diagnostic' && r.name === 'shift_hist');
     assert.equal(hist.length, m === 'fp' ? 0 : 1);
   }
-  const h = rows.find((r) => r.method === 's3-3bit' && r.kind === 'shift_hist');
+  const h = rows.find((r) => r.method === 's3-3bit' && r.kind === 'diagnostic' && r.name === 'shift_hist');
   assert.deepEqual(h.shifts, [0, 1, 2]);
   assert.equal(h.zeros + h.counts.reduce((a: number, b: number) => a + b, 0), h.total);
-  const extra = results.extra as { targets: Record<string, unknown> };
+  const extra = results.derived as { targets: Record<string, unknown> };
   assert.equal(typeof extra.targets.fp_minus_s3_3bit_points, 'number');
   assert.equal(extra.targets.export_agreement_min, 1);
   const report = readFileSync(join(outDir, 'report.md'), 'utf8');

@@ -24,7 +24,7 @@ import {
 } from '../src/methods/structured-ffn/index.js';
 import { loadLayersModel, saveLayersModel } from '../src/train/model-io.js';
 import { runExperiment } from '../src/experiments/runner.js';
-import { parseMethod, stepPlanFor } from '../src/experiments/structured-ffn.js';
+import { parseMethod, stepPlanFor } from '../src/experiments/structured-ffn/index.js';
 import { structuredFfnBench } from '../src/bench/structured-ffn.js';
 import type { Results } from '../src/experiments/types.js';
 import { tempDir } from './helpers/tmp.js';

@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { Rng } from '../src/engine/rng.js';
 import { UserError } from '../src/errors.js';
 import { injectTargetOutliers, loadTabular, parseCsv, vegaCarsPath } from '../src/data/tabular.js';
-import { parseNoisyLabelMethod, sigmaDiagnostics } from '../src/experiments/superloss-noisy-labels.js';
-import { parseRegressionMethod } from '../src/experiments/superloss-regression.js';
+import { parseNoisyLabelMethod, sigmaDiagnostics } from '../src/experiments/superloss-noisy-labels/index.js';
+import { parseRegressionMethod } from '../src/experiments/superloss-regression/index.js';
 import { runExperiment } from '../src/experiments/runner.js';
 import { FASHION_MNIST_DIR } from '../src/data/image-dataset.js';
 import { encodeIdx } from '../src/data/idx.js';
@@ -153,7 +153,7 @@ describe('end to end (tiny)', { concurrency: false }, () => {
       }
       assert.ok([0.25, 1].includes(onDisk.summary['superloss@sym-0.4'].lambda.mean));
       assert.equal(onDisk.summary['ce@sym-0.4'].lambda, undefined);
-      const chosen = (onDisk.extra as { chosenLambda: Record<string, Record<string, number>> }).chosenLambda;
+      const chosen = (onDisk.derived as { chosenLambda: Record<string, Record<string, number>> }).chosenLambda;
       assert.equal(chosen['superloss@sym-0.4']['1'], onDisk.summary['superloss@sym-0.4'].lambda.mean);
       const rows = readFileSync(join(outDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
       const epochs = rows.filter((r) => r.method === 'superloss@sym-0.4' && typeof r.epoch === 'number').map((r) => r.epoch);

@@ -8,7 +8,7 @@ import { Rng } from '../src/engine/rng.js';
 import { AdamW, SGD, clipByGlobalNorm, createOptimizer } from '../src/train/optimizers.js';
 import { warmupCosine, stepDecay, reduceOnPlateau, createSchedule } from '../src/train/schedules.js';
 import { Trainer, trainableVariables } from '../src/train/trainer.js';
-import { saveCheckpoint, loadCheckpoint } from '../src/train/checkpoint.js';
+import { saveCheckpoint, loadCheckpoint, fileCheckpointStore } from '../src/node/checkpoint-file.js';
 import { encodeSafetensors, decodeSafetensors } from '../src/train/safetensors.js';
 import { saveLayersModel, loadLayersModel } from '../src/train/model-io.js';
 import { fit } from '../src/train/fit.js';
@@ -176,7 +176,7 @@ test('checkpoint + resume mid-epoch reproduces the uninterrupted run exactly', (
             p.rng.next();
             return p.lossFn(idx);
           },
-          checkpoint: { path: join(dir, 'ck.safetensors'), everySteps: 4, resume },
+          checkpoint: { store: fileCheckpointStore(join(dir, 'ck.safetensors')), everySteps: 4, resume },
         });
       } catch (e) {
         if ((e as Error).message !== 'killed') throw e;

@@ -14,6 +14,7 @@ import { StructuredFfn } from '../src/methods/structured-ffn/ffn.js';
 import { AdamW } from '../src/train/optimizers.js';
 import { Trainer } from '../src/train/trainer.js';
 import { tempDir } from './helpers/tmp.js';
+import { loadTransformer, saveTransformer } from '../src/node/transformer-files.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
 
@@ -158,8 +159,8 @@ test('save/load round trip, pre-merged decoding, and the generate verb on a tiny
   const m = new TransformerLM(cfg, 5);
   for (const b of m.blocks) if (b.ffn instanceof StructuredFfn) b.ffn.dropGuides();
   const modelDir = join(dir, 'model');
-  m.save(modelDir, { tokenizer: tok.toJSON(), method: 'lowrank-test', seed: 5, val_bpc: 1.5 });
-  const { model: l, meta } = TransformerLM.load(modelDir);
+  saveTransformer(m, modelDir, { tokenizer: tok.toJSON(), method: 'lowrank-test', seed: 5, val_bpc: 1.5 });
+  const { model: l, meta } = loadTransformer(modelDir);
   assert.equal(meta.method, 'lowrank-test');
   const ids = ids2d([1, 2, 3, 0, 4, 1, 2, 3], 1, 8);
   const a = m.logits(ids);

@@ -1,25 +1,24 @@
-import { UserError } from '../errors.js';
+import { Registry } from '../util/registry.js';
 import { engineBench } from './engine.js';
 import { shiftInferenceBench } from './shift-inference.js';
 import type { Bench } from './types.js';
 import { structuredFfnBench } from './structured-ffn.js';
 import { moeBench } from './moe.js';
 
-const benches = new Map<string, Bench>();
+/** Every benchmark of `efftrain bench <name>`. */
+export const benches = new Registry<Bench>('benchmark');
 
 /** Registers a benchmark for `efftrain bench <name>`. */
 export function registerBench(b: Bench): void {
-  benches.set(b.name, b);
+  benches.register(b.name, b);
 }
 
 export function getBench(name: string): Bench {
-  const b = benches.get(name);
-  if (!b) throw new UserError(`unknown benchmark "${name}" (known: ${[...benches.keys()].join(', ')})`);
-  return b;
+  return benches.get(name);
 }
 
 export function listBenches(): Bench[] {
-  return [...benches.values()];
+  return benches.list();
 }
 
 registerBench(engineBench);

@@ -23,6 +23,7 @@ import type { StructuredMap } from '../methods/structured-ffn/layers.js';
 import { AdamW } from '../train/optimizers.js';
 import { Trainer } from '../train/trainer.js';
 import type { Bench, BenchCase, BenchResult } from './types.js';
+import { median } from '../stats/index.js';
 
 export interface StructuredFfnBenchSizes {
   width: number;
@@ -41,11 +42,6 @@ function randTensor(shape: number[], seed: number): tf.Tensor {
   const r = new Rng(seed);
   const n = shape.reduce((a, b) => a * b, 1);
   return tf.tensor(Float32Array.from({ length: n }, () => r.normal()), shape);
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 /** Times `fns` in interleaved rounds; returns the median ms per call of each. */

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { initEngine } from '../engine/backend.js';
 import { UserError } from '../errors.js';
 import { FASHION_MNIST_DIR, loadImageDataset } from '../data/image-dataset.js';
-import { enginePredictions, float32InferenceBytes, tfjsPredictions } from '../experiments/s3-shift.js';
+import { enginePredictions, float32InferenceBytes, tfjsPredictions } from '../experiments/s3-shift/index.js';
 import { ShiftInferenceEngine, describeShiftModel, packShiftModel } from '../methods/s3/index.js';
 import { loadLayersModel } from '../train/model-io.js';
 import { writeFileAtomic } from '../util/fs.js';

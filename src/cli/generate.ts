@@ -9,6 +9,7 @@ import { CharTokenizer } from '../data/text-corpus.js';
 import { UserError } from '../errors.js';
 import { sampleTokens, TransformerLM } from '../models/transformer.js';
 import { StructuredFfn, defaultMergeThreshold } from '../methods/structured-ffn/ffn.js';
+import { loadTransformer } from '../node/transformer-files.js';
 // Registers the `moe` FFN kind so MoE models (efftrain run compete-smoe) load.
 import '../methods/compete-smoe/index.js';
 
@@ -53,7 +54,7 @@ export function registerGenerateCommand(program: Command): void {
     .addOption(new Option('--backend <name>', 'tfjs backend').choices([...BACKEND_CHOICES]).default('wasm'))
     .action(async (dir: string, o: GenerateOptions) => {
       await initEngine({ backend: o.backend });
-      const { model, meta } = TransformerLM.load(dir);
+      const { model, meta } = loadTransformer(dir);
       try {
         const tok = CharTokenizer.fromJSON(meta.tokenizer as { type?: string; chars?: unknown });
         let prompt = Array.from(tok.encode(o.prompt));

@@ -5,12 +5,12 @@ import { join } from 'node:path';
 import { BACKEND_CHOICES, initEngine, type BackendChoice } from '../engine/backend.js';
 import { NonFiniteLossError, UserError } from '../errors.js';
 import { getExperiment, listExperiments } from '../experiments/registry.js';
-import { runExperiment } from '../experiments/runner.js';
-import { writeReport } from '../report/report.js';
+import { reportRun, runExperiment } from '../experiments/runner.js';
+import { parseMetricRow, parseResults } from '../results/index.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { registerExportShiftCommand } from './export-shift.js';
 import { registerGenerateCommand } from './generate.js';
-import type { MetricRow, Results } from '../experiments/types.js';
+import type { MetricRow } from '../experiments/types.js';
 
 const VERSION = '0.1.0';
 
@@ -115,25 +115,28 @@ export function buildProgram(): Command {
     .action(async (dir: string) => {
       const rp = join(dir, 'results.json');
       if (!existsSync(rp)) throw new UserError(`${rp}: not found (is ${dir} a finished run directory?)`);
-      let results: Results;
+      let raw: unknown;
       try {
-        results = JSON.parse(readFileSync(rp, 'utf8'));
+        raw = JSON.parse(readFileSync(rp, 'utf8'));
       } catch (e) {
         throw new UserError(`${rp}: invalid JSON (${(e as Error).message})`);
       }
+      const results = parseResults(raw, rp);
       const exp = getExperiment(results.experiment);
       const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
       const mp = join(dir, 'metrics.jsonl');
       const rows = existsSync(mp)
         ? readFileSync(mp, 'utf8').split('\n').filter(Boolean).map((l, i) => {
+            let v: unknown;
             try {
-              return JSON.parse(l) as MetricRow & { method: string; seed: number };
+              v = JSON.parse(l);
             } catch {
               throw new UserError(`${mp}:${i + 1}: invalid JSON line`);
             }
+            return parseMetricRow(v, `${mp}:${i + 1}`) as MetricRow & { method: string; seed: number };
           })
         : [];
-      await writeReport(exp, { results, config, rows, runDir: dir });
+      await reportRun(exp, { results, config, rows, runDir: dir });
       process.stdout.write(`${join(dir, 'report.md')}\n`);
     });
 

@@ -58,7 +58,7 @@ export async function initEngine(opts: EngineOptions = {}): Promise<EngineInfo> 
   if (name === 'wasm') patches = applyWasmPatches({ enabled: opts.wasmPatches ?? true });
   if (opts.log) {
     const extra = name === 'wasm' ? ` (kernel patches ${patches?.enabled ? 'on' : 'off'})` : '';
-    process.stderr.write(`efftrain: tfjs backend ${name}${extra}\n`);
+    console.error(`efftrain: tfjs backend ${name}${extra}`);
   }
   return { backend: name, patches };
 }

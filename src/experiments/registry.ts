@@ -1,41 +1,32 @@
-import { UserError } from '../errors.js';
-import { fashionBaseline } from './fashion-baseline.js';
-import { superlossNoisyLabels } from './superloss-noisy-labels.js';
-import { superlossRegression } from './superloss-regression.js';
-import { s3Shift } from './s3-shift.js';
-import { structuredFfn } from './structured-ffn.js';
-import { mtlMultiFashion } from './mtl-multifashion.js';
-import { mtlFashionDomains } from './mtl-fashion-domains.js';
-import { competeSmoe } from './compete-smoe.js';
+import { Registry } from '../util/registry.js';
+import { fashionBaseline } from './fashion-baseline/index.js';
+import { superlossNoisyLabels } from './superloss-noisy-labels/index.js';
+import { superlossRegression } from './superloss-regression/index.js';
+import { s3Shift } from './s3-shift/index.js';
+import { structuredFfn } from './structured-ffn/index.js';
+import { mtlMultiFashion } from './mtl-multifashion/index.js';
+import { mtlFashionDomains } from './mtl-fashion-domains/index.js';
+import { competeSmoe } from './compete-smoe/index.js';
 import type { Experiment } from './types.js';
 
+/** Every experiment of `efftrain run <name>` (one folder each under src/experiments/). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-const experiments = new Map<string, Experiment<any>>();
+export const experiments = new Registry<Experiment<any>>('experiment');
 
-/** Registers an experiment under its name (LibMTL/timm style registry). */
+/** Registers an experiment under its name. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export function registerExperiment(e: Experiment<any>): void {
-  if (experiments.has(e.name)) throw new Error(`experiment ${e.name} registered twice`);
-  experiments.set(e.name, e);
+  experiments.register(e.name, e);
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export function getExperiment(name: string): Experiment<any> {
-  const e = experiments.get(name);
-  if (!e) throw new UserError(`unknown experiment "${name}" (known: ${[...experiments.keys()].join(', ')}; see \`efftrain list\`)`);
-  return e;
+  return experiments.get(name, 'see `efftrain list`');
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export function listExperiments(): Experiment<any>[] {
-  return [...experiments.values()];
+  return experiments.list();
 }
 
-registerExperiment(fashionBaseline);
-registerExperiment(superlossNoisyLabels);
-registerExperiment(superlossRegression);
-registerExperiment(s3Shift);
-registerExperiment(structuredFfn);
-registerExperiment(mtlMultiFashion);
-registerExperiment(mtlFashionDomains);
-registerExperiment(competeSmoe);
+for (const e of [fashionBaseline, superlossNoisyLabels, superlossRegression, s3Shift, structuredFfn, mtlMultiFashion, mtlFashionDomains, competeSmoe]) registerExperiment(e);

@@ -4,12 +4,12 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { BackendChoice } from '../engine/backend.js';
 import { UserError } from '../errors.js';
-import { meanStd } from '../train/metrics.js';
+import { applyRunMetrics, pairedAgainstBaseline, parseMetricRow, parseResults, RESULTS_SCHEMA_VERSION, summarize, withKind } from '../results/index.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { resolveConfig, type ConfigSources } from './config.js';
 import { ProgressView } from './progress.js';
 import { getExperiment } from './registry.js';
-import type { MetricRow, Results, RunRecord, SummaryStat } from './types.js';
+import type { Experiment, MetricDecl, MetricRow, ReportInput, Results, RunRecord } from './types.js';
 import type { WorkerInit, WorkerJob, WorkerMessage } from './worker.js';
 import { writeReport } from '../report/report.js';
 
@@ -28,21 +28,7 @@ export interface RunOptions extends ConfigSources {
 /** Per-run folder (checkpoints, saved models, the run's own result.json used by --resume). */
 export const runFolder = (outDir: string, method: string, seed: number) => join(outDir, 'runs', `${method.replace(/[^A-Za-z0-9._@-]/g, '_')}-seed${seed}`);
 
-/** Summarises runs as mean ± std per method and metric. */
-export function summarize(runs: RunRecord[]): Record<string, Record<string, SummaryStat>> {
-  const out: Record<string, Record<string, SummaryStat>> = {};
-  const byMethod = new Map<string, RunRecord[]>();
-  for (const r of runs) byMethod.set(r.method, [...(byMethod.get(r.method) ?? []), r]);
-  for (const [m, rs] of byMethod) {
-    out[m] = {};
-    const keys = new Set(rs.flatMap((r) => Object.keys(r.metrics)));
-    for (const k of keys) {
-      const xs = rs.map((r) => r.metrics[k]).filter((x) => typeof x === 'number' && Number.isFinite(x));
-      out[m][k] = meanStd(xs);
-    }
-  }
-  return out;
-}
+export { summarize };
 
 function timestamp(): string {
   return new Date().toISOString().replace(/[:]/g, '-').replace(/\..*$/, '');
@@ -97,7 +83,12 @@ export async function runExperiment(o: RunOptions): Promise<{ outDir: string; re
     backend = await runPool(nWorkers, todo, {
       init: { experiment: exp.name, config, quick: o.quick, backend: o.backend ?? 'auto', wasmPatches: o.wasmPatches ?? true, resume: !!o.resume },
       outDir,
-      onLog: (m, s, row) => appendFileSync(metricsPath, JSON.stringify({ method: m, seed: s, ...row }) + '\n'),
+      onLog: (m, s, row) => {
+        // Validated when written: a malformed row is a bug in the experiment, caught at its source.
+        const full = withKind({ method: m, seed: s, ...row });
+        parseMetricRow(JSON.parse(JSON.stringify(full)), `${metricsPath} (${m} seed ${s})`);
+        appendFileSync(metricsPath, JSON.stringify(full) + '\n');
+      },
       onProgress: (m, s, p) => view.update({ method: m, seed: s, ...p }),
       onReady: (b, patches) => {
         if (!o.quiet) process.stderr.write(`efftrain: ${exp.name}: ${todo.length} run(s) on ${nWorkers} worker(s), tfjs backend ${b}${b === 'wasm' ? ` (kernel patches ${patches ? 'on' : 'off'})` : ''}\n`);
@@ -111,7 +102,7 @@ export async function runExperiment(o: RunOptions): Promise<{ outDir: string; re
     }).finally(() => view.close());
   } else backend = JSON.parse(readFileSync(join(runFolder(outDir, pairs[0].method, pairs[0].seed), 'result.json'), 'utf8')).backend ?? 'unknown';
 
-  const runs = pairs.map((p) => {
+  const baseRuns: RunRecord[] = pairs.map((p) => {
     const r = records.get(key(p.method, p.seed))!;
     return { method: r.method, seed: r.seed, metrics: r.metrics, wallSeconds: r.wallSeconds };
   });
@@ -119,22 +110,42 @@ export async function runExperiment(o: RunOptions): Promise<{ outDir: string; re
     .split('\n')
     .filter(Boolean)
     .map((l) => JSON.parse(l) as MetricRow & { method: string; seed: number });
+  const decl = metricDecl(exp, config);
+  const d = exp.derive?.({ config, rows, runDir: outDir, runs: baseRuns }) ?? {};
+  const runs = applyRunMetrics(baseRuns, d);
+  const paired = pairedAgainstBaseline(runs, decl);
   const results: Results = {
+    schemaVersion: RESULTS_SCHEMA_VERSION,
     experiment: exp.name,
     quick: o.quick,
     backend,
     seeds: config.seeds,
     methods: config.methods,
+    metrics: decl,
     runs,
     summary: summarize(runs),
+    derived: { ...(Object.keys(paired).length ? { paired_vs_baseline: paired } : {}), ...(d.values ?? {}) },
     wallSeconds: (performance.now() - t0) / 1000,
     command: o.command,
   };
-  const extra = exp.extraResults?.({ config, rows, runDir: outDir, runs });
-  if (extra) results.extra = extra;
-  await writeReport(exp, { results, config, rows, runDir: outDir });
+  // Validated when written (after a JSON round trip: NaN and ±Infinity are stored as null).
+  parseResults(JSON.parse(JSON.stringify(results)), resultsPath);
+  await reportRun(exp, { results, config, rows, runDir: outDir });
   writeFileAtomic(resultsPath, JSON.stringify(results, null, 2) + '\n');
   return { outDir, results };
+}
+
+/** Writes report.md and charts for a finished run: the generic report plus the experiment's own sections. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export async function reportRun(exp: Experiment<any>, input: ReportInput<any>): Promise<string> {
+  const sections = (await exp.report?.(input)) ?? [];
+  return writeReport({ results: input.results, rows: input.rows, runDir: input.runDir, description: exp.description, sections });
+}
+
+/** The experiment's metric declaration, resolved for `config`. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function metricDecl(exp: Experiment<any>, config: unknown): MetricDecl {
+  return typeof exp.metrics === 'function' ? exp.metrics(config) : exp.metrics;
 }
 
 interface PoolHandlers {

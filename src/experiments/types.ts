@@ -1,7 +1,16 @@
 import type { z } from 'zod';
+import type { Derived, MetricDecl, Results, RunRecord } from '../results/index.js';
 
-/** One row of metrics.jsonl. The runner adds `method` and `seed`. */
-export type MetricRow = Record<string, number | string | boolean | null | number[]>;
+export type { Results, RunRecord, SummaryStat, MetricDecl, Derived } from '../results/index.js';
+import type { Chart, ReportSection } from '../report/types.js';
+export type { Chart, ReportSection } from '../report/types.js';
+
+/**
+ * One row of metrics.jsonl as an experiment logs it; the runner adds `method` and `seed`, fills in `kind`
+ * (`epoch` / `step`) when missing, and validates it against the results contract (src/results/schema.ts).
+ * Diagnostic rows say `kind: 'diagnostic', name: '…'`; hyper-parameter selection rows `kind: 'selection'`.
+ */
+export type MetricRow = Record<string, number | string | boolean | null | (number | null)[]>;
 
 /** What an experiment's `run` receives for one (method, seed) pair. It runs inside a worker thread. */
 export interface RunContext<C> {
@@ -27,39 +36,12 @@ export interface RunResult {
   metrics: Record<string, number>;
 }
 
-/** One entry of results.json's `runs`. */
-export interface RunRecord {
-  method: string;
-  seed: number;
-  metrics: Record<string, number>;
-  wallSeconds: number;
-}
-
-export interface SummaryStat {
-  mean: number;
-  std: number;
-  n: number;
-}
-
-/** The stable results.json contract. */
-export interface Results {
-  experiment: string;
-  quick: boolean;
-  backend: string;
-  seeds: number[];
-  methods: string[];
-  runs: RunRecord[];
-  summary: Record<string, Record<string, SummaryStat>>;
-  wallSeconds: number;
-  command?: string;
-  extra?: Record<string, unknown>;
-}
-
-/** A chart for the report: an SVG string written to `<runDir>/<file>`. */
-export interface Chart {
-  file: string;
-  title: string;
-  svg: string;
+export interface DeriveInput<C> {
+  config: C;
+  rows: (MetricRow & { method: string; seed: number })[];
+  runDir: string;
+  /** The runs' own metrics (read-only: return new metrics through Derived.runMetrics). */
+  runs: readonly RunRecord[];
 }
 
 export interface ReportInput<C> {
@@ -69,10 +51,6 @@ export interface ReportInput<C> {
   runDir: string;
 }
 
-export interface ReportSection {
-  markdown: string;
-  charts?: Chart[];
-}
 
 /**
  * An experiment: a zod config schema with defaults (must contain `methods: string[]` and `seeds: number[]`),
@@ -89,8 +67,17 @@ export interface Experiment<C extends { methods: string[]; seeds: number[] } = {
   /** Optional check in the main process before workers start (e.g. data present); throw UserError on problems. */
   validate?(config: C): Promise<void> | void;
   run(ctx: RunContext<C>): Promise<RunResult>;
-  /** Optional: extra summary entries computed from all runs (added to results.json `extra`). */
-  extraResults?(input: Omit<ReportInput<C>, 'results'> & { runs: RunRecord[] }): Record<string, unknown>;
+  /**
+   * What the experiment's numbers mean: the primary metric and its direction, the baseline method (paired
+   * t-tests of every other method against it on the primary metric), and the diagnostic keys.
+   */
+  metrics: MetricDecl | ((config: C) => MetricDecl);
+  /**
+   * Optional derived-metrics step, run once after all runs finish and before the summary: per-run metrics
+   * that need other runs (Δm against the same seed's baseline) and experiment-level values (selections,
+   * targets). Stored in results.json; reports only read them.
+   */
+  derive?(input: DeriveInput<C>): Derived;
   /** Optional: experiment-specific report sections appended after the generic summary table and curves. */
   report?(input: ReportInput<C>): ReportSection[] | Promise<ReportSection[]>;
 }

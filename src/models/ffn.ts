@@ -14,6 +14,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../engine/rng.js';
+import { Registry } from '../util/registry.js';
 
 /** A JSON description of one FFN module: `kind` picks the registered factory, the rest is its own. */
 export interface FfnSpec {
@@ -71,19 +72,16 @@ export interface FfnDims {
 
 export type FfnFactory = (spec: FfnSpec, dims: FfnDims, seed: number, initStd: number) => Ffn;
 
-const factories = new Map<string, FfnFactory>();
+/** Every FFN kind by name; `createFfn` builds one from its JSON spec. */
+export const ffnKinds = new Registry<FfnFactory>('FFN kind');
 
 /** Registers an FFN kind (idempotent for the same factory; a different one under a taken name throws). */
 export function registerFfn(kind: string, factory: FfnFactory): void {
-  const prev = factories.get(kind);
-  if (prev && prev !== factory) throw new Error(`FFN kind "${kind}" registered twice`);
-  factories.set(kind, factory);
+  ffnKinds.register(kind, factory);
 }
 
 export function createFfn(spec: FfnSpec, dims: FfnDims, seed: number, initStd = 0.02): Ffn {
-  const f = factories.get(spec.kind);
-  if (!f) throw new Error(`unknown FFN kind "${spec.kind}" (registered: ${[...factories.keys()].join(', ')}); import its module first`);
-  return f(spec, dims, seed, initStd);
+  return ffnKinds.get(spec.kind, 'import its module first')(spec, dims, seed, initStd);
 }
 
 /**

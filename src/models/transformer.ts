@@ -18,12 +18,9 @@
  * paper. Models save as `model.json` (config + caller's metadata) + `weights.safetensors`.
  */
 import * as tf from '@tensorflow/tfjs';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Rng } from '../engine/rng.js';
 import { UserError } from '../errors.js';
 import { decodeSafetensors, encodeSafetensors } from '../train/safetensors.js';
-import { writeFileAtomic } from '../util/fs.js';
 import { createFfn, linear, makeVariable, normalTensor, type Ffn, type FfnContext, type FfnSpec, type NamedVariable } from './ffn.js';
 
 export interface TransformerConfig {
@@ -286,24 +283,30 @@ export class TransformerLM {
     });
   }
 
-  /** Writes `model.json` (config + `meta`) and `weights.safetensors` into `dir`. */
-  save(dir: string, meta: Record<string, unknown> = {}): void {
+  /**
+   * The model as two files' contents: `model.json` (config, per-block FFN specs, `meta`) and
+   * `weights.safetensors`. `saveTransformer` (efftrain/node) writes them to a directory.
+   */
+  toFiles(meta: Record<string, unknown> = {}): { json: string; weights: Uint8Array } {
     const tensors: Record<string, tf.Tensor> = {};
     for (const { name, variable } of this.namedVariables()) tensors[name] = variable;
     const ffns = this.blocks.map((b) => b.ffn.spec());
-    writeFileAtomic(join(dir, 'weights.safetensors'), encodeSafetensors(tensors, { format: 'efftrain-transformer' }));
-    writeFileAtomic(join(dir, 'model.json'), JSON.stringify({ format: 'efftrain-transformer', version: 1, config: this.cfg, ffns, meta }, null, 2) + '\n');
+    return {
+      json: JSON.stringify({ format: 'efftrain-transformer', version: 1, config: this.cfg, ffns, meta }, null, 2) + '\n',
+      weights: encodeSafetensors(tensors, { format: 'efftrain-transformer' }),
+    };
   }
 
-  /** Loads a model written by `save` (FFN kinds must be registered: import their modules first). */
-  static load(dir: string): { model: TransformerLM; meta: Record<string, unknown> } {
-    const jp = join(dir, 'model.json');
-    const wp = join(dir, 'weights.safetensors');
-    if (!existsSync(jp)) throw new UserError(`${jp}: not found (expected a model directory written by efftrain)`);
-    if (!existsSync(wp)) throw new UserError(`${wp}: not found`);
+  /**
+   * Rebuilds a model from `toFiles` output (FFN kinds must be registered: import their modules first).
+   * `names` label the two sources in errors (file paths when read from disk).
+   */
+  static fromFiles(jsonText: string, weights: Uint8Array, names = { json: 'model.json', weights: 'weights.safetensors' }): { model: TransformerLM; meta: Record<string, unknown> } {
+    const jp = names.json;
+    const wp = names.weights;
     let json: { format?: string; config: TransformerConfig; ffns?: FfnSpec[]; meta?: Record<string, unknown> };
     try {
-      json = JSON.parse(readFileSync(jp, 'utf8'));
+      json = JSON.parse(jsonText);
     } catch (e) {
       throw new UserError(`${jp}: invalid JSON (${(e as Error).message})`);
     }
@@ -319,7 +322,7 @@ export class TransformerLM {
         }
       });
     }
-    const { tensors } = decodeSafetensors(readFileSync(wp), wp);
+    const { tensors } = decodeSafetensors(weights, wp);
     try {
       for (const { name, variable } of model.namedVariables()) {
         const t = tensors[name];

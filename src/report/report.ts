@@ -1,10 +1,27 @@
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/fs.js';
-import { meanStd } from '../train/metrics.js';
-import type { Chart, Experiment, MetricRow, ReportInput, Results } from '../experiments/types.js';
+import { meanStd } from '../stats/index.js';
+import type { Results, RunRecord, SummaryStat } from '../results/index.js';
 import { barChart, lineChart, type Series } from './svg.js';
+import type { Chart, ReportDoc, ReportRow } from './types.js';
 
-type Row = MetricRow & { method: string; seed: number };
+type Row = ReportRow;
+
+/** Formats one metric value: integers as integers, others with 4 decimals; null/NaN as n/a. */
+export function fmtValue(v: number | undefined): string {
+  if (v === undefined) return '';
+  if (!Number.isFinite(v)) return 'n/a';
+  return Number.isInteger(v) ? String(v) : v.toFixed(4);
+}
+
+/** Formats a summary stat: integer metrics (counts, sizes) without decimals, others by magnitude. */
+export function fmtSummary(s: SummaryStat): string {
+  if (s.integer) {
+    const mean = Number.isInteger(s.mean) ? String(s.mean) : s.mean.toFixed(1);
+    return s.n > 1 && s.std !== 0 ? `${mean} ± ${s.std.toFixed(1)}` : mean;
+  }
+  return fmtStat(s.mean, s.std, s.n);
+}
 
 /** Formats mean ± std with a precision suited to the metric's magnitude. */
 export function fmtStat(mean: number, std: number, n: number): string {
@@ -21,7 +38,7 @@ export function summaryTable(results: Results, metrics?: string[]): string {
   const keys = metrics ?? [...new Set(methods.flatMap((m) => Object.keys(results.summary[m])))];
   const head = `| method | ${keys.join(' | ')} |\n|---|${keys.map(() => '---:').join('|')}|\n`;
   const body = methods
-    .map((m) => `| ${m} | ${keys.map((k) => { const s = results.summary[m][k]; return s ? fmtStat(s.mean, s.std, s.n) : ''; }).join(' | ')} |`)
+    .map((m) => `| ${m} | ${keys.map((k) => { const s = results.summary[m][k]; return s ? fmtSummary(s) : ''; }).join(' | ')} |`)
     .join('\n');
   return head + body + '\n';
 }
@@ -49,19 +66,38 @@ export function curveSeries(rows: Row[], metric: string, xKey = 'epoch', methods
     });
 }
 
+/** Paired t-tests of each method against the declared baseline on the primary metric (derived step). */
+export function pairedSection(results: Results): string {
+  const paired = results.derived.paired_vs_baseline as Record<string, { vs: string; metric: string; meanDiff: number; ci95: [number, number]; p: number; n: number }> | undefined;
+  if (!paired || !Object.keys(paired).length) return '';
+  const { primary, baseline } = results.metrics;
+  const lines = [`\nPaired against \`${baseline}\` on \`${primary}\` (same seeds; t-based 95% CI, df = n − 1):\n`, '| method | Δ mean | 95% CI | p | n |', '|---|---:|---|---:|---:|'];
+  for (const [m, t] of Object.entries(paired)) lines.push(`| ${m} | ${t.meanDiff.toFixed(4)} | [${t.ci95[0].toFixed(4)}, ${t.ci95[1].toFixed(4)}] | ${t.p.toFixed(3)} | ${t.n} |`);
+  return lines.join('\n') + '\n';
+}
+
+/** Every run's final metrics; columns are the union of all runs' metric keys (a run without a key gets a blank). */
+export function runsTable(runs: RunRecord[]): string {
+  const keys = [...new Set(runs.flatMap((r) => Object.keys(r.metrics)))];
+  const lines = ['| method | seed | ' + keys.join(' | ') + ' | wall s |', '|---|---:|' + keys.map(() => '---:').join('|') + '|---:|'];
+  for (const r of runs) lines.push(`| ${r.method} | ${r.seed} | ${keys.map((k) => fmtValue(r.metrics[k])).join(' | ')} | ${r.wallSeconds.toFixed(1)} |`);
+  return lines.join('\n') + '\n';
+}
+
 /** Writes report.md and charts/*.svg into the run directory (atomically, file by file). */
-export async function writeReport<C extends { methods: string[]; seeds: number[] }>(exp: Experiment<C>, input: ReportInput<C>): Promise<string> {
-  const { results, rows, runDir } = input;
+export function writeReport(doc: ReportDoc): string {
+  const { results, rows, runDir } = doc;
   const charts: Chart[] = [];
   const md: string[] = [];
   md.push(`# ${results.experiment}${results.quick ? ' (quick)' : ''}\n`);
-  md.push(`${exp.description}.\n`);
+  md.push(`${doc.description}.\n`);
   md.push(`- backend: \`${results.backend}\`; seeds: ${results.seeds.join(', ')}; wall time ${results.wallSeconds.toFixed(1)} s`);
   if (results.command) md.push(`- reproduce: \`${results.command}\``);
   md.push(`- resolved config: \`config.json\`; per-epoch metrics: \`metrics.jsonl\`; numbers: \`results.json\`\n`);
   md.push(`## Summary (mean ± std over ${results.seeds.length} seed${results.seeds.length > 1 ? 's' : ''})\n`);
   md.push(summaryTable(results));
-  const main = Object.keys(results.summary[results.methods[0]] ?? {})[0];
+  md.push(pairedSection(results));
+  const main = results.metrics.primary;
   if (main) {
     const labels = results.methods.filter((m) => results.summary[m]?.[main]);
     charts.push({
@@ -80,7 +116,7 @@ export async function writeReport<C extends { methods: string[]; seeds: number[]
       svg: lineChart({ title: `${metric} per epoch (mean ± std over seeds)`, xLabel: 'epoch', yLabel: metric, series: curveSeries(rows, metric, 'epoch', results.methods) }),
     });
   }
-  const extraSections = (await exp.report?.(input)) ?? [];
+  const extraSections = doc.sections;
   md.push('\n## Charts\n');
   for (const c of charts) md.push(`![${c.title}](${c.file})\n`);
   for (const s of extraSections) {
@@ -91,14 +127,7 @@ export async function writeReport<C extends { methods: string[]; seeds: number[]
     }
   }
   md.push('\n## Runs\n');
-  // Columns: every metric key of any run (methods may report different keys), blank where a run lacks one.
-  const keys = [...new Set(results.runs.flatMap((r) => Object.keys(r.metrics)))];
-  md.push('| method | seed | ' + keys.join(' | ') + ' | wall s |');
-  md.push('|---|---:|' + keys.map(() => '---:').join('|') + '|---:|');
-  for (const r of results.runs) {
-    const cell = (v: number | undefined) => (v === undefined ? '' : Number.isInteger(v) ? String(v) : v.toFixed(4));
-    md.push(`| ${r.method} | ${r.seed} | ${keys.map((k) => cell(r.metrics[k])).join(' | ')} | ${r.wallSeconds.toFixed(1)} |`);
-  }
+  md.push(runsTable(results.runs));
   for (const c of charts) writeFileAtomic(join(runDir, c.file), c.svg);
   const text = md.join('\n') + '\n';
   writeFileAtomic(join(runDir, 'report.md'), text);

@@ -1,7 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { existsSync, readFileSync } from 'node:fs';
 import type { RngState } from '../engine/rng.js';
-import { writeFileAtomic } from '../util/fs.js';
+import { UserError } from '../errors.js';
 import type { Optimizer } from './optimizers.js';
 import { decodeSafetensors, encodeSafetensors } from './safetensors.js';
 import type { Trainer } from './trainer.js';
@@ -22,11 +21,39 @@ export interface CheckpointMeta {
   extra: Record<string, unknown>;
 }
 
+/** Where checkpoints live: a file (efftrain/node's `fileCheckpointStore`), memory, IndexedDB… */
+export interface CheckpointStore {
+  /** Names the checkpoint in messages (a file path). */
+  readonly name: string;
+  exists(): boolean;
+  read(): Uint8Array;
+  /** Must replace the previous checkpoint atomically (a crash mid-write keeps the old one). */
+  write(bytes: Uint8Array): void;
+}
+
+/** A checkpoint store in memory (browser, tests). */
+export function memoryCheckpointStore(name = 'memory checkpoint'): CheckpointStore {
+  let bytes: Uint8Array | null = null;
+  return {
+    name,
+    exists: () => bytes !== null,
+    read: () => {
+      if (!bytes) throw new Error(`${name}: no checkpoint written`);
+      return bytes;
+    },
+    write: (b) => {
+      bytes = b;
+    },
+  };
+}
+
+export type CheckpointInfo = Omit<CheckpointMeta, 'version' | 'step' | 'optimizer' | 'schedule'>;
+
 /**
- * Writes a checkpoint as one safetensors file (params `p/<i>`, optimizer slots `opt/<key>`, metadata JSON in
- * the header), atomically (temp + rename): a process killed mid-write leaves the previous checkpoint intact.
+ * Encodes a checkpoint as one safetensors file: params `p/<i>`, extra variables `x/<i>`, optimizer slots
+ * `opt/<key>`, and the metadata JSON (step, RNG, schedule, named extra state) in the header.
  */
-export function saveCheckpoint(path: string, trainer: Trainer, meta: Omit<CheckpointMeta, 'version' | 'step' | 'optimizer' | 'schedule'>, extraVars: tf.Variable[] = []): void {
+export function encodeCheckpoint(trainer: Trainer, meta: CheckpointInfo, extraVars: tf.Variable[] = []): Uint8Array {
   const tensors: Record<string, tf.Tensor> = {};
   trainer.params.forEach((p, i) => (tensors[`p/${i}`] = p));
   extraVars.forEach((p, i) => (tensors[`x/${i}`] = p));
@@ -39,15 +66,16 @@ export function saveCheckpoint(path: string, trainer: Trainer, meta: Omit<Checkp
     schedule: trainer.schedule.getState?.(),
     ...meta,
   };
-  writeFileAtomic(path, encodeSafetensors(tensors, { efftrain: JSON.stringify(full) }));
+  return encodeSafetensors(tensors, { efftrain: JSON.stringify(full) });
 }
 
 /**
- * Restores a checkpoint written by saveCheckpoint into `trainer` (params, optimizer, schedule, step) and
- * `extraVars`; returns the metadata so the caller can restore its RNG and loop position.
+ * Restores a checkpoint made by encodeCheckpoint into `trainer` (params, optimizer, schedule, step) and
+ * `extraVars`; returns the metadata so the caller can restore its RNG and loop position. `path` names the
+ * source in errors.
  */
-export function loadCheckpoint(path: string, trainer: Trainer, extraVars: tf.Variable[] = []): CheckpointMeta {
-  const { tensors, metadata } = decodeSafetensors(readFileSync(path), path);
+export function restoreCheckpoint(bytes: Uint8Array, path: string, trainer: Trainer, extraVars: tf.Variable[] = []): CheckpointMeta {
+  const { tensors, metadata } = decodeSafetensors(bytes, path);
   try {
     const meta = JSON.parse(metadata.efftrain ?? 'null') as CheckpointMeta | null;
     if (!meta || meta.version !== 1) throw new Error(`${path}: not an efftrain checkpoint`);
@@ -77,7 +105,25 @@ function restoreOptimizer(opt: Optimizer, info: { kind: string; iterations: numb
   opt.setState({ kind: info.kind, iterations: info.iterations, slots });
 }
 
-/** True when a checkpoint file exists at `path`. */
-export function hasCheckpoint(path: string): boolean {
-  return existsSync(path);
+/** Writes a checkpoint of `trainer` to `store`. */
+export function saveCheckpointTo(store: CheckpointStore, trainer: Trainer, meta: CheckpointInfo, extraVars: tf.Variable[] = []): void {
+  store.write(encodeCheckpoint(trainer, meta, extraVars));
+}
+
+/**
+ * Restores the checkpoint in `store` into `trainer` (see restoreCheckpoint) to resume a run. A truncated,
+ * corrupt or mismatched checkpoint is a UserError naming it and what to do.
+ */
+export function loadCheckpointFrom(store: CheckpointStore, trainer: Trainer, extraVars: tf.Variable[] = []): CheckpointMeta {
+  return resumeGuard(store, () => restoreCheckpoint(store.read(), store.name, trainer, extraVars));
+}
+
+/** Runs `read` (which reads `store`), turning any failure into a UserError that says how to recover. */
+export function resumeGuard<T>(store: CheckpointStore, read: () => T): T {
+  try {
+    return read();
+  } catch (e) {
+    if (e instanceof UserError) throw e;
+    throw new UserError(`${store.name}: cannot resume from this checkpoint (${(e as Error).message}); delete it to restart this run from scratch, or run without --resume`);
+  }
 }

@@ -1,10 +1,35 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../engine/rng.js';
 import { epochBatches } from '../data/batching.js';
-import { hasCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { loadCheckpointFrom, saveCheckpointTo, type CheckpointStore } from './checkpoint.js';
 import type { Trainer } from './trainer.js';
 
 export type EpochRow = Record<string, number>;
+
+/** What a step hook sees after each optimizer step. */
+export interface FitStepInfo {
+  epoch: number;
+  step: number;
+  batchInEpoch: number;
+  batchesPerEpoch: number;
+  loss: number;
+}
+
+/**
+ * A hook into `fit`'s loop (progress, evaluation, technique state such as an EMA). Hooks run in order; their
+ * `state` is saved in checkpoints under the hook's name and restored on resume, so a resumed run is exact.
+ */
+export interface FitHook {
+  name: string;
+  /** After every optimizer step (cheap observers). */
+  step?(info: FitStepInfo): void;
+  /** Evaluation after each epoch: metrics merged into the epoch row. */
+  evaluate?(epoch: number): Record<string, number>;
+  /** With each finished epoch row (also replayed for the epochs restored on resume). */
+  epoch?(row: EpochRow): void;
+  /** Named state kept in checkpoints (JSON-serialisable). */
+  state?: { get(): unknown; set(s: unknown): void };
+}
 
 export interface FitOptions {
   trainer: Trainer;
@@ -24,10 +49,13 @@ export interface FitOptions {
   onStep?: (info: { epoch: number; step: number; batchInEpoch: number; batchesPerEpoch: number; loss: number }) => void;
   /** Metric (lower is better) fed to a plateau schedule; default `val_loss` or `train_loss`. */
   plateauMetric?: string;
-  checkpoint?: { path: string; everySteps?: number; resume?: boolean };
+  /** Where to checkpoint (every epoch, plus every `everySteps`), and whether to resume from it when present. */
+  checkpoint?: { store: CheckpointStore; everySteps?: number; resume?: boolean };
   /** Extra state to save/restore with checkpoints (e.g. SuperLoss's τ EMA). */
   extraState?: { get(): Record<string, unknown>; set(s: Record<string, unknown>): void };
   extraVars?: tf.Variable[];
+  /** Hooks for step, evaluation, epoch and named checkpoint state (run after the callbacks above). */
+  hooks?: FitHook[];
 }
 
 export interface FitResult {
@@ -52,24 +80,30 @@ export function fit(o: FitOptions): FitResult {
   let lossSum = 0;
   let lossN = 0;
   const ckpt = o.checkpoint;
-  if (ckpt?.resume && hasCheckpoint(ckpt.path)) {
-    const meta = loadCheckpoint(ckpt.path, trainer, o.extraVars);
+  const hooks = o.hooks ?? [];
+  if (ckpt?.resume && ckpt.store.exists()) {
+    const meta = loadCheckpointFrom(ckpt.store, trainer, o.extraVars);
     rng.setState(meta.rng);
     epochRngState = meta.epochRng;
     startEpoch = meta.epoch;
     skipBatches = meta.batchInEpoch;
     history = (meta.extra.history as EpochRow[]) ?? [];
-    [lossSum, lossN] = (meta.extra.epochLoss as [number, number]) ?? [0, 0];
+    ({ sum: lossSum, n: lossN } = (meta.extra.epochLoss as { sum: number; n: number }) ?? { sum: 0, n: 0 });
     if (meta.extra.user) o.extraState?.set(meta.extra.user as Record<string, unknown>);
+    const hookState = (meta.extra.hooks ?? {}) as Record<string, unknown>;
+    for (const h of hooks) if (h.state && h.name in hookState) h.state.set(hookState[h.name]);
     resumedFrom = { step: meta.step, epoch: meta.epoch };
-    for (const row of history) o.onEpoch?.(row);
+    for (const row of history) {
+      o.onEpoch?.(row);
+      for (const h of hooks) h.epoch?.(row);
+    }
   }
   const save = (epoch: number, batchInEpoch: number) => {
     if (!ckpt) return;
-    saveCheckpoint(
-      ckpt.path,
+    saveCheckpointTo(
+      ckpt.store,
       trainer,
-      { epoch, batchInEpoch, rng: rng.getState(), epochRng: epochRngState, extra: { history, epochLoss: [lossSum, lossN], user: o.extraState?.get() ?? null } },
+      { epoch, batchInEpoch, rng: rng.getState(), epochRng: epochRngState, extra: { history, epochLoss: { sum: lossSum, n: lossN }, user: o.extraState?.get() ?? null, hooks: Object.fromEntries(hooks.filter((h) => h.state).map((h) => [h.name, h.state!.get()])) } },
       o.extraVars,
     );
   };
@@ -92,18 +126,22 @@ export function fit(o: FitOptions): FitResult {
       const loss = trainer.trainStep(() => o.lossFn(batch, step));
       lossSum += loss;
       lossN++;
-      o.onStep?.({ epoch, step: trainer.step, batchInEpoch: b + 1, batchesPerEpoch: batches.length, loss });
+      const info = { epoch, step: trainer.step, batchInEpoch: b + 1, batchesPerEpoch: batches.length, loss };
+      o.onStep?.(info);
+      for (const h of hooks) h.step?.(info);
       if (ckpt?.everySteps && trainer.step % ckpt.everySteps === 0 && b + 1 < batches.length) save(epoch, b + 1);
     }
     skipBatches = 0;
     const row: EpochRow = { epoch: epoch + 1, step: trainer.step, lr: trainer.lr, train_loss: lossN ? lossSum / lossN : NaN, epoch_seconds: (Date.now() - t0) / 1000 };
     Object.assign(row, o.evaluate?.(epoch + 1) ?? {});
+    for (const h of hooks) Object.assign(row, h.evaluate?.(epoch + 1) ?? {});
     if (trainer.schedule.onEpochEnd) {
       const key = o.plateauMetric ?? ('val_loss' in row ? 'val_loss' : 'train_loss');
       trainer.schedule.onEpochEnd(row[key]);
     }
     history.push(row);
     o.onEpoch?.(row);
+    for (const h of hooks) h.epoch?.(row);
     save(epoch + 1, 0);
   }
   return { history, resumedFrom };

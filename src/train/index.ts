@@ -3,7 +3,6 @@ export * from './schedules.js';
 export * from './trainer.js';
 export * from './checkpoint.js';
 export * from './safetensors.js';
-export * from './model-io.js';
 export * from './fit.js';
 export * from './metrics.js';
 export * from './layers.js';

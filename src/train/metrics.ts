@@ -30,34 +30,5 @@ export function evaluateClassifier(n: number, batchSize: number, forward: (idx: 
   return { acc: n ? correct / n : NaN, loss: n ? lossSum / n : NaN, predictions };
 }
 
-/** Mean and (sample, n−1) standard deviation; std is 0 for n = 1. */
-export function meanStd(xs: number[]): { mean: number; std: number; n: number } {
-  const n = xs.length;
-  if (n === 0) return { mean: NaN, std: NaN, n: 0 };
-  const mean = xs.reduce((a, b) => a + b, 0) / n;
-  const v = n > 1 ? xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1) : 0;
-  return { mean, std: Math.sqrt(v), n };
-}
-
-/**
- * Area under the ROC curve of `scores` for separating positives (labels 1) from negatives (0),
- * via the Mann–Whitney U statistic with ties counted half.
- */
-export function auroc(scores: ArrayLike<number>, labels: ArrayLike<number>): number {
-  const idx = Array.from({ length: scores.length }, (_, i) => i).sort((a, b) => scores[a] - scores[b]);
-  let nPos = 0;
-  let rankSumPos = 0;
-  for (let i = 0; i < idx.length; ) {
-    let j = i;
-    while (j + 1 < idx.length && scores[idx[j + 1]] === scores[idx[i]]) j++;
-    const avgRank = (i + j) / 2 + 1;
-    for (let k = i; k <= j; k++) if (labels[idx[k]]) {
-      nPos++;
-      rankSumPos += avgRank;
-    }
-    i = j + 1;
-  }
-  const nNeg = idx.length - nPos;
-  if (nPos === 0 || nNeg === 0) return NaN;
-  return (rankSumPos - (nPos * (nPos + 1)) / 2) / (nPos * nNeg);
-}
+/** Summary statistics moved to the stats module; re-exported for callers of `efftrain/train`. */
+export { meanStd, auroc } from '../stats/index.js';

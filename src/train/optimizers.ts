@@ -53,6 +53,21 @@ export abstract class Optimizer {
     }
   }
 
+  /**
+   * Re-keys the slots after the parameter list changed: `newIndex[i]` is the new index of old parameter i,
+   * or -1 when it left the run (its slots are freed). Slot keys are `<index>/<name>`.
+   */
+  remapSlots(newIndex: number[]): void {
+    const next = new Map<string, tf.Variable>();
+    for (const [k, v] of this.slots) {
+      const slash = k.indexOf('/');
+      const j = newIndex[Number(k.slice(0, slash))] ?? -1;
+      if (j < 0) v.dispose();
+      else next.set(`${j}${k.slice(slash)}`, v);
+    }
+    this.slots = next;
+  }
+
   dispose(): void {
     for (const v of this.slots.values()) v.dispose();
     this.slots.clear();

@@ -18,7 +18,7 @@ export interface TrainHook {
   name: string;
   /** Extra scalar added to the loss before differentiation (e.g. a sparsity regularizer). */
   extraLoss?(ctx: StepContext): tf.Scalar | null;
-  /** Maps gradients (same order as params) to new gradients. */
+  /** Maps gradients (same order as params) to new gradients; entries are undefined for missing gradients under `missingGrads: 'skip'`. */
   transformGrads?(grads: tf.Tensor[], ctx: StepContext): tf.Tensor[];
   /** Called after the update with the step's loss value. */
   afterStep?(ctx: StepContext & { loss: number }): void;
@@ -33,13 +33,20 @@ export interface TrainerOptions {
   hooks?: TrainHook[];
   /** Returns a checkpoint path to name in NaN/Inf errors (the last good checkpoint), or null. */
   lastCheckpoint?: () => string | null;
+  /**
+   * What `trainStep` does with a parameter the loss does not reach (no gradient): `zero` (default) treats the
+   * gradient as zeros, so the optimizer still decays/moves it; `skip` leaves it out of clipping and the update
+   * (as PyTorch does with `grad = None`), e.g. for stochastically skipped branches.
+   */
+  missingGrads?: 'zero' | 'skip';
 }
 
 /**
  * Computes the loss value and gradients for `params` (the default uses tf.variableGrads). Multi-task methods
- * supply their own, e.g. per-task gradients combined by a weighting.
+ * supply their own, e.g. per-task gradients combined by a weighting. A gradient may be `undefined` for a
+ * parameter that took no part in this step: it is left out of clipping and of the update.
  */
-export type GradFn = (params: tf.Variable[]) => { value: tf.Scalar; grads: tf.Tensor[] };
+export type GradFn = (params: tf.Variable[]) => { value: tf.Scalar; grads: (tf.Tensor | undefined)[] };
 
 /**
  * The custom training step: variableGrads → hooks' gradient transforms → global-norm clip → optimizer,
@@ -47,7 +54,7 @@ export type GradFn = (params: tf.Variable[]) => { value: tf.Scalar; grads: tf.Te
  */
 export class Trainer {
   step = 0;
-  readonly params: tf.Variable[];
+  private _params: tf.Variable[];
   readonly optimizer: Optimizer;
   schedule: Schedule;
   readonly clipNorm: number;
@@ -55,14 +62,31 @@ export class Trainer {
   private readonly lastCheckpoint: () => string | null;
   /** Gradient norm before clipping at the last step (only computed when clipping is on). */
   lastGradNorm = NaN;
+  readonly missingGrads: 'zero' | 'skip';
 
   constructor(opts: TrainerOptions) {
-    this.params = opts.params;
+    this._params = opts.params;
+    this.missingGrads = opts.missingGrads ?? 'zero';
     this.optimizer = opts.optimizer;
     this.schedule = opts.schedule ?? constant(1e-3);
     this.clipNorm = opts.clipNorm ?? 0;
     this.hooks = opts.hooks ?? [];
     this.lastCheckpoint = opts.lastCheckpoint ?? (() => null);
+  }
+
+  /** The parameters being trained (in the order of gradients and optimizer slots). */
+  get params(): tf.Variable[] {
+    return this._params;
+  }
+
+  /**
+   * Changes the trained parameter set mid-run (e.g. auxiliary guide weights removed after a warm phase).
+   * Optimizer state follows each variable to its new position; slots of parameters that left are freed.
+   */
+  setParams(params: tf.Variable[]): void {
+    const pos = new Map(params.map((p, j) => [p, j]));
+    this.optimizer.remapSlots(this._params.map((p) => pos.get(p) ?? -1));
+    this._params = params;
   }
 
   get lr(): number {
@@ -81,7 +105,7 @@ export class Trainer {
         }
         return loss;
       }, params);
-      return { value, grads: params.map((p) => grads[p.name] ?? tf.zerosLike(p)) };
+      return { value, grads: params.map((p) => grads[p.name] ?? (this.missingGrads === 'zero' ? tf.zerosLike(p) : undefined)) };
     });
   }
 
@@ -93,13 +117,15 @@ export class Trainer {
       const v = value.dataSync()[0];
       if (!Number.isFinite(v)) return tf.scalar(v);
       let g = grads;
-      for (const h of this.hooks) if (h.transformGrads) g = h.transformGrads(g, ctx);
+      for (const h of this.hooks) if (h.transformGrads) g = h.transformGrads(g as tf.Tensor[], ctx);
       if (this.clipNorm > 0) {
-        const c = clipByGlobalNorm(g, this.clipNorm);
-        g = c.grads;
+        const present = g.filter((x): x is tf.Tensor => x !== undefined);
+        const c = clipByGlobalNorm(present, this.clipNorm);
+        let k = 0;
+        g = g.map((x) => (x === undefined ? undefined : c.grads[k++]));
         this.lastGradNorm = c.norm.dataSync()[0];
       }
-      this.optimizer.apply(this.params, g, ctx.lr);
+      this.optimizer.apply(this.params, g as tf.Tensor[], ctx.lr);
       return tf.scalar(v);
     });
     const loss = lossT.dataSync()[0];

@@ -10,6 +10,7 @@ import { createOptimizer } from '../../train/optimizers.js';
 import { createSchedule } from '../../train/schedules.js';
 import { Trainer, trainableVariables, type TrainHook } from '../../train/trainer.js';
 import type { RunContext } from '../types.js';
+import { fileCheckpointStore } from '../../node/checkpoint-file.js';
 
 /** Optimizer/schedule keys every trained experiment shares (zod shape; spread into a schema, override defaults after). */
 export const trainLoopShape = {
@@ -130,7 +131,7 @@ export function trainImageClassifier<C extends ImageTrainConfig>(o: TrainImageOp
         ctx.progress({ epoch: s.epoch, epochs: cfg.epochs, step: s.batchInEpoch, steps: s.batchesPerEpoch, loss: s.loss });
       }
     },
-    checkpoint: { path: ckptPath, everySteps: cfg.checkpointEverySteps, resume: ctx.resume },
+    checkpoint: { store: fileCheckpointStore(ckptPath), everySteps: cfg.checkpointEverySteps, resume: ctx.resume },
     extraState: o.extraState,
   });
   const final = history[history.length - 1];

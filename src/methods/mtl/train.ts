@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../../engine/rng.js';
-import { hasCheckpoint, loadCheckpoint, saveCheckpoint } from '../../train/checkpoint.js';
+import { loadCheckpointFrom, saveCheckpointTo, type CheckpointStore } from '../../train/checkpoint.js';
 import type { Optimizer } from '../../train/optimizers.js';
 import type { Schedule } from '../../train/schedules.js';
 import { Trainer } from '../../train/trainer.js';
@@ -30,7 +30,7 @@ export interface MtlTrainOptions {
   onEpoch?(row: MtlEpochRow): void;
   onStep?(info: { epoch: number; batch: number; batches: number; loss: number }): void;
   /** Epoch-end checkpoints (weights, optimizer, RNG, weighting state) and resume. */
-  checkpoint?: { path: string; resume: boolean };
+  checkpoint?: { store: CheckpointStore; resume: boolean };
   /** Names used for per-task columns (`loss_<task>`, `w_<task>`); default the net's task names. */
   taskNames?: string[];
 }
@@ -51,15 +51,15 @@ export function trainMultiTask(o: MtlTrainOptions): MtlTrainResult {
   const { net, weighting, rng } = o;
   const T = net.numTasks;
   const names = o.taskNames ?? net.tasks.map((t) => t.name);
-  const trainer = new Trainer({ params: mtlParams(net, weighting), optimizer: o.optimizer, schedule: o.schedule, clipNorm: o.clipNorm ?? 0, lastCheckpoint: () => o.checkpoint?.path ?? null });
+  const trainer = new Trainer({ params: mtlParams(net, weighting), optimizer: o.optimizer, schedule: o.schedule, clipNorm: o.clipNorm ?? 0, lastCheckpoint: () => o.checkpoint?.store.name ?? null });
   let history: MtlEpochRow[] = [];
   let epochLosses: number[][] = [];
   let start = 0;
   const sharedSize = net.encoderVars.reduce((s, v) => s + v.size, 0);
   weighting.prepareState?.({ sharedSize });
   const extraVars = () => weighting.stateVariables ?? [];
-  if (o.checkpoint?.resume && hasCheckpoint(o.checkpoint.path)) {
-    const meta = loadCheckpoint(o.checkpoint.path, trainer, extraVars());
+  if (o.checkpoint?.resume && o.checkpoint.store.exists()) {
+    const meta = loadCheckpointFrom(o.checkpoint.store, trainer, extraVars());
     rng.setState(meta.rng);
     start = meta.epoch;
     history = (meta.extra.history as MtlEpochRow[]) ?? [];
@@ -112,7 +112,7 @@ export function trainMultiTask(o: MtlTrainOptions): MtlTrainResult {
     history.push(row);
     o.onEpoch?.(row);
     if (o.checkpoint) {
-      saveCheckpoint(o.checkpoint.path, trainer, { epoch: epoch + 1, batchInEpoch: 0, rng: rng.getState(), epochRng, extra: { history, epochLosses, weighting: weighting.getState?.() ?? null } }, extraVars());
+      saveCheckpointTo(o.checkpoint.store, trainer, { epoch: epoch + 1, batchInEpoch: 0, rng: rng.getState(), epochRng, extra: { history, epochLosses, weighting: weighting.getState?.() ?? null } }, extraVars());
     }
   }
   const secPerEpoch = times.length ? times.reduce((a, b) => a + b, 0) / times.length : history.reduce((s, r) => s + r.epoch_seconds, 0) / Math.max(1, history.length);

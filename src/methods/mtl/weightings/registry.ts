@@ -1,4 +1,4 @@
-import { UserError } from '../../../errors.js';
+import { Registry } from '../../../util/registry.js';
 import type { Weighting, WeightingFactory } from '../types.js';
 import { alignedMtl } from './aligned-mtl.js';
 import { cagrad } from './cagrad.js';
@@ -15,18 +15,16 @@ import { pcgrad } from './pcgrad.js';
 import { rlw } from './rlw.js';
 import { uw } from './uw.js';
 
-const weightings = new Map<string, WeightingFactory>();
+/** Every MTL weighting by name (LibMTL-style registry). */
+export const weightings = new Registry<WeightingFactory>('weighting');
 
-/** Registers a weighting factory under its name (LibMTL-style registry). */
+/** Registers a weighting factory under its name. */
 export function registerWeighting(f: WeightingFactory): void {
-  if (weightings.has(f.name)) throw new Error(`weighting ${f.name} registered twice`);
-  weightings.set(f.name, f);
+  weightings.register(f.name, f);
 }
 
 export function getWeightingFactory(name: string): WeightingFactory {
-  const f = weightings.get(name);
-  if (!f) throw new UserError(`unknown weighting "${name}" (known: ${[...weightings.keys()].join(', ')})`);
-  return f;
+  return weightings.get(name);
 }
 
 /** Creates a weighting by name with its `<name>.<option>` options. */
@@ -35,7 +33,7 @@ export function createWeighting(name: string, numTasks: number, options: Record<
 }
 
 export function listWeightings(): WeightingFactory[] {
-  return [...weightings.values()];
+  return weightings.list();
 }
 
 for (const f of [ew, uw, gls, rlw, dwa, famo, gradnorm, mgda, mgdaUb, pcgrad, cagrad, imtl, nashMtl, alignedMtl, dbMtl]) registerWeighting(f);

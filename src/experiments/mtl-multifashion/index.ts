@@ -9,13 +9,13 @@
  * Paper: Wang, Li, Xu, "Rep-MTL", ICCV 2025 (arXiv 2507.21049); method notes: shared/methods/rep-mtl.md.
  */
 import { z } from 'zod';
-import { FASHION_MNIST_DIR, loadImageDataset } from '../data/image-dataset.js';
-import { makeMultiFashion } from '../data/multi-fashion.js';
-import { Rng } from '../engine/rng.js';
-import type { MtlTask } from '../methods/mtl/index.js';
-import { hashString, runRng } from './common/image-classification.js';
-import { knownMtlMethods, mtlExtraResults, mtlReport, mtlTrainShape, runMtl, weightingConfigShape, type MtlData, type MtlTrainConfig } from './mtl-common.js';
-import type { Experiment } from './types.js';
+import { FASHION_MNIST_DIR, loadImageDataset } from '../../data/image-dataset.js';
+import { makeMultiFashion } from '../../data/multi-fashion.js';
+import { Rng } from '../../engine/rng.js';
+import type { MtlTask } from '../../methods/mtl/index.js';
+import { hashString, runRng } from '../common/image-classification.js';
+import { knownMtlMethods, mtlDerive, MTL_METRICS, mtlReport, mtlTrainShape, runMtl, weightingConfigShape, type MtlData, type MtlTrainConfig } from '../common/mtl/index.js';
+import type { Experiment } from '../types.js';
 
 const TASK_NAMES = ['left', 'right'];
 const tasksFor = (numClasses: number): MtlTask[] => TASK_NAMES.map((name) => ({ name, outputs: numClasses, loss: 'softmax-ce' }));
@@ -77,6 +77,7 @@ export const mtlMultiFashion: Experiment<MtlMultiFashionConfig> = {
     const rng = runRng(ctx.seed, ctx.experiment);
     return { metrics: runMtl({ ctx, data, rng }) };
   },
-  extraResults: ({ runs, config }) => mtlExtraResults(TASK_NAMES, runs, config.baseline),
+  metrics: MTL_METRICS,
+  derive: ({ runs, config }) => mtlDerive(TASK_NAMES, runs, config.baseline),
   report: (input) => mtlReport(input, TASK_NAMES, { targets: true }),
 };

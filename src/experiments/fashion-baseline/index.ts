@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { saveLayersModel } from '../train/model-io.js';
-import { FASHION_MNIST_DIR, loadImageDataset } from '../data/image-dataset.js';
-import { buildCnn, buildMlp } from '../models/classifiers.js';
-import { imageTrainShape, runRng, trainImageClassifier } from './common/image-classification.js';
-import type { Experiment } from './types.js';
+import { saveLayersModel } from '../../train/model-io.js';
+import { FASHION_MNIST_DIR, loadImageDataset } from '../../data/image-dataset.js';
+import { buildCnn, buildMlp } from '../../models/classifiers.js';
+import { imageTrainShape, runRng, trainImageClassifier } from '../common/image-classification.js';
+import type { Experiment } from '../types.js';
 
 const METHODS = ['mlp', 'cnn'] as const;
 
@@ -35,6 +35,7 @@ export const fashionBaseline: Experiment<FashionBaselineConfig> = {
   description: 'MLP and CNN baselines on Fashion-MNIST (test accuracy)',
   schema: schema as z.ZodType<FashionBaselineConfig>,
   quick: { epochs: 3, cnnChannels: [16, 32], cnnHidden: 64, mlpHidden: [256] },
+  metrics: { primary: 'test_acc', higherIsBetter: true, baseline: 'mlp', diagnostics: ['params', 'leaked_tensors'] },
   knownMethods: () => [...METHODS],
   validate: (cfg) => {
     loadImageDataset(cfg.data);

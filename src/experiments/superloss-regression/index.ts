@@ -2,20 +2,22 @@ import * as tf from '@tensorflow/tfjs';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { gatherRows, sequentialBatches, trainValSplit } from '../data/batching.js';
-import { columnStats, injectTargetOutliers, loadTabular, standardizeColumns, type TabularDataset } from '../data/tabular.js';
-import { UserError } from '../errors.js';
-import { l1PerSample, optimalConfidence, superLoss } from '../methods/superloss/index.js';
-import { fmtStat } from '../report/report.js';
-import { barChart } from '../report/svg.js';
-import { fit } from '../train/fit.js';
-import { glorot, heNormal } from '../train/layers.js';
-import { auroc, meanStd } from '../train/metrics.js';
-import { createOptimizer } from '../train/optimizers.js';
-import { createSchedule } from '../train/schedules.js';
-import { Trainer, trainableVariables } from '../train/trainer.js';
-import { runRng } from './common/image-classification.js';
-import type { Experiment, MetricRow, ReportInput, ReportSection, RunContext } from './types.js';
+import { gatherRows, sequentialBatches, trainValSplit } from '../../data/batching.js';
+import { columnStats, injectTargetOutliers, loadTabular, standardizeColumns, type TabularDataset } from '../../data/tabular.js';
+import { UserError } from '../../errors.js';
+import { l1PerSample, optimalConfidence, superLoss } from '../../methods/superloss/index.js';
+import { fmtStat } from '../../report/report.js';
+import { barChart } from '../../report/svg.js';
+import { fit } from '../../train/fit.js';
+import { glorot, heNormal } from '../../train/layers.js';
+import { auroc, meanStd } from '../../train/metrics.js';
+import { createOptimizer } from '../../train/optimizers.js';
+import { createSchedule } from '../../train/schedules.js';
+import { Trainer, trainableVariables } from '../../train/trainer.js';
+import { runRng } from '../common/image-classification.js';
+import type { Experiment, MetricRow, ReportInput, ReportSection, RunContext } from '../types.js';
+import { median } from '../../stats/index.js';
+import { fileCheckpointStore } from '../../node/checkpoint-file.js';
 
 /** Regression losses compared: L1, smooth-L1, and SuperLoss wrapped around smooth-L1 (τ = EMA of the loss). */
 export const REGRESSION_LOSSES = ['l1', 'smoothl1', 'superloss'] as const;
@@ -37,6 +39,13 @@ export function parseRegressionMethod(name: string): RegressionMethod {
   const rate = Number(m[2]);
   if (!(rate >= 0 && rate <= 1)) throw new UserError(`method "${name}": outlier rate must be in [0,1]`);
   return { loss: m[1] as RegressionLoss, rate };
+}
+
+/** The paired-comparison baseline: `l1@out-<rate>` when every method runs at one outlier rate, else none. */
+function sameRateBaseline(methods: string[]): string | null {
+  const rates = new Set(methods.map((m) => m.slice(m.indexOf('@') + 1)));
+  const [rate] = [...rates];
+  return rates.size === 1 && methods.includes(`l1@${rate}`) ? `l1@${rate}` : null;
 }
 
 const methodsFor = (rates: number[]) => rates.flatMap((r) => REGRESSION_LOSSES.map((l) => `${l}@out-${r}`));
@@ -101,12 +110,6 @@ export function smoothL1Rank1(pred: tf.Tensor1D, target: tf.Tensor1D, beta: numb
     const m = tf.minimum(d, beta);
     return tf.add(tf.div(tf.mul(tf.square(m), 0.5), beta), tf.sub(d, m)) as tf.Tensor1D;
   });
-}
-
-function median(xs: ArrayLike<number>): number {
-  const s = Array.from(xs).sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
 function buildRegressor(d: number, hidden: number[], rng: ReturnType<typeof runRng>): tf.LayersModel {
@@ -286,7 +289,7 @@ function trainOne(ctx: RunContext<Cfg>, data: RegData, loss: RegressionLoss, lam
       valMedAE = row.val_medae;
       ctx.progress({ epoch: row.epoch, epochs: cfg.epochs, loss: row.train_loss, message: `${lambda === null ? '' : `λ=${lambda} `}val_medae ${row.val_medae.toFixed(3)}` });
     },
-    checkpoint: { path: ckptPath, resume: ctx.resume },
+    checkpoint: { store: fileCheckpointStore(ckptPath), resume: ctx.resume },
     extraState: sl ? { get: () => ({ superloss: sl.getState() }), set: (s) => sl.setState(s.superloss as ReturnType<typeof sl.getState>) } : undefined,
   });
   model.dispose();
@@ -317,7 +320,7 @@ async function run(ctx: RunContext<Cfg>): Promise<{ metrics: Record<string, numb
   for (const c of cands) if (c.valMedAE < chosen.valMedAE) chosen = c;
   for (const row of chosen.rows) ctx.log(row);
   if (m.loss === 'superloss') {
-    for (const c of cands) ctx.log({ select_lambda: c.lambda, select_val_medae: c.valMedAE, select_test_mae: c.testMae, chosen: c === chosen });
+    for (const c of cands) ctx.log({ kind: 'selection', select_lambda: c.lambda, select_val_medae: c.valMedAE, select_test_mae: c.testMae, chosen: c === chosen });
   }
   const metrics: Record<string, number> = { ...chosen.final };
   if (chosen.lambda !== null) metrics.lambda = chosen.lambda;
@@ -465,10 +468,11 @@ export const superlossRegression: Experiment<Cfg> = {
     if (Math.round(ds.n * (1 - cfg.testFraction)) < 20) throw new UserError(`${ds.source}: too few rows (${ds.n}) for a train/test split`);
   },
   run,
-  extraResults: ({ rows }) => {
+  metrics: (cfg) => ({ primary: 'test_mae', higherIsBetter: false, baseline: sameRateBaseline(cfg.methods), diagnostics: ['tau', 'lambda', 'outlier_rate', 'outlier_lo', 'outlier_hi', 'n_fit', 'n_val', 'n_test', 'tensors_after'] }),
+  derive: ({ rows }) => {
     const chosen: Record<string, Record<string, number>> = {};
     for (const r of rows) if (r.chosen === true && typeof r.select_lambda === 'number') (chosen[r.method] ??= {})[String(r.seed)] = r.select_lambda;
-    return { chosenLambda: chosen };
+    return { values: { chosenLambda: chosen } };
   },
   report,
 };

@@ -2,21 +2,22 @@ import * as tf from '@tensorflow/tfjs';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { gatherLabels, sequentialBatches, trainValSplit } from '../data/batching.js';
-import { FASHION_MNIST_DIR, loadImageDataset, subsetSplit, type ImageSplit } from '../data/image-dataset.js';
-import { injectLabelNoise, parseNoiseSpec, type NoiseKind } from '../data/label-noise.js';
-import { UserError } from '../errors.js';
-import { crossEntropyPerSample, optimalConfidence, superLoss } from '../methods/superloss/index.js';
-import { buildMlp } from '../models/classifiers.js';
-import { curveSeries, fmtStat } from '../report/report.js';
-import { lineChart, type Series } from '../report/svg.js';
-import { fit } from '../train/fit.js';
-import { auroc, evaluateClassifier, meanStd } from '../train/metrics.js';
-import { createOptimizer } from '../train/optimizers.js';
-import { constant } from '../train/schedules.js';
-import { Trainer, trainableVariables } from '../train/trainer.js';
-import { imageBatch, imageTrainShape, runRng, trainImageClassifier } from './common/image-classification.js';
-import type { Chart, Experiment, MetricRow, ReportInput, ReportSection, RunContext } from './types.js';
+import { gatherLabels, sequentialBatches, trainValSplit } from '../../data/batching.js';
+import { FASHION_MNIST_DIR, loadImageDataset, subsetSplit, type ImageSplit } from '../../data/image-dataset.js';
+import { injectLabelNoise, parseNoiseSpec, type NoiseKind } from '../../data/label-noise.js';
+import { UserError } from '../../errors.js';
+import { crossEntropyPerSample, optimalConfidence, superLoss } from '../../methods/superloss/index.js';
+import { buildMlp } from '../../models/classifiers.js';
+import { curveSeries, fmtStat } from '../../report/report.js';
+import { lineChart, type Series } from '../../report/svg.js';
+import { fit } from '../../train/fit.js';
+import { auroc, evaluateClassifier, meanStd } from '../../train/metrics.js';
+import { createOptimizer } from '../../train/optimizers.js';
+import { constant } from '../../train/schedules.js';
+import { Trainer, trainableVariables } from '../../train/trainer.js';
+import { imageBatch, imageTrainShape, runRng, trainImageClassifier } from '../common/image-classification.js';
+import type { Chart, Experiment, MetricRow, ReportInput, ReportSection, RunContext } from '../types.js';
+import { quantile } from '../../stats/index.js';
 
 /** The losses compared: plain cross-entropy and SuperLoss(cross-entropy, τ = log C). */
 export const NOISY_LABEL_LOSSES = ['ce', 'superloss'] as const;
@@ -51,6 +52,13 @@ export function parseNoisyLabelMethod(name: string): NoisyLabelMethod {
     throw new UserError(`method "${name}": ${(e as Error).message}`);
   }
   return { loss: loss as NoisyLabelLoss, noise, kind: spec ? spec.kind : 'clean', rate: spec ? spec.rate : 0 };
+}
+
+/** The paired-comparison baseline: `ce@<noise>` when every method runs at one noise setting, else none. */
+function sameNoiseBaseline(methods: string[]): string | null {
+  const noises = new Set(methods.map((m) => m.slice(m.indexOf('@') + 1)));
+  const [noise] = [...noises];
+  return noises.size === 1 && methods.includes(`ce@${noise}`) ? `ce@${noise}` : null;
 }
 
 /** SuperLoss λ candidates of the full run (smaller λ = stronger down-weighting of high-loss samples). */
@@ -214,15 +222,6 @@ function sigmaHistogram(sigma: Float64Array, isNoisy: Uint8Array, isHard: Uint8A
     }
   }
   return h;
-}
-
-function quantile(xs: number[], q: number): number {
-  if (!xs.length) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  const pos = (s.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return s[lo] + (s[hi] - s[lo]) * (pos - lo);
 }
 
 /**
@@ -640,9 +639,9 @@ export const superlossNoisyLabels: Experiment<Cfg> = {
     let chosen = results[0];
     for (const r of results) if (r.valAcc > chosen.valAcc) chosen = r;
     for (const row of chosen.rows) ctx.log(row);
-    for (const h of chosen.hists) ctx.log(h);
+    for (const h of chosen.hists) ctx.log({ kind: 'diagnostic', name: 'sigma_hist', ...h });
     if (m.loss === 'superloss') {
-      for (const r of results) ctx.log({ select_lambda: r.lambda, select_val_acc: r.valAcc, select_test_acc: r.testAcc, chosen: r === chosen });
+      for (const r of results) ctx.log({ kind: 'selection', select_lambda: r.lambda, select_val_acc: r.valAcc, select_test_acc: r.testAcc, chosen: r === chosen });
     }
     let nHard = 0;
     let nClean = 0;
@@ -661,12 +660,13 @@ export const superlossNoisyLabels: Experiment<Cfg> = {
     });
     return { metrics };
   },
-  extraResults: ({ rows }) => {
+  metrics: (cfg) => ({ primary: 'test_acc', higherIsBetter: true, baseline: sameNoiseBaseline(cfg.methods), diagnostics: ['es_epoch', 'lambda', 'sigma_lambda', 'noise_rate', 'hard_clean_frac', 'ref_acc', 'tensors_after'] }),
+  derive: ({ rows }) => {
     const chosen: Record<string, Record<string, number>> = {};
     for (const r of rows) {
       if (r.chosen === true && typeof r.select_lambda === 'number') (chosen[r.method] ??= {})[String(r.seed)] = r.select_lambda;
     }
-    return { chosenLambda: chosen };
+    return { values: { chosenLambda: chosen } };
   },
   report,
 };

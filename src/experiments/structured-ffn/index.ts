@@ -14,24 +14,27 @@
 import * as tf from '@tensorflow/tfjs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { CharTokenizer, evalWindows, loadTextCorpus, randomWindows, splitTrainVal, type TokenBatch } from '../data/text-corpus.js';
-import { Rng } from '../engine/rng.js';
-import { UserError } from '../errors.js';
-import type { FfnContext, FfnSpec } from '../models/ffn.js';
-import { TransformerLM, type TransformerConfig } from '../models/transformer.js';
-import { StructuredFfn, structureForShare, structureProblem, type StructuredFfnSpec } from '../methods/structured-ffn/ffn.js';
-import type { StructuredMap } from '../methods/structured-ffn/layers.js';
-import { sameFlopsRho, sgtAlpha } from '../methods/structured-ffn/sgt.js';
-import { hasCheckpoint, loadCheckpoint, saveCheckpoint } from '../train/checkpoint.js';
-import { meanStd } from '../train/metrics.js';
-import { AdamW, type Optimizer } from '../train/optimizers.js';
-import { warmupCosine, type Schedule } from '../train/schedules.js';
-import { decodeSafetensors } from '../train/safetensors.js';
-import { Trainer } from '../train/trainer.js';
-import { lineChart, type Series } from '../report/svg.js';
-import { hashString } from './common/image-classification.js';
-import type { Experiment, MetricRow, ReportSection } from './types.js';
+import { CharTokenizer, evalWindows, loadTextCorpus, randomWindows, splitTrainVal, type TokenBatch } from '../../data/text-corpus.js';
+import { Rng } from '../../engine/rng.js';
+import { UserError } from '../../errors.js';
+import type { FfnContext, FfnSpec } from '../../models/ffn.js';
+import { TransformerLM, type TransformerConfig } from '../../models/transformer.js';
+import { StructuredFfn, structureForShare, structureProblem, type StructuredFfnSpec } from '../../methods/structured-ffn/ffn.js';
+import type { StructuredMap } from '../../methods/structured-ffn/layers.js';
+import { sameFlopsRho, sgtAlpha } from '../../methods/structured-ffn/sgt.js';
+import { loadCheckpointFrom, resumeGuard, type CheckpointStore } from '../../train/checkpoint.js';
+import { fileCheckpointStore, saveCheckpoint } from '../../node/checkpoint-file.js';
+import { saveTransformer } from '../../node/transformer-files.js';
+import { meanStd } from '../../train/metrics.js';
+import { AdamW, type Optimizer } from '../../train/optimizers.js';
+import { warmupCosine, type Schedule } from '../../train/schedules.js';
+import { decodeSafetensors } from '../../train/safetensors.js';
+import { Trainer } from '../../train/trainer.js';
+import { lineChart, type Series } from '../../report/svg.js';
+import { hashString } from '../common/image-classification.js';
+import type { Experiment, MetricRow, ReportSection } from '../types.js';
 import { readFileSync } from 'node:fs';
+import { median } from '../../stats/index.js';
 
 export const STRUCTURED_FFN_METHODS = [
   'dense',
@@ -196,27 +199,11 @@ export function evalBpc(model: TransformerLM, batches: TokenBatch[], ctx: FfnCon
   return sum / n / Math.LN2;
 }
 
-/** Replaces the optimizer's slots by those of the first `keep` parameters (frees the SGT guides' Adam moments). */
-function keepSlots(opt: Optimizer, keep: number): void {
-  const st = opt.getState();
-  const kept: Record<string, tf.Tensor> = {};
-  for (const [k, t] of Object.entries(st.slots)) if (Number(k.split('/')[0]) < keep) kept[k] = tf.clone(t);
-  opt.setState({ kind: st.kind, iterations: st.iterations, slots: kept });
-  tf.dispose(Object.values(kept));
-}
-
 /** Reads an efftrain checkpoint's metadata without loading its tensors. */
-function checkpointMeta(path: string): { step: number; extra: Record<string, unknown> } {
-  const { tensors, metadata } = decodeSafetensors(readFileSync(path), path);
+function checkpointMeta(store: CheckpointStore): { step: number; extra: Record<string, unknown> } {
+  const { tensors, metadata } = resumeGuard(store, () => decodeSafetensors(store.read(), store.name));
   tf.dispose(Object.values(tensors));
   return JSON.parse(metadata.efftrain ?? '{}');
-}
-
-/** Median of a numeric list. */
-function median(xs: number[]): number {
-  if (!xs.length) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 export const structuredFfn: Experiment<StructuredFfnConfig> = {
@@ -269,16 +256,13 @@ export const structuredFfn: Experiment<StructuredFfnConfig> = {
     const optimizer = new AdamW({ weightDecay: cfg.weightDecay });
     const schedule: Schedule = warmupCosine(cfg.lr, sp.total, { warmupSteps: Math.round(cfg.warmupFraction * sp.total), minLr: cfg.lr * cfg.minLrFraction });
     const ckptPath = join(ctx.artifactsDir, 'checkpoint.safetensors');
-    const makeTrainer = (params: tf.Variable[]) => new Trainer({ params, optimizer, schedule, clipNorm: 0, lastCheckpoint: () => (cfg.checkpointEverySteps > 0 ? ckptPath : null) });
-    let trainer = makeTrainer([...baseParams, ...guideParams]);
+    // A guide skipped on a step has no gradient: `missingGrads: 'skip'` leaves it out of clipping and the update.
+    const trainer = new Trainer({ params: [...baseParams, ...guideParams], optimizer, schedule, clipNorm: cfg.clipNorm, missingGrads: 'skip', lastCheckpoint: () => (cfg.checkpointEverySteps > 0 ? ckptPath : null) });
     let guidesDropped = guideParams.length === 0;
     const dropGuides = () => {
       if (guidesDropped) return;
       for (const f of structured) f.dropGuides();
-      keepSlots(optimizer, baseParams.length);
-      const step = trainer.step;
-      trainer = makeTrainer(baseParams);
-      trainer.step = step;
+      trainer.setParams(baseParams);
       guidesDropped = true;
     };
 
@@ -296,15 +280,18 @@ export const structuredFfn: Experiment<StructuredFfnConfig> = {
     let valAtT = NaN;
     const warmSteps = Math.round(cfg.warmupFraction * sp.total);
 
-    if (ctx.resume && cfg.checkpointEverySteps > 0 && hasCheckpoint(ckptPath)) {
-      const meta = checkpointMeta(ckptPath);
+    const store = fileCheckpointStore(ckptPath);
+    if (ctx.resume && cfg.checkpointEverySteps > 0 && store.exists()) {
+      const meta = checkpointMeta(store);
       if (meta.step >= sp.tG) dropGuides();
-      const m = loadCheckpoint(ckptPath, trainer);
+      const m = loadCheckpointFrom(store, trainer);
       sgtRng.setState(m.rng);
-      const ex = m.extra as { history: MetricRow[]; s: number[] };
+      const ex = m.extra as { history: MetricRow[]; loop: { flops: number; lossSum: number; lossN: number; ema: number | null; spikes: number; valAtT: number | null; inSpike: boolean } };
       history.push(...ex.history);
-      [flops, lossSum, lossN, ema, spikes, valAtT] = ex.s;
-      inSpike = ex.s[6] === 1;
+      ({ flops, lossSum, lossN, spikes, inSpike } = ex.loop);
+      // JSON stores NaN as null
+      ema = ex.loop.ema ?? NaN;
+      valAtT = ex.loop.valAtT ?? NaN;
       for (const row of history) ctx.log(row);
     }
 
@@ -320,20 +307,7 @@ export const structuredFfn: Experiment<StructuredFfnConfig> = {
       fctx.guideAlpha = alpha;
       fctx.stats.extraMacsPerToken = 0;
       const ts = performance.now();
-      const loss = trainer.trainStepWith((params) => {
-        const x = tf.tensor2d(batch.x, [batch.batch, T], 'int32');
-        const y = tf.tensor2d(batch.y, [batch.batch, T], 'int32');
-        const { value, grads } = tf.variableGrads(() => model.loss(x, y, fctx), params);
-        // A guide skipped on this step has no gradient: leave it out of the update (as PyTorch does with grad None).
-        let gs: (tf.Tensor | undefined)[] = params.map((p) => grads[p.name]);
-        if (cfg.clipNorm > 0) {
-          const def = gs.filter((g): g is tf.Tensor => g !== undefined);
-          const norm = tf.sqrt(tf.addN(def.map((g) => tf.sum(tf.square(g)))));
-          const scale = tf.div(cfg.clipNorm, tf.maximum(norm, cfg.clipNorm));
-          gs = gs.map((g) => (g ? tf.mul(g, scale) : undefined));
-        }
-        return { value, grads: gs as tf.Tensor[] };
-      });
+      const loss = trainer.trainStep(() => model.loss(tf.tensor2d(batch.x, [batch.batch, T], 'int32'), tf.tensor2d(batch.y, [batch.batch, T], 'int32'), fctx));
       stepMs.push(performance.now() - ts);
       flops += 6 * tokensPerStep * (macsStruct + fctx.stats.extraMacsPerToken);
       lossSum += loss;
@@ -375,7 +349,7 @@ export const structuredFfn: Experiment<StructuredFfnConfig> = {
           batchInEpoch: 0,
           rng: sgtRng.getState(),
           epochRng: sgtRng.getState(),
-          extra: { history, s: [flops, lossSum, lossN, ema, spikes, valAtT, inSpike ? 1 : 0] },
+          extra: { history, loop: { flops, lossSum, lossN, ema, spikes, valAtT, inSpike } },
         });
       }
     }
@@ -384,7 +358,7 @@ export const structuredFfn: Experiment<StructuredFfnConfig> = {
     const last = history[history.length - 1];
     const valBpc = Number(last?.val_bpc ?? NaN);
     if (cfg.saveModel) {
-      model.save(join(ctx.artifactsDir, 'model'), { tokenizer: data.tok.toJSON(), corpus: data.name, method: ctx.method, seed: ctx.seed, val_bpc: valBpc, steps: sp.total });
+      saveTransformer(model, join(ctx.artifactsDir, 'model'), { tokenizer: data.tok.toJSON(), corpus: data.name, method: ctx.method, seed: ctx.seed, val_bpc: valBpc, steps: sp.total });
     }
     const steadyMs = median(stepMs.slice(Math.min(3, stepMs.length - 1)));
     const metrics: Record<string, number> = {
@@ -404,8 +378,9 @@ export const structuredFfn: Experiment<StructuredFfnConfig> = {
     metrics.tensors_after = tf.memory().numTensors;
     return { metrics };
   },
-  extraResults({ config, runs }) {
-    return { predictions: predictionChecks(config.methods, runs), shares: shareTable(config) };
+  metrics: { primary: 'val_bpc', higherIsBetter: false, baseline: 'dense', diagnostics: ['ffn_params', 'step_ms', 'loss_spikes', 'tokens_per_s', 'train_flops', 'steps', 'params', 'train_seconds', 'tensors_after'] },
+  derive({ config, runs }) {
+    return { values: { predictions: predictionChecks(config.methods, [...runs]), shares: shareTable(config) } };
   },
   report({ results, rows, config }) {
     const sections: ReportSection[] = [];

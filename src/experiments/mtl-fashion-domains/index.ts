@@ -10,14 +10,14 @@
  * encoder would get no update (LibMTL #83).
  */
 import { z } from 'zod';
-import { FASHION_MNIST_DIR, loadImageDataset } from '../data/image-dataset.js';
-import { DOMAINS, makeDomainSplit, type Domain } from '../data/multi-fashion.js';
-import { Rng } from '../engine/rng.js';
-import { UserError } from '../errors.js';
-import type { MtlTask } from '../methods/mtl/index.js';
-import { hashString, runRng } from './common/image-classification.js';
-import { knownMtlMethods, mtlExtraResults, mtlReport, mtlTrainShape, runMtl, weightingConfigShape, type MtlData, type MtlSplit, type MtlTrainConfig } from './mtl-common.js';
-import type { Experiment } from './types.js';
+import { FASHION_MNIST_DIR, loadImageDataset } from '../../data/image-dataset.js';
+import { DOMAINS, makeDomainSplit, type Domain } from '../../data/multi-fashion.js';
+import { Rng } from '../../engine/rng.js';
+import { UserError } from '../../errors.js';
+import type { MtlTask } from '../../methods/mtl/index.js';
+import { hashString, runRng } from '../common/image-classification.js';
+import { knownMtlMethods, mtlDerive, MTL_METRICS, mtlReport, mtlTrainShape, runMtl, weightingConfigShape, type MtlData, type MtlSplit, type MtlTrainConfig } from '../common/mtl/index.js';
+import type { Experiment } from '../types.js';
 
 const DEFAULT_METHODS = ['stl', 'ew', 'uw', 'dwa', 'rlw', 'famo', 'gradnorm', 'mgda', 'pcgrad', 'cagrad', 'imtl', 'nash-mtl', 'aligned-mtl', 'db-mtl', 'rep-mtl', 'rep-mtl-tsr', 'rep-mtl-csa'];
 
@@ -99,6 +99,7 @@ export const mtlFashionDomains: Experiment<MtlFashionDomainsConfig> = {
     const rng = runRng(ctx.seed, ctx.experiment);
     return { metrics: runMtl({ ctx, data, rng }) };
   },
-  extraResults: ({ runs, config }) => mtlExtraResults(config.domains, runs, config.baseline),
+  metrics: MTL_METRICS,
+  derive: ({ runs, config }) => mtlDerive(config.domains, runs, config.baseline),
   report: (input) => mtlReport(input, input.config.domains, { targets: false }),
 };

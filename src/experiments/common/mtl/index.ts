@@ -10,9 +10,9 @@ import * as tf from '@tensorflow/tfjs';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { UserError } from '../errors.js';
-import { gatherRows, sequentialBatches } from '../data/batching.js';
-import type { Rng } from '../engine/rng.js';
+import { UserError } from '../../../errors.js';
+import { gatherRows, sequentialBatches } from '../../../data/batching.js';
+import type { Rng } from '../../../engine/rng.js';
 import {
   MultiTaskNet,
   createWeighting,
@@ -30,13 +30,15 @@ import {
   type MtlTask,
   type RepMtlOptions,
   type DeltaMetric,
-} from '../methods/mtl/index.js';
-import { meanStd } from '../train/metrics.js';
-import { createOptimizer } from '../train/optimizers.js';
-import { createSchedule } from '../train/schedules.js';
-import { fmtStat } from '../report/report.js';
-import type { Chart, MetricRow, ReportInput, ReportSection, RunContext, RunRecord } from './types.js';
-import { trainLoopShape } from './common/image-classification.js';
+} from '../../../methods/mtl/index.js';
+import { meanStd } from '../../../train/metrics.js';
+import { createOptimizer } from '../../../train/optimizers.js';
+import { createSchedule } from '../../../train/schedules.js';
+import { fmtStat } from '../../../report/report.js';
+import type { Chart, MetricRow, ReportInput, ReportSection, RunContext, RunRecord } from '../../types.js';
+import { runKey, type Derived, type MetricDecl } from '../../../results/index.js';
+import { trainLoopShape } from '../image-classification.js';
+import { fileCheckpointStore } from '../../../node/checkpoint-file.js';
 
 // ---------------------------------------------------------------------------------------------
 // Config
@@ -270,7 +272,7 @@ function trainOne<C extends MtlTrainConfig>(o: MtlRunOptions<C>, data: MtlData, 
     onStep: (s) => {
       if (s.batch % 20 === 0 || s.batch === s.batches) ctx.progress({ epoch: s.epoch, epochs: cfg.epochs, step: s.batch, steps: s.batches, loss: s.loss });
     },
-    checkpoint: { path: join(ctx.artifactsDir, opts.ckpt), resume: ctx.resume },
+    checkpoint: { store: fileCheckpointStore(join(ctx.artifactsDir, opts.ckpt)), resume: ctx.resume },
     taskNames: opts.taskNames,
   });
   r.trainer.optimizer.dispose();
@@ -283,7 +285,7 @@ function trainOne<C extends MtlTrainConfig>(o: MtlRunOptions<C>, data: MtlData, 
  * Runs one (method, seed): STL trains one network per task (EW on a single task; its sec/epoch is the sum over
  * the task networks, its saliency shares compare the task networks' own saliencies); every other method trains
  * the shared network. Returns per-task test accuracy, sec/epoch, TSR entropy on test data, α, and logs the
- * saliency-share map as a `{kind: 'saliency'}` row.
+ * saliency-share map as a `{kind: 'diagnostic', name: 'saliency'}` row.
  */
 export function runMtl<C extends MtlTrainConfig>(o: MtlRunOptions<C>): Record<string, number> {
   const { ctx, data } = o;
@@ -331,8 +333,8 @@ export function runMtl<C extends MtlTrainConfig>(o: MtlRunOptions<C>): Record<st
   metrics.train_loss = trainLoss;
   metrics.params = nets.reduce((s, n) => s + n.params().reduce((a, v) => a + v.size, 0), 0);
   const [zh, zw] = nets[0].zShape;
-  ctx.log({ kind: 'saliency', tasks: T, h: zh, w: zw, share: stats.meanShare.flat(), dominance: stats.dominance.flat() } as MetricRow);
-  ctx.log({ kind: 'alpha_layers', ...Object.fromEntries(al.flatMap((a, i) => a.layers.map((l) => [`${method.kind === 'stl' ? names[i] + ':' : ''}${l.name}`, Number.isFinite(l.alpha) ? l.alpha : null]))) } as MetricRow);
+  ctx.log({ kind: 'diagnostic', name: 'saliency', tasks: T, h: zh, w: zw, share: stats.meanShare.flat(), dominance: stats.dominance.flat() } as MetricRow);
+  ctx.log({ kind: 'diagnostic', name: 'alpha_layers', ...Object.fromEntries(al.flatMap((a, i) => a.layers.map((l) => [`${method.kind === 'stl' ? names[i] + ':' : ''}${l.name}`, Number.isFinite(l.alpha) ? l.alpha : null]))) } as MetricRow);
   for (const n of nets) n.dispose();
   metrics.leaked_tensors = tf.memory().numTensors;
   return metrics;
@@ -354,36 +356,34 @@ function readBaseline(path: string): Record<string, number> | null {
   return Object.fromEntries(Object.entries(s).map(([k, v]) => [k, v.mean]));
 }
 
+/** What the MTL experiments report: Δm (against STL), compared with equal weighting (EW) by paired t-tests. */
+export const MTL_METRICS: MetricDecl = {
+  primary: 'delta_m',
+  higherIsBetter: true,
+  baseline: 'ew',
+  diagnostics: ['sec_per_epoch', 'tsr_entropy', 'train_loss', 'params', 'leaked_tensors'],
+};
+
 /**
- * Adds `delta_m` (percent, Δp_task) to every run's metrics: against the `stl` run with the same seed, else
- * against the mean of the available `stl` runs, else against `baseline`'s STL means. Returns the per-method
- * summary and paired t-tests of every method against `ew` (same seeds).
+ * The derived step: `delta_m` (percent, Δp_task) for every run, against the `stl` run with the same seed, else
+ * against the mean of the available `stl` runs, else against `baseline`'s STL means; and its per-method summary.
+ * (The paired t-tests against `ew` are the runner's generic step on the declared baseline.)
  */
-export function mtlExtraResults(taskNames: string[], runs: RunRecord[], baselinePath: string): Record<string, unknown> {
+export function mtlDerive(taskNames: string[], runs: readonly RunRecord[], baselinePath: string): Derived {
   const dm = deltaMetrics(taskNames);
   const stl = runs.filter((r) => r.method === 'stl');
   const stlMean: Record<string, number> | null = stl.length
     ? Object.fromEntries(dm.map((m) => [m.key, meanStd(stl.map((r) => r.metrics[m.key])).mean]))
     : readBaseline(baselinePath);
-  if (!stlMean) return { delta_m: null, note: 'no stl runs and no baseline: Δm not computed' };
+  if (!stlMean) return { values: { delta_m: null, note: 'no stl runs and no baseline: Δm not computed' } };
+  const runMetrics: Record<string, Record<string, number>> = {};
   for (const r of runs) {
     const same = stl.find((s) => s.seed === r.seed);
-    r.metrics.delta_m = r.method === 'stl' ? 0 : deltaM(r.metrics, same ? same.metrics : stlMean, dm);
+    runMetrics[runKey(r.method, r.seed)] = { delta_m: r.method === 'stl' ? 0 : deltaM(r.metrics, same ? same.metrics : stlMean, dm) };
   }
   const methods = [...new Set(runs.map((r) => r.method))];
-  const summary = Object.fromEntries(methods.map((m) => [m, meanStd(runs.filter((r) => r.method === m).map((r) => r.metrics.delta_m))]));
-  const paired: Record<string, unknown> = {};
-  const ew = runs.filter((r) => r.method === 'ew');
-  if (ew.length) {
-    for (const m of methods.filter((x) => x !== 'ew')) {
-      const mine = runs.filter((r) => r.method === m && ew.some((e) => e.seed === r.seed));
-      if (mine.length < 2) continue;
-      const a = mine.map((r) => r.metrics.delta_m);
-      const b = mine.map((r) => ew.find((e) => e.seed === r.seed)!.metrics.delta_m);
-      paired[m] = { vs: 'ew', metric: 'delta_m', ...pairedTTest(a, b) };
-    }
-  }
-  return { delta_m: summary, baseline: stl.length ? 'stl runs of this experiment (same seed)' : `stl means from ${baselinePath}`, paired };
+  const summary = Object.fromEntries(methods.map((m) => [m, meanStd(runs.filter((r) => r.method === m).map((r) => runMetrics[runKey(r.method, r.seed)].delta_m))]));
+  return { runMetrics, values: { delta_m: summary, baseline: stl.length ? 'stl runs of this experiment (same seed)' : `stl means from ${baselinePath}` } };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -455,18 +455,8 @@ export function shareMapsSvg(maps: { method: string; h: number; w: number; share
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="DejaVu Sans, Arial, sans-serif">${parts.join('')}</svg>\n`;
 }
 
-/** Adds `delta_m` to results.summary from the runs (extraResults adds it to the runs; the runner summarises before). */
-function patchSummary<C extends MtlTrainConfig>(input: ReportInput<C>): void {
-  const { results } = input;
-  for (const m of results.methods) {
-    const xs = results.runs.filter((r) => r.method === m).map((r) => r.metrics.delta_m).filter((x): x is number => typeof x === 'number' && Number.isFinite(x));
-    if (xs.length && results.summary[m]) results.summary[m].delta_m = meanStd(xs);
-  }
-}
-
 /** The MTL report sections. */
 export function mtlReport<C extends MtlTrainConfig>(input: ReportInput<C>, taskNames: string[], opts: { targets: boolean }): ReportSection[] {
-  patchSummary(input);
   const { results, rows } = input;
   const S = results.summary;
   const methods = results.methods.filter((m) => S[m]);
@@ -480,10 +470,10 @@ export function mtlReport<C extends MtlTrainConfig>(input: ReportInput<C>, taskN
     `|---:|---|---:|${accCols.map(() => '---:').join('|')}|---:|---:|---:|---:|`,
     ...ranked.map((m, i) => `| ${i + 1} | ${m} | ${f(m, 'delta_m')} | ${taskNames.map((t) => f(m, `acc_${t}`, 100)).join(' | ')} | ${f(m, 'avg_acc', 100)} | ${f(m, 'sec_per_epoch')} | ${f(m, 'tsr_entropy')} | ${f(m, 'alpha_encoder')} |`),
     '',
-    `Δm is computed per seed against the \`stl\` run with the same seed (${(results.extra as { baseline?: string } | undefined)?.baseline ?? 'n/a'}). TSR entropy: mean saliency-share entropy −Σ_t P log P over test samples and positions of Z (nats; max ln ${taskNames.length} = ${Math.log(taskNames.length).toFixed(3)}), measured for every method. sec/epoch: training steps only (STL: sum over its task networks).`,
+    `Δm is computed per seed against the \`stl\` run with the same seed (${(results.derived as { baseline?: string }).baseline ?? 'n/a'}). TSR entropy: mean saliency-share entropy −Σ_t P log P over test samples and positions of Z (nats; max ln ${taskNames.length} = ${Math.log(taskNames.length).toFixed(3)}), measured for every method. sec/epoch: training steps only (STL: sum over its task networks).`,
   ];
   sections.push({ markdown: lines.join('\n') });
-  const paired = (results.extra as { paired?: Record<string, { meanDiff: number; ci95: [number, number]; t: number; p: number; n: number }> } | undefined)?.paired ?? {};
+  const paired = (results.derived as { paired_vs_baseline?: Record<string, { meanDiff: number; ci95: [number, number]; t: number; p: number; n: number }> }).paired_vs_baseline ?? {};
   const pm = Object.keys(paired);
   if (pm.length) {
     const n = Math.min(...pm.map((m) => paired[m].n));
@@ -507,7 +497,7 @@ export function mtlReport<C extends MtlTrainConfig>(input: ReportInput<C>, taskN
   // Saliency maps (mean over seeds).
   const maps = methods
     .map((m) => {
-      const rs = rows.filter((r) => r.method === m && r.kind === 'saliency');
+      const rs = rows.filter((r) => r.method === m && r.kind === 'diagnostic' && r.name === 'saliency');
       if (!rs.length) return null;
       const T = Number(rs[0].tasks);
       const h = Number(rs[0].h);

@@ -19,20 +19,21 @@
 import * as tf from '@tensorflow/tfjs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { CharTokenizer, evalWindows, loadTextCorpus, randomWindows, type TokenBatch } from '../data/text-corpus.js';
-import { Rng } from '../engine/rng.js';
-import { UserError } from '../errors.js';
-import type { FfnContext, FfnSpec } from '../models/ffn.js';
-import { TransformerLM, type TransformerConfig } from '../models/transformer.js';
-import { attachCompetitionSchedule, moeDiagnostics, moeLayers, moeSpecProblem, withEvalPolicy, type MoeFfnSpec } from '../methods/compete-smoe/index.js';
-import { pairedTTest } from '../methods/mtl/metrics.js';
-import { meanStd } from '../train/metrics.js';
-import { AdamW } from '../train/optimizers.js';
-import { warmupCosine } from '../train/schedules.js';
-import { Trainer } from '../train/trainer.js';
-import { lineChart, type Series } from '../report/svg.js';
-import { hashString } from './common/image-classification.js';
-import type { Experiment, MetricRow, ReportSection, RunRecord } from './types.js';
+import { CharTokenizer, evalWindows, loadTextCorpus, randomWindows, type TokenBatch } from '../../data/text-corpus.js';
+import { Rng } from '../../engine/rng.js';
+import { UserError } from '../../errors.js';
+import type { FfnContext, FfnSpec } from '../../models/ffn.js';
+import { TransformerLM, type TransformerConfig } from '../../models/transformer.js';
+import { attachCompetitionSchedule, moeDiagnostics, moeLayers, moeSpecProblem, withEvalPolicy, type MoeFfnSpec } from '../../methods/compete-smoe/index.js';
+import { pairedTTest } from '../../stats/index.js';
+import { saveTransformer } from '../../node/transformer-files.js';
+import { meanStd } from '../../train/metrics.js';
+import { AdamW } from '../../train/optimizers.js';
+import { warmupCosine } from '../../train/schedules.js';
+import { Trainer } from '../../train/trainer.js';
+import { lineChart, type Series } from '../../report/svg.js';
+import { hashString } from '../common/image-classification.js';
+import type { Experiment, MetricRow, ReportSection, RunRecord } from '../types.js';
 
 export const COMPETE_SMOE_METHODS = ['dense-active', 'dense-total', 'smoe', 'xmoe', 'smoe-dropout', 'compete', 'compete-p0.2', 'compete-always'] as const;
 
@@ -295,15 +296,21 @@ export const competeSmoe: Experiment<Cfg> = {
       metrics.drop_rate = routedChoices ? dropped / routedChoices : 0;
       if (schedule) metrics.scheduled_competitions = schedule.count();
     }
-    if (cfg.saveModel) model.save(join(ctx.artifactsDir, 'model'), { tokenizer: data.tok.toJSON(), corpus: data.name, method: ctx.method, seed: ctx.seed, val_bpc: valBpc, steps: cfg.steps });
+    if (cfg.saveModel) saveTransformer(model, join(ctx.artifactsDir, 'model'), { tokenizer: data.tok.toJSON(), corpus: data.name, method: ctx.method, seed: ctx.seed, val_bpc: valBpc, steps: cfg.steps });
     diagIds.dispose();
     model.dispose();
     optimizer.dispose();
     metrics.tensors_after = tf.memory().numTensors;
     return { metrics };
   },
-  extraResults({ config, runs }) {
-    return { paired_vs_smoe: pairedVsSmoe(config.methods, runs), quick_targets: quickTargets(runs) };
+  metrics: {
+    primary: 'val_bpc',
+    higherIsBetter: false,
+    baseline: 'smoe',
+    diagnostics: ['val_bpc_compete', 'router_agreement', 'load_cv', 'expert_similarity', 'router_entropy', 'routing_fluctuation', 'compete_fraction', 'drop_rate', 'scheduled_competitions', 'step_ms', 'step_ms_median', 'train_flops', 'ffn_weights', 'active_ffn_macs', 'params', 'train_seconds', 'tensors_after'],
+  },
+  derive({ config, runs }) {
+    return { values: { paired_vs_smoe: pairedVsSmoe(config.methods, [...runs]), quick_targets: quickTargets([...runs]) } };
   },
   report({ results, rows, config }) {
     const charts = (

@@ -22,13 +22,13 @@
  * At the end every run exports its model with `exportShiftModel` (`model.efsh`, plus the tfjs model in
  * `model/`), runs the `ShiftInferenceEngine` over the evaluated test set and records `export_test_acc`
  * and `export_agreement` (argmax agreement with the tfjs model in inference mode). The final shift
- * histogram of the Q layers is logged as one `{kind: 'shift_hist'}` row of metrics.jsonl.
+ * histogram of the Q layers is logged as one `{kind: 'diagnostic', name: 'shift_hist'}` row of metrics.jsonl.
  */
 import * as tf from '@tensorflow/tfjs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { FASHION_MNIST_DIR, loadImageDataset, type ImageSplit } from '../data/image-dataset.js';
-import type { Rng } from '../engine/rng.js';
+import { FASHION_MNIST_DIR, loadImageDataset, type ImageSplit } from '../../data/image-dataset.js';
+import type { Rng } from '../../engine/rng.js';
 import {
   ShiftConv2D,
   ShiftInferenceEngine,
@@ -44,15 +44,15 @@ import {
   type S3ShiftEncoding,
   type ShiftBits,
   type ShiftParameterization,
-} from '../methods/s3/index.js';
-import { barChart, lineChart } from '../report/svg.js';
-import { curveSeries, fmtStat } from '../report/report.js';
-import { glorot, heNormal } from '../train/layers.js';
-import { saveLayersModel } from '../train/model-io.js';
-import type { TrainHook } from '../train/trainer.js';
-import { writeFileAtomic } from '../util/fs.js';
-import { imageBatch, imageTrainShape, runRng, trainImageClassifier } from './common/image-classification.js';
-import type { Chart, Experiment, MetricRow, ReportSection } from './types.js';
+} from '../../methods/s3/index.js';
+import { barChart, lineChart } from '../../report/svg.js';
+import { curveSeries, fmtStat } from '../../report/report.js';
+import { glorot, heNormal } from '../../train/layers.js';
+import { saveLayersModel } from '../../train/model-io.js';
+import type { TrainHook } from '../../train/trainer.js';
+import { writeFileAtomic } from '../../util/fs.js';
+import { imageBatch, imageTrainShape, runRng, trainImageClassifier } from '../common/image-classification.js';
+import type { Chart, Experiment, MetricRow, ReportSection } from '../types.js';
 
 /** Default methods (the issue's arms) and every method name this experiment understands. */
 const DEFAULT_METHODS = ['fp', 'deepshift-ps-3bit', 's3-3bit', 's3-4bit'];
@@ -355,7 +355,7 @@ export const s3Shift: Experiment<S3ShiftConfig> = {
     if (spec.kind === 'shift') {
       const { pMin, pMax } = shiftRange(spec.parameterization, spec.bits);
       const hist = shiftHistogram(finalSnap, pMin, pMax);
-      ctx.log({ kind: 'shift_hist', shifts: hist.shifts, counts: hist.counts, zeros: hist.zeros, total: hist.total });
+      ctx.log({ kind: 'diagnostic', name: 'shift_hist', shifts: hist.shifts, counts: hist.counts, zeros: hist.zeros, total: hist.total });
     }
 
     // Every method reports the same keys in the same order (the report's per-run table takes its header
@@ -397,7 +397,9 @@ export const s3Shift: Experiment<S3ShiftConfig> = {
     return { metrics };
   },
 
-  extraResults({ runs, config }) {
+  metrics: { primary: 'test_acc', higherIsBetter: true, baseline: 'fp', diagnostics: ['params', 'export_bytes', 'float32_bytes', 'tensors_after', 'export_images_per_sec', 'sign_flip_last', 'sign_changed_since_init', 'zero_frac'] },
+
+  derive({ runs, config }) {
     const mean = (m: string, k: string): number => {
       const xs = runs.filter((r) => r.method === m).map((r) => r.metrics[k]).filter((x) => typeof x === 'number' && Number.isFinite(x));
       return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN;
@@ -419,7 +421,7 @@ export const s3Shift: Experiment<S3ShiftConfig> = {
       targets.export_agreement_min = Math.min(...checked.map((r) => r.metrics.export_agreement));
       targets.export_acc_equal_all = checked.every((r) => r.metrics.export_test_acc === r.metrics.test_acc);
     }
-    return { targets };
+    return { values: { targets } };
   },
 
   report({ results, rows }): ReportSection[] {
@@ -439,7 +441,7 @@ export const s3Shift: Experiment<S3ShiftConfig> = {
     // Shift histograms of the final models, pooled over seeds, as fractions of all Q weights.
     const histLines: string[] = [];
     for (const m of methods) {
-      const hs = rows.filter((r) => r.method === m && r.kind === 'shift_hist') as unknown as (MetricRow & { shifts: number[]; counts: number[]; zeros: number; total: number })[];
+      const hs = rows.filter((r) => r.method === m && r.kind === 'diagnostic' && r.name === 'shift_hist') as unknown as (MetricRow & { shifts: number[]; counts: number[]; zeros: number; total: number })[];
       if (!hs.length) continue;
       const shifts = hs[0].shifts;
       const total = hs.reduce((a, h) => a + h.total, 0);
@@ -492,7 +494,7 @@ export const s3Shift: Experiment<S3ShiftConfig> = {
       md.push(...histLines);
       md.push('');
     }
-    const t = (results.extra?.targets ?? {}) as Record<string, number | boolean>;
+    const t = (results.derived.targets ?? {}) as Record<string, number | boolean>;
     md.push('### Targets\n');
     if (typeof t.fp_minus_s3_3bit_points === 'number') md.push(`- s3-3bit within 1.0 point of fp: **${t.s3_3bit_within_1pt_of_fp ? 'yes' : 'no'}** (fp − s3-3bit = ${(t.fp_minus_s3_3bit_points as number).toFixed(2)} points)`);
     if (typeof t.s3_3bit_minus_ps_3bit_points === 'number') md.push(`- s3-3bit not below deepshift-ps-3bit: **${t.s3_3bit_not_below_ps_3bit ? 'yes' : 'no'}** (s3-3bit − deepshift-ps-3bit = ${(t.s3_3bit_minus_ps_3bit_points as number).toFixed(2)} points)`);
