@@ -19,3 +19,4 @@ export * as microbert from './methods/microbert/index.js';
 export * as structuredFfn from './methods/structured-ffn/index.js';
 export * as newton from './methods/newton/index.js';
 export * as strokes from './data/strokes.js';
+export * as competeSmoe from './methods/compete-smoe/index.js';

@@ -4,6 +4,7 @@ import { shiftInferenceBench } from './shift-inference.js';
 import type { Bench } from './types.js';
 import { structuredFfnBench } from './structured-ffn.js';
 import { sweepBench } from './sweep.js';
+import { moeBench } from './moe.js';
 
 /** Every benchmark of `efftrain bench <name>`. */
 export const benches = new Registry<Bench>('benchmark');
@@ -25,3 +26,4 @@ registerBench(engineBench);
 registerBench(shiftInferenceBench);
 registerBench(structuredFfnBench);
 registerBench(sweepBench);
+registerBench(moeBench);

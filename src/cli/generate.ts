@@ -1,6 +1,6 @@
 /**
- * `efftrain generate <model>`: samples text from a transformer saved by `efftrain run structured-ffn`
- * (each run writes `runs/<method>-seed<k>/model/`). Structured FFNs are pre-merged (spec §5): calls with at
+ * `efftrain generate <model>`: samples text from a transformer saved by `efftrain run structured-ffn` or
+ * `efftrain run compete-smoe` (each run writes `runs/<method>-seed<k>/model/`); MoE models route with the router. Structured FFNs are pre-merged (spec §5): calls with at
  * most `--merge-threshold` token rows use one dense matrix per map, larger calls the factors.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -10,6 +10,8 @@ import { UserError } from '../errors.js';
 import { sampleTokens, TransformerLM } from '../models/transformer.js';
 import { StructuredFfn, defaultMergeThreshold } from '../methods/structured-ffn/ffn.js';
 import { loadTransformer } from '../node/transformer-files.js';
+// Registers the `moe` FFN kind so MoE models (efftrain run compete-smoe) load.
+import '../methods/compete-smoe/index.js';
 
 function intArg(name: string, min: number) {
   return (v: string) => {

@@ -8,6 +8,7 @@ import { mtlMultiFashion } from './mtl-multifashion/index.js';
 import { mtlFashionDomains } from './mtl-fashion-domains/index.js';
 import { microbertExperiment } from './microbert/index.js';
 import { newtonHandwriting } from './newton-handwriting/index.js';
+import { competeSmoe } from './compete-smoe/index.js';
 import type { Experiment } from './types.js';
 
 /** Every experiment of `efftrain run <name>` (one folder each under src/experiments/). */
@@ -30,4 +31,4 @@ export function listExperiments(): Experiment<any>[] {
   return experiments.list();
 }
 
-for (const e of [fashionBaseline, superlossNoisyLabels, superlossRegression, s3Shift, structuredFfn, mtlMultiFashion, mtlFashionDomains, microbertExperiment, newtonHandwriting]) registerExperiment(e);
+for (const e of [fashionBaseline, superlossNoisyLabels, superlossRegression, s3Shift, structuredFfn, mtlMultiFashion, mtlFashionDomains, microbertExperiment, newtonHandwriting, competeSmoe]) registerExperiment(e);

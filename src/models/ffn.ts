@@ -36,6 +36,8 @@ export interface FfnContext {
   guideSkip?: boolean;
   /** Adds an auxiliary scalar to the loss (called inside the loss closure). */
   addAuxLoss?(loss: tf.Scalar): void;
+  /** Optimizer step of a training forward (0-based), for step-scheduled modules such as MoE competition. */
+  step?: number;
   /** Extra multiply-adds per token actually spent beyond `macsPerToken()` (summed over calls). */
   stats?: { extraMacsPerToken: number };
 }

@@ -316,13 +316,18 @@ export class TransformerLM {
   /** Mean next-token cross-entropy in nats (plus any auxiliary FFN losses when `withAux`). */
   loss(ids: tf.Tensor2D, targets: tf.Tensor2D, ctx: ForwardContext = EVAL_CONTEXT, withAux = true): tf.Scalar {
     return tf.tidy(() => {
+      // Aux losses are created inside the blocks' own tidy scopes: keep them until they are summed.
       const aux: tf.Scalar[] = [];
-      const c: ForwardContext = withAux ? { ...ctx, addAuxLoss: (l) => aux.push(l) } : ctx;
-      const logits = this.logits(ids, c);
-      const n = logits.shape[0];
-      const y = tf.oneHot(tf.reshape(targets, [n]) as tf.Tensor1D, this.cfg.vocabSize);
-      const ce = tf.neg(tf.div(tf.sum(tf.mul(y, tf.logSoftmax(logits, -1))), n)) as tf.Scalar;
-      return aux.length ? (tf.add(ce, tf.addN(aux)) as tf.Scalar) : ce;
+      const c: ForwardContext = withAux ? { ...ctx, addAuxLoss: (l) => aux.push(tf.keep(l)) } : ctx;
+      try {
+        const logits = this.logits(ids, c);
+        const n = logits.shape[0];
+        const y = tf.oneHot(tf.reshape(targets, [n]) as tf.Tensor1D, this.cfg.vocabSize);
+        const ce = tf.neg(tf.div(tf.sum(tf.mul(y, tf.logSoftmax(logits, -1))), n)) as tf.Scalar;
+        return aux.length ? (tf.add(ce, tf.addN(aux)) as tf.Scalar) : ce;
+      } finally {
+        tf.dispose(aux);
+      }
     });
   }
 
