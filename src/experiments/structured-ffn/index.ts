@@ -55,12 +55,12 @@ const schema = z
     methods: z.array(z.string()).min(1).default([...STRUCTURED_FFN_METHODS]),
     seeds: z.array(z.number().int()).min(1).default([1, 2, 3]),
     /** A UTF-8 text file to model (default: the `corpus` source). */
-    text: z.string().nullable().default(null),
+    text: z.string().nullable().default(null).describe('A UTF-8 text file to model (default: the `corpus` source).'),
     /** Same as `text` (so `efftrain run structured-ffn --data FILE` works). */
-    data: z.string().nullable().default(null),
+    data: z.string().nullable().default(null).describe('Same as `text` (so `efftrain run structured-ffn --data FILE` works).'),
     corpus: z.enum(['auto', 'moby-dick', 'bible-kjv']).default('auto'),
     /** Contiguous held-out tail of the text. */
-    valFraction: z.number().gt(0).lt(1).default(0.1),
+    valFraction: z.number().gt(0).lt(1).default(0.1).describe('Contiguous held-out tail of the text.'),
     nLayers: z.number().int().positive().default(2),
     dModel: z.number().int().positive().default(64),
     nHeads: z.number().int().positive().default(4),
@@ -68,41 +68,35 @@ const schema = z
     contextLength: z.number().int().positive().default(64),
     batchSize: z.number().int().positive().default(16),
     /** Optimizer steps T of the equal-steps arms. */
-    steps: z.number().int().positive().default(1000),
-    /**
-     * Peak LR. The spec's recipe says 2e-3; a seed-1 sweep {2e-3, 6e-3, 1.2e-2} (docs/RESULTS.md) gave every arm
-     * ≈0.14 bpc less at 6e-3, so that is the default.
-     */
-    lr: z.number().positive().default(6e-3),
+    steps: z.number().int().positive().default(1000).describe('Optimizer steps T of the equal-steps arms.'),
+    /** Peak LR. The spec\'s recipe says 2e-3; a seed-1 sweep {2e-3, 6e-3, 1.2e-2} (docs/RESULTS.md) gave every arm ≈0.14 bpc less at 6e-3, so that is the default. */
+    lr: z.number().positive().default(6e-3).describe('Peak LR. The spec\'s recipe says 2e-3; a seed-1 sweep {2e-3, 6e-3, 1.2e-2} (docs/RESULTS.md) gave every arm ≈0.14 bpc less at 6e-3, so that is the default.'),
     weightDecay: z.number().min(0).default(0.1),
     clipNorm: z.number().min(0).default(1),
     warmupFraction: z.number().min(0).lt(1).default(0.05),
     /** Cosine decays to this fraction of the peak LR. */
-    minLrFraction: z.number().min(0).max(1).default(0.1),
+    minLrFraction: z.number().min(0).max(1).default(0.1).describe('Cosine decays to this fraction of the peak LR.'),
     /** SGT guidance length ρ as a fraction of T (ablation / fixedstep mode). */
-    sgtRatio: z.number().min(0).max(1).default(0.5),
+    sgtRatio: z.number().min(0).max(1).default(0.5).describe('SGT guidance length ρ as a fraction of T (ablation / fixedstep mode).'),
     guideDecay: z.enum(['cosine', 'linear']).default('cosine'),
-    /**
-     * SGT's stochastic FLOP saving (the paper's reduce_flop, on in all its runs): each map uses its guide with
-     * probability α, else exactly S(x). false = the deterministic mixture α·W·x + (1−α)·S(x) on every step.
-     */
-    sgtStochasticSkip: z.boolean().default(true),
+    /** SGT\'s stochastic FLOP saving (the paper\'s reduce_flop, on in all its runs): each map uses its guide with probability α, else exactly S(x). false = the deterministic mixture α·W·x + (1−α)·S(x) on every step. */
+    sgtStochasticSkip: z.boolean().default(true).describe('SGT\'s stochastic FLOP saving (the paper\'s reduce_flop, on in all its runs): each map uses its guide with probability α, else exactly S(x). false = the deterministic mixture α·W·x + (1−α)·S(x) on every step.'),
     /** Structured init: the paper's (svd / orthogonal) or plain N(0, 0.02²). */
-    init: z.enum(['paper', 'normal']).default('paper'),
+    init: z.enum(['paper', 'normal']).default('paper').describe('Structured init: the paper\'s (svd / orthogonal) or plain N(0, 0.02²).'),
     /** Block count of BlockDense arms. */
-    blockDenseBlocks: z.number().int().positive().default(2),
+    blockDenseBlocks: z.number().int().positive().default(2).describe('Block count of BlockDense arms.'),
     evalEvery: z.number().int().positive().default(100),
     /** Validation windows for intermediate evaluations (0 = the whole tail). */
-    evalWindows: z.number().int().min(0).default(256),
+    evalWindows: z.number().int().min(0).default(256).describe('Validation windows for intermediate evaluations (0 = the whole tail).'),
     /** Validation windows for the final (and step-T) evaluation (0 = the whole tail). */
-    finalEvalWindows: z.number().int().min(0).default(0),
+    finalEvalWindows: z.number().int().min(0).default(0).describe('Validation windows for the final (and step-T) evaluation (0 = the whole tail).'),
     evalBatch: z.number().int().positive().default(64),
     /** A loss spike: a step loss more than this many nats above the running mean (EMA 0.9). */
-    spikeThreshold: z.number().positive().default(0.3),
+    spikeThreshold: z.number().positive().default(0.3).describe('A loss spike: a step loss more than this many nats above the running mean (EMA 0.9).'),
     /** Save the trained model (for `efftrain generate`) into the run's artifacts folder. */
-    saveModel: z.boolean().default(true),
+    saveModel: z.boolean().default(true).describe('Save the trained model (for `efftrain generate`) into the run\'s artifacts folder.'),
     /** Also checkpoint every N steps for --resume (0 = never). */
-    checkpointEverySteps: z.number().int().min(0).default(0),
+    checkpointEverySteps: z.number().int().min(0).default(0).describe('Also checkpoint every N steps for --resume (0 = never).'),
   })
   .strict();
 
@@ -328,6 +322,7 @@ export const structuredFfn: Experiment<StructuredFfnConfig> = {
     return { metrics };
   },
   metrics: { primary: 'val_bpc', higherIsBetter: false, baseline: 'dense', diagnostics: ['ffn_params', 'step_ms', 'loss_spikes', 'tokens_per_s', 'train_flops', 'steps', 'params', 'train_seconds', 'tensors_after'] },
+  methodPatterns: ['dense', '<lowrank|blockdense|blockshuffle>-<share %>[-sgt][-sameflops]'],
   derive({ config, runs }) {
     return { values: { predictions: predictionChecks(config.methods, [...runs]), shares: shareTable(config) } };
   },

@@ -20,6 +20,8 @@ import type { Chart, Experiment, MetricRow, ReportInput, ReportSection, RunConte
 import { quantile } from '../../stats/index.js';
 import { at, report } from './report.js';
 import { DEFAULT_LAMBDAS, DEFAULT_NOISES, NoisyLabelLoss, NoisyLabelMethod, methodsFor, parseNoisyLabelMethod, sameNoiseBaseline } from './methods.js';
+import { sigmaDiagnostics, sigmaHistogram } from '../../methods/superloss/index.js';
+export { sigmaDiagnostics } from '../../methods/superloss/index.js';
 export * from './methods.js';
 
 const schema = z
@@ -30,27 +32,27 @@ const schema = z
     ...imageTrainShape,
     epochs: z.number().int().positive().default(30),
     /** The first N training images form the (noisy) training pool; 0 = all. Small pools are memorised sooner. */
-    trainLimit: z.number().int().min(0).default(4000),
+    trainLimit: z.number().int().min(0).default(4000).describe('The first N training images form the (noisy) training pool; 0 = all. Small pools are memorised sooner.'),
     /** MLP hidden widths; no dropout or weight decay, so plain CE can memorise the noisy labels. */
-    mlpHidden: z.array(z.number().int().positive()).default([512, 256]),
+    mlpHidden: z.array(z.number().int().positive()).default([512, 256]).describe('MLP hidden widths; no dropout or weight decay, so plain CE can memorise the noisy labels.'),
     /** Fraction of the (noisy) pool held out as validation split for λ selection (labels stay noisy). */
-    valFraction: z.number().min(0.01).max(0.5).default(0.1),
+    valFraction: z.number().min(0.01).max(0.5).default(0.1).describe('Fraction of the (noisy) pool held out as validation split for λ selection (labels stay noisy).'),
     /** SuperLoss λ candidates; the one with the best final-epoch noisy-validation accuracy is reported. One value = no selection. */
-    lambdas: z.array(z.number().positive()).min(1).default([...DEFAULT_LAMBDAS]),
+    lambdas: z.array(z.number().positive()).min(1).default([...DEFAULT_LAMBDAS]).describe('SuperLoss λ candidates; the one with the best final-epoch noisy-validation accuracy is reported. One value = no selection.'),
     /** SuperLoss τ: `log` = log C (the paper's choice for classification) or a fixed number. */
-    tau: z.union([z.literal('log'), z.number()]).default('log'),
+    tau: z.union([z.literal('log'), z.number()]).default('log').describe('SuperLoss τ: `log` = log C (the paper\'s choice for classification) or a fixed number.'),
     /** λ used to turn CE's per-sample losses into σ* for its σ-AUROC curves (τ as above); default the first of `lambdas`. */
-    ceSigmaLambda: z.number().positive().optional(),
+    ceSigmaLambda: z.number().positive().optional().describe('λ used to turn CE\'s per-sample losses into σ* for its σ-AUROC curves (τ as above); default the first of `lambdas`.'),
     /** Epochs of the clean-label reference model (2-fold cross-fitted) that defines "hard clean" samples. */
-    refEpochs: z.number().int().positive().default(3),
+    refEpochs: z.number().int().positive().default(3).describe('Epochs of the clean-label reference model (2-fold cross-fitted) that defines "hard clean" samples.'),
     /** Clean samples at or above this quantile of the reference loss (among clean samples) count as hard. */
-    hardQuantile: z.number().min(0).max(1).default(0.75),
+    hardQuantile: z.number().min(0).max(1).default(0.75).describe('Clean samples at or above this quantile of the reference loss (among clean samples) count as hard.'),
     /** Batch size of the per-epoch σ pass over the training set (eval mode). */
-    scoreBatch: z.number().int().positive().default(1000),
+    scoreBatch: z.number().int().positive().default(1000).describe('Batch size of the per-epoch σ pass over the training set (eval mode).'),
     /** Bins of the σ histograms (over [0, e]). */
-    histBins: z.number().int().min(5).max(200).default(27),
+    histBins: z.number().int().min(5).max(200).default(27).describe('Bins of the σ histograms (over [0, e]).'),
     /** Keep the per-candidate training checkpoints after a run finishes (they are only needed for --resume). */
-    keepCheckpoints: z.boolean().default(false),
+    keepCheckpoints: z.boolean().default(false).describe('Keep the per-candidate training checkpoints after a run finishes (they are only needed for --resume).'),
   })
   .strict();
 
@@ -88,96 +90,6 @@ function scoreSamples(model: tf.LayersModel, split: ImageSplit, labels: Int32Arr
     p.dispose();
   }
   return { loss, pred };
-}
-
-/** The σ-diagnostics of one checkpoint (also returns σ for histograms). */
-export interface SigmaDiagnostics {
-  metrics: Record<string, number>;
-  sigma: Float64Array;
-}
-
-function subsetAuroc(scores: ArrayLike<number>, positive: Uint8Array, include: Uint8Array): number {
-  const s: number[] = [];
-  const y: number[] = [];
-  for (let i = 0; i < include.length; i++) {
-    if (!include[i]) continue;
-    s.push(scores[i]);
-    y.push(positive[i]);
-  }
-  return auroc(s, y);
-}
-
-/**
- * σ* diagnostics for the training set: AUROC of σ* (and of −loss) at separating clean (positive) from noisy
- * samples, and hard-clean from noisy; mean σ per group; memorisation (noisy samples predicted as their noisy label).
- */
-export function sigmaDiagnostics(loss: Float32Array, pred: Int32Array, d: { noisyLabels: Int32Array; trueLabels: Int32Array; isNoisy: Uint8Array; isHard: Uint8Array }, tau: number, lambda: number): SigmaDiagnostics {
-  const n = loss.length;
-  const sigma = new Float64Array(n);
-  const negLoss = new Float64Array(n);
-  const clean = new Uint8Array(n);
-  const hardOrNoisy = new Uint8Array(n);
-  let nNoisy = 0;
-  let noisyFit = 0;
-  let noisyTrue = 0;
-  let cleanFit = 0;
-  let noisyEasy = 0;
-  const sums = { clean: 0, noisy: 0, hard: 0, nHard: 0 };
-  for (let i = 0; i < n; i++) {
-    sigma[i] = optimalConfidence(loss[i], tau, lambda);
-    negLoss[i] = -loss[i];
-    clean[i] = d.isNoisy[i] ? 0 : 1;
-    hardOrNoisy[i] = d.isNoisy[i] || d.isHard[i] ? 1 : 0;
-    if (d.isNoisy[i]) {
-      nNoisy++;
-      sums.noisy += sigma[i];
-      if (pred[i] === d.noisyLabels[i]) noisyFit++;
-      if (pred[i] === d.trueLabels[i]) noisyTrue++;
-      if (sigma[i] > 1) noisyEasy++;
-    } else {
-      sums.clean += sigma[i];
-      if (pred[i] === d.noisyLabels[i]) cleanFit++;
-      if (d.isHard[i]) {
-        sums.hard += sigma[i];
-        sums.nHard++;
-      }
-    }
-  }
-  const nClean = n - nNoisy;
-  // Precision of the nNoisy highest-loss (= lowest-σ*, tie-free) samples at being noisy.
-  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => loss[b] - loss[a]);
-  let hits = 0;
-  for (let k = 0; k < nNoisy; k++) hits += d.isNoisy[order[k]];
-  const metrics: Record<string, number> = {
-    sigma_auroc: auroc(sigma, clean),
-    sigma_auroc_hard: subsetAuroc(sigma, clean, hardOrNoisy),
-    negloss_auroc: auroc(negLoss, clean),
-    negloss_auroc_hard: subsetAuroc(negLoss, clean, hardOrNoisy),
-    noisy_fit: nNoisy ? noisyFit / nNoisy : NaN,
-    noisy_true: nNoisy ? noisyTrue / nNoisy : NaN,
-    clean_fit: nClean ? cleanFit / nClean : NaN,
-    noisy_sigma_gt1: nNoisy ? noisyEasy / nNoisy : NaN,
-    lowsigma_precision: nNoisy ? hits / nNoisy : NaN,
-    sigma_mean_clean: nClean ? sums.clean / nClean : NaN,
-    sigma_mean_hard: sums.nHard ? sums.hard / sums.nHard : NaN,
-    sigma_mean_noisy: nNoisy ? sums.noisy / nNoisy : NaN,
-  };
-  return { metrics, sigma };
-}
-
-/** Counts of σ in `bins` equal bins over [0, e] for the clean, hard-clean and noisy groups. */
-function sigmaHistogram(sigma: Float64Array, isNoisy: Uint8Array, isHard: Uint8Array, bins: number): { clean: number[]; hard: number[]; noisy: number[] } {
-  const h = { clean: new Array<number>(bins).fill(0), hard: new Array<number>(bins).fill(0), noisy: new Array<number>(bins).fill(0) };
-  const w = Math.E / bins;
-  for (let i = 0; i < sigma.length; i++) {
-    const b = Math.min(bins - 1, Math.max(0, Math.floor(sigma[i] / w)));
-    if (isNoisy[i]) h.noisy[b]++;
-    else {
-      h.clean[b]++;
-      if (isHard[i]) h.hard[b]++;
-    }
-  }
-  return h;
 }
 
 /**
@@ -440,6 +352,7 @@ export const superlossNoisyLabels: Experiment<Cfg> = {
     return { metrics };
   },
   metrics: (cfg) => ({ primary: 'test_acc', higherIsBetter: true, baseline: sameNoiseBaseline(cfg.methods), diagnostics: ['es_epoch', 'lambda', 'sigma_lambda', 'noise_rate', 'hard_clean_frac', 'ref_acc', 'tensors_after'] }),
+  methodPatterns: ['<ce|superloss>@<clean|sym-<rate>|pair-<rate>>'],
   derive: ({ rows }) => {
     const chosen: Record<string, Record<string, number>> = {};
     for (const r of rows) {

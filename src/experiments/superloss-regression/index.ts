@@ -27,13 +27,13 @@ const schema = z
     methods: z.array(z.string()).min(1).default(methodsFor(DEFAULT_OUTLIER_RATES)),
     seeds: z.array(z.number().int()).min(1).default([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]),
     /** Data file (JSON records or CSV); '' = vega-datasets' cars.json (needs `npm install vega-datasets`). */
-    data: z.string().default(''),
+    data: z.string().default('').describe('Data file (JSON records or CSV); \'\' = vega-datasets\' cars.json (needs `npm install vega-datasets`).'),
     target: z.string().default('Miles_per_Gallon'),
     exclude: z.array(z.string()).default(['Name']),
     /** Fraction of rows held out as the clean test set (seeded per seed). */
-    testFraction: z.number().min(0.05).max(0.5).default(0.2),
+    testFraction: z.number().min(0.05).max(0.5).default(0.2).describe('Fraction of rows held out as the clean test set (seeded per seed).'),
     /** Outliers ~ U(min − below·R, max + above·R) of the clean training targets, R = max − min. */
-    outlierBelow: z.number().min(0).default(0),
+    outlierBelow: z.number().min(0).default(0).describe('Outliers ~ U(min − below·R, max + above·R) of the clean training targets, R = max − min.'),
     outlierAbove: z.number().min(0).default(2),
     hidden: z.array(z.number().int().positive()).default([32]),
     epochs: z.number().int().positive().default(100),
@@ -42,15 +42,15 @@ const schema = z
     optimizer: z.enum(['adam', 'adamw', 'sgd', 'momentum', 'nesterov']).default('adam'),
     schedule: z.enum(['constant', 'cosine', 'step', 'plateau']).default('cosine'),
     /** Smooth-L1 transition β, in robust-standardised target units. */
-    smoothL1Beta: z.number().min(0).default(1),
+    smoothL1Beta: z.number().min(0).default(1).describe('Smooth-L1 transition β, in robust-standardised target units.'),
     /** SuperLoss λ candidates, chosen per (rate, seed) by the median absolute error on the corrupted validation split. */
-    lambdas: z.array(z.number().positive()).min(1).default([0.1, 0.25, 1, 4]),
+    lambdas: z.array(z.number().positive()).min(1).default([0.1, 0.25, 1, 4]).describe('SuperLoss λ candidates, chosen per (rate, seed) by the median absolute error on the corrupted validation split.'),
     /** Fraction of the (corrupted) training rows held out for λ selection; every loss trains on the rest. */
-    valFraction: z.number().min(0.05).max(0.5).default(0.2),
+    valFraction: z.number().min(0.05).max(0.5).default(0.2).describe('Fraction of the (corrupted) training rows held out for λ selection; every loss trains on the rest.'),
     /** SuperLoss EMA momentum for τ. */
-    emaMomentum: z.number().min(0).max(0.999).default(0.9),
+    emaMomentum: z.number().min(0).max(0.999).default(0.9).describe('SuperLoss EMA momentum for τ.'),
     /** Log test metrics every N epochs (and at the last epoch). */
-    evalEvery: z.number().int().positive().default(10),
+    evalEvery: z.number().int().positive().default(10).describe('Log test metrics every N epochs (and at the last epoch).'),
     keepCheckpoints: z.boolean().default(false),
   })
   .strict();
@@ -348,6 +348,7 @@ export const superlossRegression: Experiment<Cfg> = {
   },
   run,
   metrics: (cfg) => ({ primary: 'test_mae', higherIsBetter: false, baseline: sameRateBaseline(cfg.methods), diagnostics: ['tau', 'lambda', 'outlier_rate', 'outlier_lo', 'outlier_hi', 'n_fit', 'n_val', 'n_test', 'tensors_after'] }),
+  methodPatterns: ['<l1|smoothl1|superloss>@out-<rate>'],
   derive: ({ rows }) => {
     const chosen: Record<string, Record<string, number>> = {};
     for (const r of rows) if (r.chosen === true && typeof r.select_lambda === 'number') (chosen[r.method] ??= {})[String(r.seed)] = r.select_lambda;

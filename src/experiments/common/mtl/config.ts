@@ -44,18 +44,18 @@ export const mtlTrainShape = {
   ...trainLoopShape,
   epochs: z.number().int().positive().default(12),
   /** Shared encoder: 3×3 conv channels, each followed by ReLU and 2×2 max-pool (spec §6A) or a stride-2 conv. */
-  channels: z.array(z.number().int().positive()).min(1).default([16, 32]),
+  channels: z.array(z.number().int().positive()).min(1).default([16, 32]).describe('Shared encoder: 3×3 conv channels, each followed by ReLU and 2×2 max-pool (spec §6A) or a stride-2 conv.'),
   downsample: z.enum(['maxpool', 'stride']).default('maxpool'),
   /** Head: Linear (0) or Linear(hidden) → ReLU → Linear. */
-  headHidden: z.number().int().min(0).default(0),
+  headHidden: z.number().int().min(0).default(0).describe('Head: Linear (0) or Linear(hidden) → ReLU → Linear.'),
   /** Seed of the data construction (the same data for every method and run seed). */
-  dataSeed: z.number().int().default(0),
+  dataSeed: z.number().int().default(0).describe('Seed of the data construction (the same data for every method and run seed).'),
   /** Evaluate the validation set every epoch (curves); test is evaluated once at the end. */
-  evalBatch: z.number().int().positive().default(500),
+  evalBatch: z.number().int().positive().default(500).describe('Evaluate the validation set every epoch (curves); test is evaluated once at the end.'),
   /** Minimum tail size of the power-law fit ([OURS]; WeightWatcher's min_evals = 10 is fixed). */
-  alphaMinTail: z.number().int().min(2).default(5),
+  alphaMinTail: z.number().int().min(2).default(5).describe('Minimum tail size of the power-law fit ([OURS]; WeightWatcher\'s min_evals = 10 is fixed).'),
   /** results.json of an earlier run holding `stl` runs: Δm baseline when `stl` is not among the methods. */
-  baseline: z.string().default(''),
+  baseline: z.string().default('').describe('results.json of an earlier run holding `stl` runs: Δm baseline when `stl` is not among the methods.'),
   repmtl: repMtlConfigSchema,
 };
 

@@ -20,6 +20,9 @@ export function parseMtlMethod(method: string): MtlMethod {
 }
 
 /** Every method name the MTL experiments understand. */
+/** Method-name patterns of the MTL experiments (weightings: `efftrain list weightings`). */
+export const MTL_METHOD_PATTERNS = ['stl', '<weighting>', 'rep-mtl[-tsr|-csa][@<weighting>]'];
+
 export function knownMtlMethods(): string[] {
   const ws = listWeightings().map((f) => f.name);
   return ['stl', ...ws, 'rep-mtl', 'rep-mtl-tsr', 'rep-mtl-csa', ...ws.filter((w) => w !== 'ew').flatMap((w) => [`rep-mtl@${w}`, `rep-mtl-tsr@${w}`, `rep-mtl-csa@${w}`])];
