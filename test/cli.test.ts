@@ -194,3 +194,22 @@ test('bench engine --quick writes bench.json with the named cases', () => {
   assert.ok(mlp.msPerStep > 0 && mlp.gflops > 0);
   assertUserError(['bench', 'nope'], /unknown benchmark "nope"/);
 });
+
+test('list prints method patterns, list weightings their papers; config prints resolved keys with descriptions', () => {
+  const l = cli(['list']);
+  assert.equal(l.status, 0, l.stderr);
+  assert.match(l.stdout, /methods: stl \| <weighting> \| rep-mtl\[-tsr\|-csa\]\[@<weighting>\]/);
+  assert.doesNotMatch(l.stdout, /rep-mtl-csa@nash-mtl/, 'no cross product');
+  const w = cli(['list', 'weightings']);
+  assert.equal(w.status, 0, w.stderr);
+  assert.match(w.stdout, /pcgrad\s+.*Yu et al|pcgrad\s+.*Gradient Surgery/i);
+  assert.match(w.stdout, /cagrad\.calpha=/);
+  const c = cli(['config', 'fashion-baseline', '--quick', '--set', 'epochs=7']);
+  assert.equal(c.status, 0, c.stderr);
+  assert.match(c.stdout, /^epochs = 7$/m);
+  assert.match(c.stdout, /^cnnDownsample = "stride"\n    Downsampling in the CNN/m);
+  const j = JSON.parse(cli(['config', 'fashion-baseline', '--quick', '--json']).stdout);
+  assert.equal(j.epochs, 3);
+  assertUserError(['config', 'fashion-baseline', '--set', 'epoch=3'], /unknown config key "epoch" \(valid: methods, seeds, data, epochs,/);
+  assertUserError(['list', 'nope'], /list: unknown "nope"/);
+});

@@ -203,3 +203,25 @@ test('checkpoint: a truncated checkpoint on resume is a UserError naming it and 
   assert.throws(() => loadCheckpointFrom(store, trainer), (e: Error) => e instanceof UserError && /runs\/x\/checkpoint\.safetensors: cannot resume .*truncated.*delete it/.test(e.message));
   w.dispose();
 });
+
+test('safetensors: bytes equal a reference file written by hand from the format spec (non-ASCII name, padding in UTF-8 bytes)', async () => {
+  const { encodeSafetensors, decodeSafetensors } = await import('../src/train/safetensors.js');
+  const t = tf.tensor1d([1, -2], 'float32');
+  const out = encodeSafetensors({ 'poids_é': t }, { k: 'v' });
+  t.dispose();
+  // Reference: header JSON as the spec writes it ("é" is 2 UTF-8 bytes), spaces up to 8-byte alignment.
+  const json = '{"__metadata__":{"k":"v"},"poids_é":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}';
+  const jb = Buffer.from(json, 'utf8');
+  assert.equal(jb.length, 86);
+  const n = 88; // 86 bytes padded with 2 spaces: 8 + 88 = 96 ≡ 0 (mod 8); UTF-16 length (85) would give 87
+  const ref = Buffer.alloc(8 + n + 8);
+  ref.writeBigUInt64LE(BigInt(n), 0);
+  jb.copy(ref, 8);
+  ref.fill(0x20, 8 + jb.length, 8 + n);
+  ref.writeFloatLE(1, 8 + n);
+  ref.writeFloatLE(-2, 8 + n + 4);
+  assert.deepEqual(Buffer.from(out), ref);
+  const back = decodeSafetensors(out);
+  assert.deepEqual(Array.from(back.tensors['poids_é'].dataSync()), [1, -2]);
+  tf.dispose(Object.values(back.tensors));
+});

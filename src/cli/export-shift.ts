@@ -14,7 +14,8 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { initEngine } from '../engine/backend.js';
+import { initEngine, type BackendChoice } from '../engine/backend.js';
+import { backendOption } from './options.js';
 import { UserError } from '../errors.js';
 import { FASHION_MNIST_DIR, loadImageDataset } from '../data/image-dataset.js';
 import { enginePredictions, float32InferenceBytes, tfjsPredictions } from '../experiments/s3-shift/index.js';
@@ -104,9 +105,10 @@ export function registerExportShiftCommand(program: Command): void {
     .option('--verify <n>', 'check the engine against tfjs on the first N test images of --data (0 = skip)', intArg('--verify', 0), 0)
     .option('--data <dir>', 'data directory for --verify (IDX files)', FASHION_MNIST_DIR)
     .option('--json', 'print a JSON summary instead of text', false)
-    .action(async (source: string, o: { out: string; method?: string; seed?: number; verify: number; data: string; json: boolean }) => {
+    .addOption(backendOption())
+    .action(async (source: string, o: { out: string; method?: string; seed?: number; verify: number; data: string; json: boolean; backend: BackendChoice }) => {
       const { modelPath, label } = resolveExportSource(source, o);
-      await initEngine({ backend: 'wasm' });
+      await initEngine({ backend: o.backend });
       const model = await loadLayersModel(modelPath);
       try {
         let desc: ReturnType<typeof describeShiftModel>;

@@ -4,7 +4,8 @@
  * most `--merge-threshold` token rows use one dense matrix per map, larger calls the factors.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { BACKEND_CHOICES, initEngine, type BackendChoice } from '../engine/backend.js';
+import { initEngine, type BackendChoice } from '../engine/backend.js';
+import { backendOption } from './options.js';
 import { CharTokenizer } from '../data/text-corpus.js';
 import { UserError } from '../errors.js';
 import { sampleTokens, TransformerLM } from '../models/transformer.js';
@@ -51,7 +52,7 @@ export function registerGenerateCommand(program: Command): void {
     .option('--top-k <k>', 'sample only among the k most likely tokens (0 = all)', intArg('--top-k', 0), 0)
     .option('--seed <n>', 'sampling seed', intArg('--seed', 0), 1)
     .option('--merge-threshold <n>', 'pre-merged dense FFN for calls with at most n tokens (structured models; default per map from the bench: ' + (['lowrank', 'blockdense', 'blockshuffle'] as const).map((m) => `${m} ${defaultMergeThreshold(m)}`).join(', ') + ')', intArg('--merge-threshold', 0))
-    .addOption(new Option('--backend <name>', 'tfjs backend').choices([...BACKEND_CHOICES]).default('wasm'))
+    .addOption(backendOption())
     .action(async (dir: string, o: GenerateOptions) => {
       await initEngine({ backend: o.backend });
       const { model, meta } = loadTransformer(dir);

@@ -1,8 +1,10 @@
 #!/usr/bin/env node
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BACKEND_CHOICES, initEngine, type BackendChoice } from '../engine/backend.js';
+import { initEngine, type BackendChoice } from '../engine/backend.js';
+import { backendOption } from './options.js';
+import { describeConfig, resolveConfig } from '../experiments/config.js';
 import { NonFiniteLossError, UserError } from '../errors.js';
 import { getExperiment, listExperiments } from '../experiments/registry.js';
 import { reportRun, runExperiment } from '../experiments/runner.js';
@@ -38,7 +40,6 @@ function seedsArg(v: string): number[] {
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
-const backendOption = () => new Option('--backend <name>', 'tfjs backend: auto (tfjs-node if installed, else wasm+OpenBLAS if built, else wasm), wasm, wasm-blas, cpu, node').choices([...BACKEND_CHOICES]).default('auto');
 
 function timestamp(): string {
   return new Date().toISOString().replace(/[:]/g, '-').replace(/\..*$/, '');
@@ -55,23 +56,59 @@ export function buildProgram(): Command {
 
   program
     .command('list')
-    .description('list experiments (with their methods) and benchmarks')
+    .description('list experiments (with their method patterns), MTL weightings and benchmarks')
+    .argument('[what]', 'experiments | weightings | benches (default: experiments and benches)')
     .option('--json', 'print JSON')
-    .action(async (o: { json?: boolean }) => {
+    .action(async (what: string | undefined, o: { json?: boolean }) => {
+      const kinds = ['experiments', 'weightings', 'benches'];
+      if (what && !kinds.includes(what)) throw new UserError(`list: unknown "${what}" (expected one of ${kinds.join(', ')})`);
       const { listBenches } = await import('../bench/registry.js');
+      const { listWeightings } = await import('../methods/mtl/index.js');
       const exps = listExperiments().map((e) => {
         const cfg = e.schema.parse({});
-        return { name: e.name, description: e.description, methods: e.knownMethods(cfg), defaultMethods: cfg.methods, quickMethods: e.quick.methods ?? cfg.methods };
+        return { name: e.name, description: e.description, methodPatterns: e.methodPatterns ?? e.knownMethods(cfg), methods: e.knownMethods(cfg), defaultMethods: cfg.methods, quickMethods: e.quick.methods ?? cfg.methods };
       });
+      const weightings = listWeightings().map((w) => ({ name: w.name, paper: w.paper, options: w.defaults, supportsRep: w.supportsRep }));
       const benches = listBenches().map((b) => ({ name: b.name, description: b.description }));
       if (o.json) {
-        process.stdout.write(JSON.stringify({ experiments: exps, benches }, null, 2) + '\n');
+        const all = { experiments: exps, weightings, benches } as Record<string, unknown>;
+        process.stdout.write(JSON.stringify(what ? { [what]: all[what] } : { experiments: exps, benches }, null, 2) + '\n');
         return;
       }
-      process.stdout.write('Experiments (efftrain run <name>):\n');
-      for (const e of exps) process.stdout.write(`  ${e.name.padEnd(26)} ${e.description}\n  ${''.padEnd(26)} methods: ${e.methods.join(', ')}\n`);
-      process.stdout.write('\nBenchmarks (efftrain bench <name>):\n');
-      for (const b of benches) process.stdout.write(`  ${b.name.padEnd(26)} ${b.description}\n`);
+      const out = (s: string) => process.stdout.write(s);
+      if (!what || what === 'experiments') {
+        out('Experiments (efftrain run <name>; keys: efftrain config <name>):\n');
+        for (const e of exps) out(`  ${e.name.padEnd(26)} ${e.description}\n  ${''.padEnd(26)} methods: ${e.methodPatterns.join(' | ')}\n`);
+      }
+      if (what === 'weightings') {
+        out('MTL weightings (a method of mtl-* experiments, alone or as rep-mtl@<weighting>):\n');
+        for (const w of weightings) out(`  ${w.name.padEnd(12)} ${w.paper}${Object.keys(w.options).length ? `\n  ${''.padEnd(12)} options: ${Object.entries(w.options).map(([k, v]) => `${w.name}.${k}=${JSON.stringify(v)}`).join(', ')}` : ''}\n`);
+      }
+      if (!what || what === 'benches') {
+        out(`${what ? '' : '\n'}Benchmarks (efftrain bench <name>):\n`);
+        for (const b of benches) out(`  ${b.name.padEnd(26)} ${b.description}\n`);
+      }
+    });
+
+  program
+    .command('config')
+    .description("print an experiment's resolved config, each key with its description")
+    .argument('<experiment>', 'experiment name (see `efftrain list`)')
+    .option('--quick', 'apply the quick preset', false)
+    .option('--config <file>', 'JSON config file (keys as in config.json)')
+    .option('--set <key=value>', 'override one config key (repeatable)', collect, [])
+    .option('--json', 'print the resolved config as JSON (the format of config.json and --config)', false)
+    .action((name: string, o: { quick: boolean; config?: string; set: string[]; json: boolean }) => {
+      const exp = getExperiment(name);
+      const cfg = resolveConfig(exp, { quick: o.quick, file: o.config, sets: o.set });
+      if (o.json) {
+        process.stdout.write(JSON.stringify(cfg, null, 2) + '\n');
+        return;
+      }
+      process.stdout.write(`# ${exp.name}${o.quick ? ' --quick' : ''}: set keys with --set key=value or --config file.json\n`);
+      for (const { key, value, description } of describeConfig(exp, cfg)) {
+        process.stdout.write(`${key} = ${JSON.stringify(value)}${description ? `\n    ${description}` : ''}\n`);
+      }
     });
 
   program
@@ -81,7 +118,8 @@ export function buildProgram(): Command {
     .option('--quick', 'use the experiment’s quick preset (minutes on 2 cores)', false)
     .option('--seeds <list>', 'comma-separated seeds, e.g. 1,2,3', seedsArg)
     .option('--methods <list>', 'comma-separated methods', listArg)
-    .option('--data <dir>', 'data directory (IDX files for image experiments)')
+    .option('--data <path>', 'data: an IDX directory (image experiments), a CSV/JSON table (superloss-regression)')
+    .option('--text <file>', 'a UTF-8 text file (text experiments, e.g. structured-ffn; --data is accepted there as an alias)')
     .option('--treebank <dir>', 'Universal Dependencies treebank directory with train/dev/test .conllu (microbert)')
     .option('--out <dir>', 'output directory (default runs/<experiment>-<timestamp>)')
     .addOption(backendOption())
@@ -91,7 +129,7 @@ export function buildProgram(): Command {
     .option('--set <key=value>', 'override one config key (repeatable; value parsed as JSON when possible)', collect, [])
     .option('--resume', 'continue an interrupted run in --out from its checkpoints', false)
     .option('--quiet', 'no progress output', false)
-    .action(async (name: string, o: { quick: boolean; seeds?: number[]; methods?: string[]; data?: string; treebank?: string; out?: string; backend: BackendChoice; wasmPatches: boolean; workers?: number; config?: string; set: string[]; resume: boolean; quiet: boolean }) => {
+    .action(async (name: string, o: { quick: boolean; seeds?: number[]; methods?: string[]; data?: string; text?: string; treebank?: string; out?: string; backend: BackendChoice; wasmPatches: boolean; workers?: number; config?: string; set: string[]; resume: boolean; quiet: boolean }) => {
       getExperiment(name);
       if (o.resume && !o.out) throw new UserError('--resume needs --out DIR (the run directory to continue)');
       const { outDir, results } = await runExperiment({
@@ -99,7 +137,7 @@ export function buildProgram(): Command {
         quick: o.quick,
         file: o.config,
         sets: o.set,
-        flags: { seeds: o.seeds, methods: o.methods, data: o.data, treebank: o.treebank },
+        flags: { seeds: o.seeds, methods: o.methods, data: o.data, text: o.text, treebank: o.treebank },
         outDir: o.out ?? join('runs', `${name}${o.quick ? '-quick' : ''}-${timestamp()}`),
         backend: o.backend,
         wasmPatches: o.wasmPatches,
@@ -151,10 +189,11 @@ export function buildProgram(): Command {
     .argument('<name>', 'benchmark name (see `efftrain list`)')
     .option('--quick', 'fewer timed steps', false)
     .option('--out <dir>', 'output directory (default runs/bench-<name>-<timestamp>)')
-    .action(async (name: string, o: { quick: boolean; out?: string }) => {
+    .addOption(backendOption())
+    .action(async (name: string, o: { quick: boolean; out?: string; backend: BackendChoice }) => {
       const { getBench } = await import('../bench/registry.js');
       const bench = getBench(name);
-      await initEngine({ backend: 'wasm' });
+      await initEngine({ backend: o.backend });
       const res = await bench.run({ quick: o.quick, log: (l) => process.stderr.write(l + '\n') });
       const out = o.out ?? join('runs', `bench-${name}-${timestamp()}`);
       writeFileAtomic(join(out, 'bench.json'), JSON.stringify({ bench: name, date: new Date().toISOString(), node: process.version, ...res }, null, 2) + '\n');

@@ -47,13 +47,30 @@ export function readConfigFile(file: string): Record<string, unknown> {
   }
 }
 
-function formatIssues(err: z.ZodError, source: string): string {
+/** The object shape under `path` of a (possibly defaulted/optional) zod object schema; null when there is none. */
+export function shapeAt(schema: z.ZodType, path: PropertyKey[] = []): Record<string, z.ZodType> | null {
+  let cur = schema as unknown as { shape?: Record<string, z.ZodType>; _zod?: { def: { type: string; innerType?: unknown } } };
+  const unwrap = () => {
+    while (cur?._zod && ['default', 'optional', 'nullable', 'prefault'].includes(cur._zod.def.type) && cur._zod.def.innerType) cur = cur._zod.def.innerType as typeof cur;
+  };
+  unwrap();
+  for (const k of path) {
+    const next = cur?.shape?.[String(k)] as unknown as typeof cur | undefined;
+    if (!next) return null;
+    cur = next;
+    unwrap();
+  }
+  return cur?.shape ?? null;
+}
+
+function formatIssues(err: z.ZodError, source: string, schema: z.ZodType): string {
   return err.issues
     .map((i) => {
       const key = i.path.join('.');
       if (i.code === 'unrecognized_keys') {
         const keys = (i as unknown as { keys: string[] }).keys;
-        return `unknown config key${keys.length > 1 ? 's' : ''} ${keys.map((k) => `"${key ? key + '.' : ''}${k}"`).join(', ')}`;
+        const valid = Object.keys(shapeAt(schema, i.path) ?? {});
+        return `unknown config key${keys.length > 1 ? 's' : ''} ${keys.map((k) => `"${key ? key + '.' : ''}${k}"`).join(', ')}${valid.length ? ` (valid${key ? ` under "${key}"` : ''}: ${valid.join(', ')}; see \`efftrain config <experiment>\`)` : key ? ` ("${key}" takes no keys)` : ''}`;
       }
       return `config key "${key}": ${i.message}`;
     })
@@ -82,13 +99,20 @@ export function resolveConfig<C extends { methods: string[]; seeds: number[] }>(
   }
   for (const [k, v] of Object.entries(src.flags ?? {})) if (v !== undefined) merged[k] = v;
   const parsed = exp.schema.safeParse(merged);
-  if (!parsed.success) throw new UserError(formatIssues(parsed.error, src.file ? `config ${src.file}` : ''));
+  if (!parsed.success) throw new UserError(formatIssues(parsed.error, src.file ? `config ${src.file}` : '', exp.schema));
   const cfg = parsed.data;
   const known = new Set(exp.knownMethods(cfg));
   const unknown = cfg.methods.filter((m) => !known.has(m));
   if (unknown.length) throw new UserError(`unknown method${unknown.length > 1 ? 's' : ''} ${unknown.map((m) => `"${m}"`).join(', ')} for ${exp.name} (known: ${[...known].join(', ')})`);
   if (new Set(cfg.seeds).size !== cfg.seeds.length) throw new UserError(`config key "seeds": duplicate seeds in [${cfg.seeds}]`);
   return cfg;
+}
+
+/** One line per top-level config key: `key = value` and the key's description (from the schema). */
+export function describeConfig<C extends { methods: string[]; seeds: number[] }>(exp: Experiment<C>, config: C): { key: string; value: unknown; description: string }[] {
+  const shape = shapeAt(exp.schema) ?? {};
+  const common: Record<string, string> = { methods: 'methods to run (patterns: `efftrain list`)', seeds: 'one run per method and seed' };
+  return Object.entries(config as Record<string, unknown>).map(([key, value]) => ({ key, value, description: shape[key]?.description ?? common[key] ?? '' }));
 }
 
 /**

@@ -62,6 +62,11 @@ export interface Experiment<C extends { methods: string[]; seeds: number[] } = {
   schema: z.ZodType<C>;
   /** Overrides applied under --quick (before the config file and --set). */
   quick: Partial<C>;
+  /**
+   * How method names are formed, for `efftrain list` (e.g. `stl`, `<weighting>`, `rep-mtl[-tsr|-csa][@<weighting>]`);
+   * default: the names of `knownMethods`.
+   */
+  methodPatterns?: string[];
   /** Every method name this experiment understands (used to reject unknown --methods). */
   knownMethods(config: C): string[];
   /** Optional check in the main process before workers start (e.g. data present); throw UserError on problems. */

@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 
 /**
- * Minimal safetensors (Hugging Face format): u64 little-endian header length, a JSON header
- * {name: {dtype, shape, data_offsets}, __metadata__: {string: string}}, then raw little-endian bytes.
+ * Minimal safetensors (Hugging Face format, https://github.com/huggingface/safetensors): u64 little-endian
+ * header length N, N bytes of UTF-8 JSON {__metadata__: {string: string}, name: {dtype, shape, data_offsets}}
+ * padded with spaces so 8 + N is a multiple of 8, then the raw little-endian tensor bytes.
  * Only F32 and I32 are needed here.
  */
 export function encodeSafetensors(tensors: Record<string, tf.Tensor>, metadata: Record<string, string> = {}): Uint8Array {
@@ -17,9 +18,11 @@ export function encodeSafetensors(tensors: Record<string, tf.Tensor>, metadata: 
     chunks.push(bytes);
     offset += bytes.length;
   }
-  let json = JSON.stringify(header);
-  while ((json.length + 8) % 8 !== 0) json += ' ';
-  const hbytes = new TextEncoder().encode(json);
+  // The header is padded with spaces to a multiple of 8 *bytes* of UTF-8 (tensor names may be non-ASCII), so
+  // the data that follows is 8-byte aligned, as the format requires.
+  const raw = new TextEncoder().encode(JSON.stringify(header));
+  const hbytes = new Uint8Array(Math.ceil((8 + raw.length) / 8) * 8 - 8).fill(0x20);
+  hbytes.set(raw);
   const out = new Uint8Array(8 + hbytes.length + offset);
   new DataView(out.buffer).setBigUint64(0, BigInt(hbytes.length), true);
   out.set(hbytes, 8);

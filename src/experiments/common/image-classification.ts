@@ -28,11 +28,11 @@ export const trainLoopShape = {
 export const imageTrainShape = {
   ...trainLoopShape,
   /** Use only the first N training images (0 = all); for quick runs and tests. */
-  trainLimit: z.number().int().min(0).default(0),
+  trainLimit: z.number().int().min(0).default(0).describe('Use only the first N training images (0 = all); for quick runs and tests.'),
   /** Evaluate on only the first N test images (0 = all). */
-  testLimit: z.number().int().min(0).default(0),
+  testLimit: z.number().int().min(0).default(0).describe('Evaluate on only the first N test images (0 = all).'),
   /** Also checkpoint every N steps (0 = only at epoch ends). */
-  checkpointEverySteps: z.number().int().min(0).default(0),
+  checkpointEverySteps: z.number().int().min(0).default(0).describe('Also checkpoint every N steps (0 = only at epoch ends).'),
 };
 
 export interface ImageTrainConfig {

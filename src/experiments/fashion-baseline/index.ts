@@ -20,7 +20,7 @@ const schema = z
     cnnChannels: z.array(z.number().int().positive()).default([32, 64]),
     cnnHidden: z.number().int().min(0).default(128),
     /** Downsampling in the CNN: 2×2 max-pool after each conv, or stride-2 convs (≈3x cheaper per step on wasm). */
-    cnnDownsample: z.enum(['maxpool', 'stride']).default('stride'),
+    cnnDownsample: z.enum(['maxpool', 'stride']).default('stride').describe('Downsampling in the CNN: 2×2 max-pool after each conv, or stride-2 convs (≈3x cheaper per step on wasm).'),
   })
   .strict();
 

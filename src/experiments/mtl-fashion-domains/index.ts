@@ -16,7 +16,7 @@ import { Rng } from '../../engine/rng.js';
 import { UserError } from '../../errors.js';
 import type { MtlTask } from '../../methods/mtl/index.js';
 import { hashString, runRng } from '../common/image-classification.js';
-import { knownMtlMethods, mtlDerive, MTL_METRICS, mtlReport, mtlTrainShape, runMtl, weightingConfigShape, type MtlData, type MtlSplit, type MtlTrainConfig } from '../common/mtl/index.js';
+import { knownMtlMethods, mtlDerive, MTL_METRICS, MTL_METHOD_PATTERNS, mtlReport, mtlTrainShape, runMtl, weightingConfigShape, type MtlData, type MtlSplit, type MtlTrainConfig } from '../common/mtl/index.js';
 import type { Experiment } from '../types.js';
 
 const DEFAULT_METHODS = ['stl', 'ew', 'uw', 'dwa', 'rlw', 'famo', 'gradnorm', 'mgda', 'pcgrad', 'cagrad', 'imtl', 'nash-mtl', 'aligned-mtl', 'db-mtl', 'rep-mtl', 'rep-mtl-tsr', 'rep-mtl-csa'];
@@ -28,12 +28,12 @@ const schema = z
     data: z.string().default(FASHION_MNIST_DIR),
     domains: z.array(z.enum(DOMAINS)).min(2).default([...DOMAINS]),
     /** Training items per domain (the same items in every domain when paired). */
-    nPerDomain: z.number().int().positive().default(1000),
+    nPerDomain: z.number().int().positive().default(1000).describe('Training items per domain (the same items in every domain when paired).'),
     nVal: z.number().int().positive().default(500),
     nTest: z.number().int().positive().default(2000),
     pairing: z.enum(['paired', 'unpaired']).default('paired'),
     /** σ of the Gaussian noise of the noise-blur domain. */
-    noise: z.number().min(0).default(0.2),
+    noise: z.number().min(0).default(0.2).describe('σ of the Gaussian noise of the noise-blur domain.'),
     ...mtlTrainShape,
     epochs: z.number().int().positive().default(20),
     batchSize: z.number().int().positive().default(64),
@@ -100,6 +100,7 @@ export const mtlFashionDomains: Experiment<MtlFashionDomainsConfig> = {
     return { metrics: runMtl({ ctx, data, rng }) };
   },
   metrics: MTL_METRICS,
+  methodPatterns: MTL_METHOD_PATTERNS,
   derive: ({ runs, config }) => mtlDerive(config.domains, runs, config.baseline),
   report: (input) => mtlReport(input, input.config.domains, { targets: false }),
 };

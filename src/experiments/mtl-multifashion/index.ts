@@ -14,7 +14,7 @@ import { makeMultiFashion } from '../../data/multi-fashion.js';
 import { Rng } from '../../engine/rng.js';
 import type { MtlTask } from '../../methods/mtl/index.js';
 import { hashString, runRng } from '../common/image-classification.js';
-import { knownMtlMethods, mtlDerive, MTL_METRICS, mtlReport, mtlTrainShape, runMtl, weightingConfigShape, type MtlData, type MtlTrainConfig } from '../common/mtl/index.js';
+import { knownMtlMethods, mtlDerive, MTL_METRICS, MTL_METHOD_PATTERNS, mtlReport, mtlTrainShape, runMtl, weightingConfigShape, type MtlData, type MtlTrainConfig } from '../common/mtl/index.js';
 import type { Experiment } from '../types.js';
 
 const TASK_NAMES = ['left', 'right'];
@@ -28,7 +28,7 @@ const schema = z
     seeds: z.array(z.number().int()).min(1).default([1, 2, 3]),
     data: z.string().default(FASHION_MNIST_DIR),
     /** Multi-Fashion images: train (from 90% of the training items), validation (the other 10%), test (test items). */
-    nTrain: z.number().int().positive().default(12000),
+    nTrain: z.number().int().positive().default(12000).describe('Multi-Fashion images: train (from 90% of the training items), validation (the other 10%), test (test items).'),
     nVal: z.number().int().positive().default(2000),
     nTest: z.number().int().positive().default(2000),
     ...mtlTrainShape,
@@ -78,6 +78,7 @@ export const mtlMultiFashion: Experiment<MtlMultiFashionConfig> = {
     return { metrics: runMtl({ ctx, data, rng }) };
   },
   metrics: MTL_METRICS,
+  methodPatterns: MTL_METHOD_PATTERNS,
   derive: ({ runs, config }) => mtlDerive(TASK_NAMES, runs, config.baseline),
   report: (input) => mtlReport(input, TASK_NAMES, { targets: true }),
 };

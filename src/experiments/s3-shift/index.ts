@@ -65,19 +65,19 @@ const schema = z
     data: z.string().default(FASHION_MNIST_DIR),
     ...imageTrainShape,
     /** 6 epochs over all 60k images (≈2.8k Adam steps): fp/S3 are close to converged on this small CNN. */
-    epochs: z.number().int().positive().default(6),
+    epochs: z.number().int().positive().default(6).describe('6 epochs over all 60k images (≈2.8k Adam steps): fp/S3 are close to converged on this small CNN.'),
     /** Adam 3e-3 (cosine): on this small CNN it trains fp and S3 faster than 1e-3 in a few epochs. */
-    lr: z.number().positive().default(3e-3),
+    lr: z.number().positive().default(3e-3).describe('Adam 3e-3 (cosine): on this small CNN it trains fp and S3 faster than 1e-3 in a few epochs.'),
     /** Filters of [stem (FP), Q1, Q2]; every conv is 3×3 with stride 2. */
-    channels: z.array(z.number().int().positive()).length(3).default([16, 32, 64]),
+    channels: z.array(z.number().int().positive()).length(3).default([16, 32, 64]).describe('Filters of [stem (FP), Q1, Q2]; every conv is 3×3 with stride 2.'),
     /** Head: flatten → dense (default) or global average pooling → dense. */
-    head: z.enum(['flatten', 'gap']).default('flatten'),
+    head: z.enum(['flatten', 'gap']).default('flatten').describe('Head: flatten → dense (default) or global average pooling → dense.'),
     /** α of the S3 dense-weight regulariser α·Σ max(−W_sparse, 0) (S3 Fig. 3; official default 1e-5). */
-    sparseAlpha: z.number().min(0).default(1e-5),
+    sparseAlpha: z.number().min(0).default(1e-5).describe('α of the S3 dense-weight regulariser α·Σ max(−W_sparse, 0) (S3 Fig. 3; official default 1e-5).'),
     /** Multiplies the latent init scale of the shift layers (method notes §6 arm 7). */
-    latentInitScale: z.number().positive().default(1),
+    latentInitScale: z.number().positive().default(1).describe('Multiplies the latent init scale of the shift layers (method notes §6 arm 7).'),
     /** Export every trained model (model.efsh + model/) and evaluate it with the multiplication-free engine. */
-    exportEval: z.boolean().default(true),
+    exportEval: z.boolean().default(true).describe('Export every trained model (model.efsh + model/) and evaluate it with the multiplication-free engine.'),
   })
   .strict();
 

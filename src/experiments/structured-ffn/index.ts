@@ -35,6 +35,9 @@ import { hashString } from '../common/image-classification.js';
 import type { Experiment, MetricRow, ReportSection } from '../types.js';
 import { readFileSync } from 'node:fs';
 import { median } from '../../stats/index.js';
+import { curve, predictionChecks, shareTable } from './report.js';
+import { ffnSpecFor, modelConfigFor, parseMethod, stepPlanFor } from './methods.js';
+export * from './methods.js';
 
 export const STRUCTURED_FFN_METHODS = [
   'dense',
@@ -52,12 +55,12 @@ const schema = z
     methods: z.array(z.string()).min(1).default([...STRUCTURED_FFN_METHODS]),
     seeds: z.array(z.number().int()).min(1).default([1, 2, 3]),
     /** A UTF-8 text file to model (default: the `corpus` source). */
-    text: z.string().nullable().default(null),
+    text: z.string().nullable().default(null).describe('A UTF-8 text file to model (default: the `corpus` source).'),
     /** Same as `text` (so `efftrain run structured-ffn --data FILE` works). */
-    data: z.string().nullable().default(null),
+    data: z.string().nullable().default(null).describe('Same as `text` (so `efftrain run structured-ffn --data FILE` works).'),
     corpus: z.enum(['auto', 'moby-dick', 'bible-kjv']).default('auto'),
     /** Contiguous held-out tail of the text. */
-    valFraction: z.number().gt(0).lt(1).default(0.1),
+    valFraction: z.number().gt(0).lt(1).default(0.1).describe('Contiguous held-out tail of the text.'),
     nLayers: z.number().int().positive().default(2),
     dModel: z.number().int().positive().default(64),
     nHeads: z.number().int().positive().default(4),
@@ -65,100 +68,40 @@ const schema = z
     contextLength: z.number().int().positive().default(64),
     batchSize: z.number().int().positive().default(16),
     /** Optimizer steps T of the equal-steps arms. */
-    steps: z.number().int().positive().default(1000),
-    /**
-     * Peak LR. The spec's recipe says 2e-3; a seed-1 sweep {2e-3, 6e-3, 1.2e-2} (docs/RESULTS.md) gave every arm
-     * ≈0.14 bpc less at 6e-3, so that is the default.
-     */
-    lr: z.number().positive().default(6e-3),
+    steps: z.number().int().positive().default(1000).describe('Optimizer steps T of the equal-steps arms.'),
+    /** Peak LR. The spec\'s recipe says 2e-3; a seed-1 sweep {2e-3, 6e-3, 1.2e-2} (docs/RESULTS.md) gave every arm ≈0.14 bpc less at 6e-3, so that is the default. */
+    lr: z.number().positive().default(6e-3).describe('Peak LR. The spec\'s recipe says 2e-3; a seed-1 sweep {2e-3, 6e-3, 1.2e-2} (docs/RESULTS.md) gave every arm ≈0.14 bpc less at 6e-3, so that is the default.'),
     weightDecay: z.number().min(0).default(0.1),
     clipNorm: z.number().min(0).default(1),
     warmupFraction: z.number().min(0).lt(1).default(0.05),
     /** Cosine decays to this fraction of the peak LR. */
-    minLrFraction: z.number().min(0).max(1).default(0.1),
+    minLrFraction: z.number().min(0).max(1).default(0.1).describe('Cosine decays to this fraction of the peak LR.'),
     /** SGT guidance length ρ as a fraction of T (ablation / fixedstep mode). */
-    sgtRatio: z.number().min(0).max(1).default(0.5),
+    sgtRatio: z.number().min(0).max(1).default(0.5).describe('SGT guidance length ρ as a fraction of T (ablation / fixedstep mode).'),
     guideDecay: z.enum(['cosine', 'linear']).default('cosine'),
-    /**
-     * SGT's stochastic FLOP saving (the paper's reduce_flop, on in all its runs): each map uses its guide with
-     * probability α, else exactly S(x). false = the deterministic mixture α·W·x + (1−α)·S(x) on every step.
-     */
-    sgtStochasticSkip: z.boolean().default(true),
+    /** SGT\'s stochastic FLOP saving (the paper\'s reduce_flop, on in all its runs): each map uses its guide with probability α, else exactly S(x). false = the deterministic mixture α·W·x + (1−α)·S(x) on every step. */
+    sgtStochasticSkip: z.boolean().default(true).describe('SGT\'s stochastic FLOP saving (the paper\'s reduce_flop, on in all its runs): each map uses its guide with probability α, else exactly S(x). false = the deterministic mixture α·W·x + (1−α)·S(x) on every step.'),
     /** Structured init: the paper's (svd / orthogonal) or plain N(0, 0.02²). */
-    init: z.enum(['paper', 'normal']).default('paper'),
+    init: z.enum(['paper', 'normal']).default('paper').describe('Structured init: the paper\'s (svd / orthogonal) or plain N(0, 0.02²).'),
     /** Block count of BlockDense arms. */
-    blockDenseBlocks: z.number().int().positive().default(2),
+    blockDenseBlocks: z.number().int().positive().default(2).describe('Block count of BlockDense arms.'),
     evalEvery: z.number().int().positive().default(100),
     /** Validation windows for intermediate evaluations (0 = the whole tail). */
-    evalWindows: z.number().int().min(0).default(256),
+    evalWindows: z.number().int().min(0).default(256).describe('Validation windows for intermediate evaluations (0 = the whole tail).'),
     /** Validation windows for the final (and step-T) evaluation (0 = the whole tail). */
-    finalEvalWindows: z.number().int().min(0).default(0),
+    finalEvalWindows: z.number().int().min(0).default(0).describe('Validation windows for the final (and step-T) evaluation (0 = the whole tail).'),
     evalBatch: z.number().int().positive().default(64),
     /** A loss spike: a step loss more than this many nats above the running mean (EMA 0.9). */
-    spikeThreshold: z.number().positive().default(0.3),
+    spikeThreshold: z.number().positive().default(0.3).describe('A loss spike: a step loss more than this many nats above the running mean (EMA 0.9).'),
     /** Save the trained model (for `efftrain generate`) into the run's artifacts folder. */
-    saveModel: z.boolean().default(true),
+    saveModel: z.boolean().default(true).describe('Save the trained model (for `efftrain generate`) into the run\'s artifacts folder.'),
     /** Also checkpoint every N steps for --resume (0 = never). */
-    checkpointEverySteps: z.number().int().min(0).default(0),
+    checkpointEverySteps: z.number().int().min(0).default(0).describe('Also checkpoint every N steps for --resume (0 = never).'),
   })
   .strict();
 
 export type StructuredFfnConfig = z.infer<typeof schema>;
 
-/** A parsed method name. */
-export interface MethodPlan {
-  name: string;
-  map: StructuredMap | 'dense';
-  /** FFN parameter share in percent (100 for dense). */
-  share: number;
-  sgt: boolean;
-  sameFlops: boolean;
-}
-
-const METHOD_RE = /^(lowrank|blockdense|blockshuffle)-(\d{1,2})(-sgt)?(-sameflops)?$/;
-
-export function parseMethod(name: string): MethodPlan | null {
-  if (name === 'dense') return { name, map: 'dense', share: 100, sgt: false, sameFlops: false };
-  const m = METHOD_RE.exec(name);
-  if (!m || Number(m[2]) < 1) return null;
-  return { name, map: m[1] as StructuredMap, share: Number(m[2]), sgt: !!m[3], sameFlops: !!m[4] };
-}
-
-/** The FFN spec of a method at width d, hidden f. */
-export function ffnSpecFor(plan: MethodPlan, cfg: Pick<StructuredFfnConfig, 'dModel' | 'dFf' | 'init' | 'blockDenseBlocks'>): FfnSpec {
-  if (plan.map === 'dense') return { kind: 'dense' };
-  const s = structureForShare(plan.map, plan.share / 100, cfg.dModel, cfg.dFf, cfg.blockDenseBlocks);
-  const spec: StructuredFfnSpec = { kind: 'structured', ...s, guide: plan.sgt, init: cfg.init };
-  return spec;
-}
-
-export function modelConfigFor(cfg: StructuredFfnConfig, vocabSize: number, ffn: FfnSpec): TransformerConfig {
-  return { vocabSize, contextLength: cfg.contextLength, dModel: cfg.dModel, nHeads: cfg.nHeads, nLayers: cfg.nLayers, dFf: cfg.dFf, ffn, firstLayerDense: true };
-}
-
-/** Step budget of a method: total steps, guidance length t_g, and the step at which batches start replaying. */
-export interface StepPlan {
-  total: number;
-  tG: number;
-  /** Steps ≥ replayFrom reuse the batch of step − replayFrom (fixedflop SGT); Infinity = never. */
-  replayFrom: number;
-  rho: number;
-}
-
-/**
- * Budgets (spec §4 and §10): plain arms T steps; SGT (fixedstep) T steps with t_g = sgtRatio·T;
- * same-FLOPs without SGT T·C_dense/C_struct fresh steps; same-FLOPs SGT T(1+ρ) steps, t_g = ρT, replaying
- * the first ρT batches, with ρ = (C_dense − C_struct)/(C_struct + ½C_guide) from per-token model MACs.
- */
-export function stepPlanFor(plan: MethodPlan, T: number, sgtRatio: number, macs: { dense: number; struct: number; guide: number }): StepPlan {
-  if (!plan.sameFlops) return { total: T, tG: plan.sgt ? Math.round(sgtRatio * T) : 0, replayFrom: Infinity, rho: plan.sgt ? sgtRatio : 0 };
-  if (!plan.sgt) return { total: Math.round((T * macs.dense) / macs.struct), tG: 0, replayFrom: Infinity, rho: 0 };
-  const rho = sameFlopsRho(macs.dense, macs.struct, macs.guide);
-  const tG = Math.round(rho * T);
-  return { total: T + tG, tG, replayFrom: T, rho };
-}
-
-// Corpus cache per worker thread (a worker runs several (method, seed) pairs).
 const corpusCache = new Map<string, { tok: CharTokenizer; train: Int32Array; val: Int32Array; name: string }>();
 
 function loadData(cfg: StructuredFfnConfig) {
@@ -379,6 +322,7 @@ export const structuredFfn: Experiment<StructuredFfnConfig> = {
     return { metrics };
   },
   metrics: { primary: 'val_bpc', higherIsBetter: false, baseline: 'dense', diagnostics: ['ffn_params', 'step_ms', 'loss_spikes', 'tokens_per_s', 'train_flops', 'steps', 'params', 'train_seconds', 'tensors_after'] },
+  methodPatterns: ['dense', '<lowrank|blockdense|blockshuffle>-<share %>[-sgt][-sameflops]'],
   derive({ config, runs }) {
     return { values: { predictions: predictionChecks(config.methods, [...runs]), shares: shareTable(config) } };
   },
@@ -420,85 +364,3 @@ export const structuredFfn: Experiment<StructuredFfnConfig> = {
   },
 };
 
-/** Mean ± std curves of val_bpc against `x` ('step' or 'train_flops'), averaging x too (SGT FLOPs vary by seed). */
-function curve(rows: (MetricRow & { method: string; seed: number })[], methods: string[], x: 'step' | 'train_flops'): Series[] {
-  const out: Series[] = [];
-  for (const m of methods) {
-    const byStep = new Map<number, { x: number[]; y: number[] }>();
-    for (const r of rows) {
-      if (r.method !== m || typeof r.step !== 'number' || typeof r.val_bpc !== 'number') continue;
-      const e = byStep.get(r.step) ?? { x: [], y: [] };
-      e.x.push(Number(r[x]));
-      e.y.push(r.val_bpc);
-      byStep.set(r.step, e);
-    }
-    const pts = [...byStep.entries()].sort((a, b) => a[0] - b[0]);
-    if (!pts.length) continue;
-    out.push({
-      name: m,
-      x: pts.map(([, e]) => meanStd(e.x).mean),
-      y: pts.map(([, e]) => meanStd(e.y).mean),
-      band: pts.map(([, e]) => meanStd(e.y).std),
-    });
-  }
-  return out;
-}
-
-interface ShareRow {
-  method: string;
-  structure: string;
-  ffnWeights: number;
-  share: number;
-}
-
-function shareTable(cfg: StructuredFfnConfig): ShareRow[] {
-  const dense = 2 * cfg.dModel * cfg.dFf;
-  return cfg.methods.map((m) => {
-    const plan = parseMethod(m)!;
-    const spec = ffnSpecFor(plan, cfg);
-    let w = dense;
-    let structure = 'dense';
-    if (spec.kind === 'structured') {
-      const s = spec as StructuredFfnSpec;
-      structure = s.map === 'lowrank' ? `LowRank r=${s.rank}` : s.map === 'blockdense' ? `BlockDense b=${s.blocks}, r=${s.rank}` : `BlockShuffle b=${s.blocks}`;
-      w = s.map === 'lowrank' ? 2 * s.rank! * (cfg.dModel + cfg.dFf) : s.map === 'blockdense' ? s.rank! * (cfg.dModel + cfg.dFf) * (1 + 1 / s.blocks!) : (2 * cfg.dModel * (cfg.dModel + cfg.dFf)) / s.blocks!;
-      if (plan.sgt) structure += ' + SGT';
-      if (plan.sameFlops) structure += ', same FLOPs as dense';
-    }
-    const total = dense + (cfg.nLayers - 1) * w;
-    return { method: m, structure, ffnWeights: total, share: total / (cfg.nLayers * dense) };
-  });
-}
-
-interface Check {
-  prediction: string;
-  observed: string;
-  verdict: 'agrees' | 'disagrees' | 'within noise' | 'not run';
-}
-
-/** Compares seed means of the runs with the paper's qualitative predictions (spec §10). */
-export function predictionChecks(methods: string[], runs: { method: string; metrics: Record<string, number> }[]): Check[] {
-  const stat = (m: string, k: string) => meanStd(runs.filter((r) => r.method === m).map((r) => r.metrics[k]).filter((v) => Number.isFinite(v)));
-  const has = (m: string) => methods.includes(m) && runs.some((r) => r.method === m);
-  const fmt = (x: number) => (Math.abs(x) >= 100 ? x.toFixed(1) : x.toFixed(3));
-  const less = (a: string, b: string, key: string, prediction: string): Check => {
-    if (!has(a) || !has(b)) return { prediction, observed: `needs ${a} and ${b}`, verdict: 'not run' };
-    const sa = stat(a, key);
-    const sb = stat(b, key);
-    const diff = sb.mean - sa.mean;
-    const se = Math.sqrt((sa.n > 1 ? sa.std ** 2 / sa.n : 0) + (sb.n > 1 ? sb.std ** 2 / sb.n : 0));
-    const observed = `${a} ${fmt(sa.mean)} ± ${fmt(sa.std)} vs ${b} ${fmt(sb.mean)} ± ${fmt(sb.std)} (${key})`;
-    const verdict = Math.abs(diff) <= se ? 'within noise' : diff > 0 ? 'agrees' : 'disagrees';
-    return { prediction, observed, verdict };
-  };
-  return [
-    less('dense', 'lowrank-63', 'val_bpc', 'dense < LowRank 63% (small gap)'),
-    less('lowrank-63', 'lowrank-32', 'val_bpc', 'LowRank 63% < LowRank 32% (visible gap)'),
-    less('lowrank-32', 'blockshuffle-32', 'val_bpc', 'LowRank ≈ BlockDense < BlockShuffle (32%): LowRank < BlockShuffle'),
-    less('blockdense-32', 'blockshuffle-32', 'val_bpc', 'BlockDense < BlockShuffle (32%)'),
-    less('lowrank-32-sgt', 'lowrank-32', 'val_bpc', 'SGT closes most of the gap: LowRank-32 + SGT < LowRank-32'),
-    less('lowrank-32-sgt-sameflops', 'lowrank-32-sameflops', 'val_bpc', 'same FLOPs: SGT (G) ≤ longer training (F)'),
-    less('lowrank-32', 'dense', 'step_ms', 'structured FFNs train faster per step (step_ms)'),
-    less('lowrank-32-sgt', 'lowrank-32', 'loss_spikes', 'SGT removes loss spikes (fewer spikes)'),
-  ];
-}

@@ -18,50 +18,22 @@ import { runRng } from '../common/image-classification.js';
 import type { Experiment, MetricRow, ReportInput, ReportSection, RunContext } from '../types.js';
 import { median } from '../../stats/index.js';
 import { fileCheckpointStore } from '../../node/checkpoint-file.js';
-
-/** Regression losses compared: L1, smooth-L1, and SuperLoss wrapped around smooth-L1 (τ = EMA of the loss). */
-export const REGRESSION_LOSSES = ['l1', 'smoothl1', 'superloss'] as const;
-export type RegressionLoss = (typeof REGRESSION_LOSSES)[number];
-export const DEFAULT_OUTLIER_RATES = [0.2, 0.4];
-
-export interface RegressionMethod {
-  loss: RegressionLoss;
-  /** Fraction of training targets replaced by outliers. */
-  rate: number;
-}
-
-/** Parses `<loss>@out-<rate>` (loss l1 | smoothl1 | superloss, rate in [0, 1]), e.g. `superloss@out-0.2`. */
-export function parseRegressionMethod(name: string): RegressionMethod {
-  const m = /^([a-z0-9]+)@out-([0-9]*\.?[0-9]+)$/.exec(name);
-  if (!m || !(REGRESSION_LOSSES as readonly string[]).includes(m[1])) {
-    throw new UserError(`method "${name}": expected <loss>@out-<rate> with loss one of ${REGRESSION_LOSSES.join(', ')} and rate in [0,1] (e.g. superloss@out-0.2)`);
-  }
-  const rate = Number(m[2]);
-  if (!(rate >= 0 && rate <= 1)) throw new UserError(`method "${name}": outlier rate must be in [0,1]`);
-  return { loss: m[1] as RegressionLoss, rate };
-}
-
-/** The paired-comparison baseline: `l1@out-<rate>` when every method runs at one outlier rate, else none. */
-function sameRateBaseline(methods: string[]): string | null {
-  const rates = new Set(methods.map((m) => m.slice(m.indexOf('@') + 1)));
-  const [rate] = [...rates];
-  return rates.size === 1 && methods.includes(`l1@${rate}`) ? `l1@${rate}` : null;
-}
-
-const methodsFor = (rates: number[]) => rates.flatMap((r) => REGRESSION_LOSSES.map((l) => `${l}@out-${r}`));
+import { DEFAULT_OUTLIER_RATES, REGRESSION_LOSSES, RegressionLoss, RegressionMethod, methodsFor, parseRegressionMethod, sameRateBaseline } from './methods.js';
+import { report } from './report.js';
+export * from './methods.js';
 
 const schema = z
   .object({
     methods: z.array(z.string()).min(1).default(methodsFor(DEFAULT_OUTLIER_RATES)),
     seeds: z.array(z.number().int()).min(1).default([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]),
     /** Data file (JSON records or CSV); '' = vega-datasets' cars.json (needs `npm install vega-datasets`). */
-    data: z.string().default(''),
+    data: z.string().default('').describe('Data file (JSON records or CSV); \'\' = vega-datasets\' cars.json (needs `npm install vega-datasets`).'),
     target: z.string().default('Miles_per_Gallon'),
     exclude: z.array(z.string()).default(['Name']),
     /** Fraction of rows held out as the clean test set (seeded per seed). */
-    testFraction: z.number().min(0.05).max(0.5).default(0.2),
+    testFraction: z.number().min(0.05).max(0.5).default(0.2).describe('Fraction of rows held out as the clean test set (seeded per seed).'),
     /** Outliers ~ U(min − below·R, max + above·R) of the clean training targets, R = max − min. */
-    outlierBelow: z.number().min(0).default(0),
+    outlierBelow: z.number().min(0).default(0).describe('Outliers ~ U(min − below·R, max + above·R) of the clean training targets, R = max − min.'),
     outlierAbove: z.number().min(0).default(2),
     hidden: z.array(z.number().int().positive()).default([32]),
     epochs: z.number().int().positive().default(100),
@@ -70,24 +42,24 @@ const schema = z
     optimizer: z.enum(['adam', 'adamw', 'sgd', 'momentum', 'nesterov']).default('adam'),
     schedule: z.enum(['constant', 'cosine', 'step', 'plateau']).default('cosine'),
     /** Smooth-L1 transition β, in robust-standardised target units. */
-    smoothL1Beta: z.number().min(0).default(1),
+    smoothL1Beta: z.number().min(0).default(1).describe('Smooth-L1 transition β, in robust-standardised target units.'),
     /** SuperLoss λ candidates, chosen per (rate, seed) by the median absolute error on the corrupted validation split. */
-    lambdas: z.array(z.number().positive()).min(1).default([0.1, 0.25, 1, 4]),
+    lambdas: z.array(z.number().positive()).min(1).default([0.1, 0.25, 1, 4]).describe('SuperLoss λ candidates, chosen per (rate, seed) by the median absolute error on the corrupted validation split.'),
     /** Fraction of the (corrupted) training rows held out for λ selection; every loss trains on the rest. */
-    valFraction: z.number().min(0.05).max(0.5).default(0.2),
+    valFraction: z.number().min(0.05).max(0.5).default(0.2).describe('Fraction of the (corrupted) training rows held out for λ selection; every loss trains on the rest.'),
     /** SuperLoss EMA momentum for τ. */
-    emaMomentum: z.number().min(0).max(0.999).default(0.9),
+    emaMomentum: z.number().min(0).max(0.999).default(0.9).describe('SuperLoss EMA momentum for τ.'),
     /** Log test metrics every N epochs (and at the last epoch). */
-    evalEvery: z.number().int().positive().default(10),
+    evalEvery: z.number().int().positive().default(10).describe('Log test metrics every N epochs (and at the last epoch).'),
     keepCheckpoints: z.boolean().default(false),
   })
   .strict();
 
 export type SuperLossRegressionConfig = z.infer<typeof schema>;
-type Cfg = SuperLossRegressionConfig;
+export type Cfg = SuperLossRegressionConfig;
 
 const cache = new Map<string, TabularDataset>();
-function loadData(cfg: Cfg): TabularDataset {
+export function loadData(cfg: Cfg): TabularDataset {
   const key = JSON.stringify([cfg.data, cfg.target, cfg.exclude]);
   let ds = cache.get(key);
   if (!ds) {
@@ -336,99 +308,6 @@ async function run(ctx: RunContext<Cfg>): Promise<{ metrics: Record<string, numb
   return { metrics };
 }
 
-function report(input: ReportInput<Cfg>): ReportSection[] {
-  const { results, config: cfg } = input;
-  const methods = results.methods.map((name) => ({ name, ...parseRegressionMethod(name) }));
-  const rates = [...new Set(methods.map((m) => m.rate))].sort((a, b) => a - b);
-  const losses = REGRESSION_LOSSES.filter((l) => methods.some((m) => m.loss === l));
-  let ds: TabularDataset | null = null;
-  try {
-    ds = loadData(cfg);
-  } catch {
-    ds = null;
-  }
-  const first = results.runs[0]?.metrics;
-  const lines: string[] = [];
-  lines.push(`## Setup and definitions
-
-- **Data.** ${ds ? `\`${ds.source}\`: ${ds.n} complete rows (${ds.droppedRows} dropped for missing values); target \`${ds.targetName}\`; ${ds.d} features: ${ds.featureNames.join(', ')}${ds.droppedColumns.length ? `; not used: ${ds.droppedColumns.join(', ')}` : ''}.` : `\`${cfg.data || 'vega-datasets cars.json'}\`, target \`${cfg.target}\`.`} Features are standardised with the training rows' mean/std.
-- **Split.** Per seed, a seeded ${Math.round(cfg.testFraction * 100)}% of the rows is the **clean** test set (${first?.n_test ?? '?'} rows); the rest is the training pool. Outliers are injected into the pool; then a seeded ${Math.round(cfg.valFraction * 100)}% of the pool (with its outliers, ${first?.n_val ?? '?'} rows) is held out as validation split for λ selection, and every loss trains on the remaining ${first?.n_fit ?? '?'} rows. Split, outliers and initialisation depend only on (seed, rate), so every loss and every λ sees identical data.
-- **Outliers.** Exactly round(rate·n_pool) training targets, chosen uniformly without replacement, are replaced by draws from U(min − ${cfg.outlierBelow}·R, max + ${cfg.outlierAbove}·R), with min/max/R = min, max and range of the clean pool targets${first ? ` (seed ${results.runs[0].seed}: U(${first.outlier_lo.toFixed(1)}, ${first.outlier_hi.toFixed(1)}))` : ''}. With the defaults a third of the outliers fall inside the real target range and two thirds above it, so the corruption is one-sided (it biases any location estimate, including the conditional median that L1 targets).
-- **Targets.** Trained in robust-standardised units, (y − median)/(1.4826·MAD) of the corrupted fit targets (the clean ones are unknown to the learner); MAE/RMSE are reported in the target's own units on the clean test set.
-- **Model/training.** MLP ${cfg.hidden.join('-')} (ReLU), ${cfg.optimizer}, lr ${cfg.lr} (${cfg.schedule}), batch ${cfg.batchSize}, ${cfg.epochs} epochs; metrics of the last epoch.
-- **Losses.** \`l1\` = mean |ŷ − y|; \`smoothl1\` = smooth-L1 with β = ${cfg.smoothL1Beta}; \`superloss\` = SuperLoss around the same smooth-L1, τ = EMA of the batch-mean loss (momentum ${cfg.emaMomentum}).
-- **λ selection.** ${cfg.lambdas.length > 1 ? `Per (rate, seed) one SuperLoss model per λ ∈ {${cfg.lambdas.join(', ')}}; the λ with the lowest **median** absolute error against the corrupted validation targets at the last epoch is chosen (the median ignores up to 50% outliers, so this criterion needs no clean data); the chosen model is the reported one.` : `λ fixed to ${cfg.lambdas[0]} (one candidate).`} The test set is never used for any choice.
-- **Diagnostics.** \`sigma_auroc\` (SuperLoss) / \`negloss_auroc\` (all): AUROC of σ* / −loss at separating clean training targets (positive) from outliers, last epoch. \`val_medae\`: the selection criterion.
-`);
-  // Table: rate × loss.
-  lines.push(`## test_mae by outlier rate (mean ± std over ${results.seeds.length} seeds)\n`);
-  lines.push(`| outlier rate | ${losses.join(' | ')} | superloss − best other (mean paired diff) | seeds where superloss is best |`);
-  lines.push(`|---:|${losses.map(() => '---:').join('|')}|---:|---:|`);
-  const byRun = (loss: string, rate: number) => results.runs.filter((r) => r.method === `${loss}@out-${rate}`);
-  for (const rate of rates) {
-    const cells = losses.map((l) => {
-      const s = results.summary[`${l}@out-${rate}`]?.test_mae;
-      return s ? fmtStat(s.mean, s.std, s.n) : '';
-    });
-    let diffCell = '';
-    let winCell = '';
-    if (losses.includes('superloss') && losses.length > 1) {
-      const diffs: number[] = [];
-      let wins = 0;
-      let n = 0;
-      for (const seed of results.seeds) {
-        const slRun = byRun('superloss', rate).find((r) => r.seed === seed);
-        const others = losses.filter((l) => l !== 'superloss').map((l) => byRun(l, rate).find((r) => r.seed === seed)?.metrics.test_mae).filter((v): v is number => typeof v === 'number');
-        if (!slRun || !others.length) continue;
-        const bestOther = Math.min(...others);
-        diffs.push(slRun.metrics.test_mae - bestOther);
-        n++;
-        if (slRun.metrics.test_mae < bestOther) wins++;
-      }
-      const s = meanStd(diffs);
-      diffCell = diffs.length ? fmtStat(s.mean, s.std, s.n) : '';
-      winCell = n ? `${wins}/${n}` : '';
-    }
-    lines.push(`| ${rate} | ${cells.join(' | ')} | ${diffCell} | ${winCell} |`);
-  }
-  const labels: string[] = [];
-  const values: number[] = [];
-  const errors: number[] = [];
-  for (const rate of rates) {
-    for (const l of losses) {
-      const s = results.summary[`${l}@out-${rate}`]?.test_mae;
-      if (!s) continue;
-      labels.push(`${l}@out-${rate}`);
-      values.push(s.mean);
-      errors.push(s.std);
-    }
-  }
-  const chart = { file: 'charts/test_mae-by-rate.svg', title: 'clean-test MAE by loss and outlier rate', svg: barChart({ title: 'clean-test MAE (mean ± std over seeds)', yLabel: `test MAE (${cfg.target})`, labels, values, errors }) };
-  lines.push(`\n![${chart.title}](${chart.file})\n`);
-  const sel = input.rows.filter((r) => typeof r.select_lambda === 'number');
-  if (sel.length) {
-    lines.push(`## Chosen λ per (rate, seed)\n`);
-    lines.push('Median absolute error on the corrupted validation split per candidate (the selection signal; chosen λ in **bold**). Test MAE per candidate is shown for transparency only; it was not used.\n');
-    lines.push(`| method | seed | ${cfg.lambdas.map((l) => `val_medae λ=${l}`).join(' | ')} | chosen λ | ${cfg.lambdas.map((l) => `test_mae λ=${l}`).join(' | ')} |`);
-    lines.push(`|---|---:|${cfg.lambdas.map(() => '---:').join('|')}|---:|${cfg.lambdas.map(() => '---:').join('|')}|`);
-    const order = (r: (typeof sel)[number]) => results.methods.indexOf(r.method) * 1e6 + r.seed;
-    for (const key of [...new Set([...sel].sort((x, y) => order(x) - order(y)).map((r) => `${r.method}#${r.seed}`))]) {
-      const rs = sel.filter((r) => `${r.method}#${r.seed}` === key);
-      const chosen = rs.find((r) => r.chosen === true);
-      const cell = (l: number, k: string) => {
-        const r = rs.find((x) => x.select_lambda === l);
-        if (!r) return '';
-        const v = (r[k] as number).toFixed(3);
-        return k === 'select_val_medae' && r === chosen ? `**${v}**` : v;
-      };
-      lines.push(`| ${rs[0].method} | ${rs[0].seed} | ${cfg.lambdas.map((l) => cell(l, 'select_val_medae')).join(' | ')} | ${chosen?.select_lambda ?? ''} | ${cfg.lambdas.map((l) => cell(l, 'select_test_mae')).join(' | ')} |`);
-    }
-    lines.push('');
-  }
-  lines.push('Per-epoch curves of `test_mae` (and `train_clean_mae`, `tau`, `sigma_auroc`) are in the generic charts above; each point is the mean over seeds.\n');
-  return [{ markdown: lines.join('\n'), charts: [chart] }];
-}
-
 /**
  * `superloss-regression`: SuperLoss (Castells et al., NeurIPS 2020) for regression with corrupted targets.
  *
@@ -469,6 +348,7 @@ export const superlossRegression: Experiment<Cfg> = {
   },
   run,
   metrics: (cfg) => ({ primary: 'test_mae', higherIsBetter: false, baseline: sameRateBaseline(cfg.methods), diagnostics: ['tau', 'lambda', 'outlier_rate', 'outlier_lo', 'outlier_hi', 'n_fit', 'n_val', 'n_test', 'tensors_after'] }),
+  methodPatterns: ['<l1|smoothl1|superloss>@out-<rate>'],
   derive: ({ rows }) => {
     const chosen: Record<string, Record<string, number>> = {};
     for (const r of rows) if (r.chosen === true && typeof r.select_lambda === 'number') (chosen[r.method] ??= {})[String(r.seed)] = r.select_lambda;

@@ -22,3 +22,4 @@ export type {
   SuperLossOutput,
   SuperLossComputeOptions,
 } from './superloss.js';
+export { sigmaDiagnostics, sigmaHistogram, type SigmaDiagnostics } from './diagnostics.js';
