@@ -315,7 +315,7 @@ async function run(ctx: RunContext<Cfg>): Promise<{ metrics: Record<string, numb
   });
   const ev = evaluateRecognizer(rec, d.evalSet);
   if (cfg.saveRecognizer) saveRecognizer(ctx.artifactsDir, rec);
-  ctx.log({ kind: 'reliability', lo: ev.bins.map((b) => b.lo), meanY: ev.bins.map((b) => b.meanY), empiricalP: ev.bins.map((b) => b.empiricalP), count: ev.bins.map((b) => b.count), A: res.A });
+  ctx.log({ kind: 'diagnostic', name: 'reliability', lo: ev.bins.map((b) => b.lo), meanY: ev.bins.map((b) => b.meanY), empiricalP: ev.bins.map((b) => b.empiricalP), count: ev.bins.map((b) => b.count), A: res.A });
   return { metrics: { ...ev.metrics, train_positives: d.positives.length, train_negatives: d.negatives.length, train_seconds: trainSeconds } };
 }
 
@@ -353,7 +353,7 @@ function report({ results, rows }: { results: import('./types.js').Results; rows
   const charts: Chart[] = [];
   const series = results.methods
     .map((m) => {
-      const rs = rows.filter((r) => r.method === m && r.kind === 'reliability') as unknown as { meanY: number[]; empiricalP: number[]; count: number[] }[];
+      const rs = rows.filter((r) => r.method === m && r.kind === 'diagnostic' && r.name === 'reliability') as unknown as { meanY: number[]; empiricalP: number[]; count: number[] }[];
       if (!rs.length) return null;
       const k = rs[0].meanY.length;
       const x: number[] = [];
@@ -368,7 +368,7 @@ function report({ results, rows }: { results: import('./types.js').Results; rows
     })
     .filter((s): s is { name: string; x: number[]; y: number[] } => s !== null);
   if (series.length) {
-    const cfgA = (rows.find((r) => r.kind === 'reliability' && typeof r.A === 'number' && r.A < 1)?.A as number | undefined) ?? null;
+    const cfgA = (rows.find((r) => r.kind === 'diagnostic' && r.name === 'reliability' && typeof r.A === 'number' && r.A < 1)?.A as number | undefined) ?? null;
     const grid = Array.from({ length: 21 }, (_, i) => i / 20);
     const curves = [...series, { name: 'y = p (A = 1)', x: grid, y: grid }];
     if (cfgA) curves.push({ name: `y = p/(A−Ap+p), A=${cfgA.toFixed(3)} (as p)`, x: grid.map((p) => p / (cfgA - cfgA * p + p)), y: grid });
