@@ -56,7 +56,7 @@ test('npm pack tarball installs into a project with its own tfjs; every entry im
   assert.equal(spawnSync('tar', ['-xzf', tarball, '-C', join(nm, pkg.name), '--strip-components=1']).status, 0);
   // The user's project brings its own tfjs (and efftrain's small dependencies); nothing is resolved from the
   // repository except through these links, so efftrain must use the project's tf.
-  for (const dep of ['@tensorflow', '@stdlib', 'zod', 'commander', 'long', 'seedrandom']) {
+  for (const dep of ['@tensorflow', '@stdlib', 'zod', 'commander', 'bullmq', 'ioredis', 'long', 'seedrandom']) {
     try {
       symlinkSync(join(ROOT, 'node_modules', dep), join(nm, dep), 'dir');
     } catch {

@@ -2,6 +2,7 @@ import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renam
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { runFolder, writeRunResults } from '../experiments/runner.js';
+import { writeRunStatus } from '../experiments/run-status.js';
 import { withKind } from '../results/index.js';
 import type { MetricRow, Results, RunRecord } from '../experiments/types.js';
 import { writeFileAtomic } from '../util/fs.js';
@@ -80,5 +81,7 @@ export async function finalizePoint(plan: SweepPlan, point: SweepPlanPoint, poin
     command,
   });
   for (const j of point.jobs) rmSync(join(runFolder(pointDir, j.method, j.seed), ROWS), { force: true });
+  // The same status file a local run leaves, so the dashboard shows a finished point as done.
+  writeRunStatus(pointDir, { experiment: plan.experiment, quick: plan.quick, startedAt: new Date(Date.now() - results.wallSeconds * 1000).toISOString() }, 'done');
   return results;
 }
