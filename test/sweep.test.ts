@@ -209,12 +209,20 @@ test('Redis restarted without persistence mid-sweep: the sweep re-enqueues what 
   const out = join(tempDir('efftrain-sweep-'), 'restart');
   const sweep = proc(['sweep', 'fashion-baseline', '--queue', redis.url, ...tiny, '--methods', 'mlp', '--seeds', '1,2', '--out', out]);
   await w.waitFor(/mlp seed 2\] start/, 'second job started');
-  await redis.stop();
-  assert.ok(!existsSync(join(redis.dir, 'appendonly.aof')) && !existsSync(join(redis.dir, 'dump.rdb')), 'no persistence');
-  await new Promise((r) => setTimeout(r, 500));
-  await redis.start();
+  // Freeze the worker so the second job is verifiably in flight (uncommitted) while Redis loses everything;
+  // a tiny job would otherwise finish during the restart and leave nothing to re-enqueue. (The first job may
+  // also be lost, if the sweep had not collected it yet: then both are re-enqueued.)
+  w.p.kill('SIGSTOP');
+  try {
+    await redis.stop();
+    assert.ok(!existsSync(join(redis.dir, 'appendonly.aof')) && !existsSync(join(redis.dir, 'dump.rdb')), 'no persistence');
+    await new Promise((r) => setTimeout(r, 500));
+    await redis.start();
+    await sweep.waitFor(/re-enqueued [12] job\(s\) that Redis no longer had/, 'the in-flight job re-enqueued');
+  } finally {
+    w.p.kill('SIGCONT');
+  }
   assert.equal(await sweep.exited, 0, sweep.out);
-  assert.match(sweep.out, /re-enqueued \d job\(s\) that Redis no longer had/);
   assert.match(w.out, /Redis reconnected/);
   const c = commits(out);
   assert.equal(c.length, 2);
