@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync, readdirSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, readdirSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeSyntheticIdx } from './helpers/synthetic.js';
@@ -171,6 +171,17 @@ test('a run killed mid-training and resumed with --resume ends with the same met
   await new Promise((r) => child.on('exit', r));
   assert.ok(!existsSync(join(killedDir, 'results.json')), 'killed run left no results.json');
   assert.equal(runStatus(killedDir, null, false).status, 'interrupted', 'a killed run reads as interrupted (its pid is gone)');
+  // A truncated checkpoint (a disk filled up, a copy cut short) on --resume: a user error naming the file and
+  // what to do, nothing written. Tried on a copy so the real resume below still has its checkpoint.
+  const brokenDir = join(tmp(), 'broken');
+  cpSync(killedDir, brokenDir, { recursive: true });
+  const brokenCkpt = join(brokenDir, 'runs', 'cnn-seed5', 'checkpoint.safetensors');
+  truncateSync(brokenCkpt, Math.floor(statSync(brokenCkpt).size / 2));
+  const broken = cli([...args, '--out', brokenDir, '--resume']);
+  assert.equal(broken.status, 2, broken.stderr);
+  assert.match(broken.stderr, /cnn-seed5\/checkpoint\.safetensors: cannot resume .*truncated.*delete it/);
+  assert.doesNotMatch(broken.stderr, /internal error|\n\s+at /);
+  assert.ok(!existsSync(join(brokenDir, 'results.json')), 'no results.json after a failed resume');
   const resumed = cli([...args, '--out', killedDir, '--resume']);
   assert.equal(resumed.status, 0, resumed.stderr);
   const a = JSON.parse(readFileSync(join(ref, 'results.json'), 'utf8')) as Results;
