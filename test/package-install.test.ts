@@ -56,7 +56,7 @@ test('npm pack tarball installs into a project with its own tfjs; every entry im
   assert.equal(spawnSync('tar', ['-xzf', tarball, '-C', join(nm, pkg.name), '--strip-components=1']).status, 0);
   // The user's project brings its own tfjs (and efftrain's small dependencies); nothing is resolved from the
   // repository except through these links, so efftrain must use the project's tf.
-  for (const dep of ['@tensorflow', '@stdlib', 'zod', 'commander', 'bullmq', 'ioredis', 'long', 'seedrandom']) {
+  for (const dep of ['@tensorflow', '@stdlib', 'zod', 'commander', 'long', 'seedrandom']) {
     try {
       symlinkSync(join(ROOT, 'node_modules', dep), join(nm, dep), 'dir');
     } catch {
@@ -96,4 +96,14 @@ console.log('ok ' + names.length);
   const installed = JSON.parse(readFileSync(join(nm, pkg.name, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; peerDependencies: Record<string, string> };
   assert.deepEqual(Object.keys(installed.dependencies).filter((d) => d.startsWith('@tensorflow/') || d === 'vega-datasets' || d.includes('moby')), [], 'no tfjs or dataset package among the dependencies');
   assert.match(installed.peerDependencies['@tensorflow/tfjs'], /^\^4\./);
+  assert.ok(!('bullmq' in installed.dependencies) && !('ioredis' in installed.dependencies), 'the job queue is an optional peer');
+  // The CLI works without the optional queue packages, and says how to get them when a sweep needs them.
+  const bin = join(nm, pkg.name, 'dist', 'cli', 'main.js');
+  const list = spawnSync(process.execPath, [bin, 'list'], { cwd: app, encoding: 'utf8' });
+  assert.equal(list.status, 0, list.stderr);
+  assert.match(list.stdout, /fashion-baseline/);
+  const sweep = spawnSync(process.execPath, [bin, 'sweep', 'status', '--queue', 'redis://127.0.0.1:9'], { cwd: app, encoding: 'utf8' });
+  assert.equal(sweep.status, 2, sweep.stderr);
+  const peers = (pkg as unknown as { peerDependencies: Record<string, string> }).peerDependencies;
+  assert.ok(sweep.stderr.includes(`need the optional packages bullmq and ioredis: npm install bullmq@${peers.bullmq} ioredis@${peers.ioredis}`), sweep.stderr);
 });

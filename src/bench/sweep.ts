@@ -18,7 +18,7 @@ import { UserError } from '../errors.js';
 import { FASHION_MNIST_DIR } from '../data/image-dataset.js';
 import { runExperiment } from '../experiments/runner.js';
 import type { Results } from '../experiments/types.js';
-import { runSweep } from '../sweep/sweep.js';
+import { loadQueueModule } from '../sweep/load.js';
 import type { Bench, BenchCase } from './types.js';
 
 const REDIS_SERVER = ['/usr/bin/redis-server', '/usr/local/bin/redis-server'].find((p) => existsSync(p));
@@ -99,6 +99,7 @@ export const sweepBench: Bench = {
         const startup = (performance.now() - w0) / 1000;
         t0 = performance.now();
         const out = join(tmp, `redis-${k}`);
+        const { runSweep } = await loadQueueModule(() => import('../sweep/sweep.js'));
         const r = await runSweep({ experiment: 'fashion-baseline', ...src, queue: redis.url, outDir: out, quiet: true, pollMs: 500 });
         const tRedis = (performance.now() - t0) / 1000;
         await stopWorkers(workers);

@@ -2,6 +2,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { join } from 'node:path';
 import { BACKEND_CHOICES, type BackendChoice } from '../engine/backend.js';
 import { UserError } from '../errors.js';
+import { loadQueueModule } from '../sweep/load.js';
 import { getExperiment } from '../experiments/registry.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -75,7 +76,7 @@ export function registerSweepCommands(program: Command): void {
     .option('--metric <name>', 'metric of the sweep summary (default: the experiment’s primary metric)')
     .option('--quiet', 'no progress output', false)
     .action(async (name: string, o: SweepCliOptions) => {
-      const { formatStatus, sweepStatus } = await import('../sweep/status.js');
+      const { formatStatus, sweepStatus } = await loadQueueModule(() => import('../sweep/status.js'));
       if (name === 'status') {
         process.stdout.write(formatStatus(await sweepStatus(needQueue(o.queue))));
         return;
@@ -83,7 +84,7 @@ export function registerSweepCommands(program: Command): void {
       const queue = needQueue(o.queue);
       getExperiment(name);
       if (o.resume && !o.out) throw new UserError('--resume needs --out DIR (the sweep directory to continue)');
-      const { runSweep } = await import('../sweep/sweep.js');
+      const { runSweep } = await loadQueueModule(() => import('../sweep/sweep.js'));
       const out = o.out ?? join('runs', `sweep-${name}${o.quick ? '-quick' : ''}-${new Date().toISOString().replace(/[:]/g, '-').replace(/\..*$/, '')}`);
       const runArgs = [
         ...(o.quick ? ['--quick'] : []),
@@ -142,7 +143,7 @@ export function registerSweepCommands(program: Command): void {
     .option('--max-stalled <n>', 'times a job may lose its worker before it is failed', posInt('--max-stalled'))
     .option('--sync-ms <ms>', 'how often a running job’s checkpoints are copied to Redis', posInt('--sync-ms'))
     .action(async (o: { queue?: string; concurrency: number; backend: BackendChoice; wasmPatches: boolean; workDir?: string; lockMs?: number; stalledMs?: number; maxStalled?: number; syncMs?: number }) => {
-      const { startSweepWorker } = await import('../sweep/worker.js');
+      const { startSweepWorker } = await loadQueueModule(() => import('../sweep/worker.js'));
       const w = startSweepWorker({ queue: needQueue(o.queue), concurrency: o.concurrency, backend: o.backend, wasmPatches: o.wasmPatches, workDir: o.workDir, lockMs: o.lockMs, stalledMs: o.stalledMs, maxStalled: o.maxStalled, syncMs: o.syncMs });
       let n = 0;
       const off = onInterrupt(() => {
