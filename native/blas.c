@@ -13,7 +13,18 @@
  *   maxPoolGrad(heap, xOff, dyOff, dxOff, geom) dx = 0, then each window's dy goes to the first position
  *                                               holding the window maximum (strict >, row-major; tfjs's rule)
  *     geom = [B, H, W, C, OH, OW, KH, KW, SH, SW, top, left] (NHWC, float32; C is CI for the conv helpers)
+ *   adamw(heap, [p, m, v, g, pOut, mOut, vOut], n, [b1, 1−b1, b2, 1−b2, epsC2, stepSize, decay, decayOn])
+ *     one pass of AdamW over n floats (src/train/optimizers.ts, Loshchilov & Hutter 2019 Alg. 2), in the
+ *     same float32 operation order as the unfused tfjs ops, so the result is bit-identical to them:
+ *       m' = m·b1 + g·(1−b1);  v' = v·b2 + (g·g)·(1−b2);  p' = p − (m' / (√v' + epsC2))·stepSize − p·decay
+ *     (the decay term only when decayOn ≠ 0); every coefficient is rounded to float32 first, as tfjs does.
+ *   sumLeading(heap, xOff, outOff, rows, cols)  out[j] = Σ_i x[i, j] (float32, rows in order): a Sum over
+ *                                               the leading axes, i.e. a bias gradient
  *   setThreads(n), threads(), config()
+ *
+ * Thread safety: every function works only on its arguments (no static state), so worker threads
+ * that each load the addon may call it concurrently; OpenBLAS serialises its own thread pool.
+ * setThreads is process-wide (OpenBLAS has one pool), see src/engine/blas.ts.
  */
 #include <node_api.h>
 #include <cblas.h>
@@ -235,6 +246,120 @@ static napi_value max_pool_grad(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* Reads `count` numbers of the JS array `arr` into `out` as doubles; 0 after throwing. */
+static int read_numbers(napi_env env, napi_value arr, uint32_t count, double *out, const char *what) {
+  bool isArr = false;
+  uint32_t len = 0;
+  if (napi_is_array(env, arr, &isArr) != napi_ok || !isArr || napi_get_array_length(env, arr, &len) != napi_ok || len != count) {
+    napi_throw_type_error(env, NULL, what);
+    return 0;
+  }
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value e;
+    if (napi_get_element(env, arr, i, &e) != napi_ok || napi_get_value_double(env, e, &out[i]) != napi_ok) {
+      napi_throw_type_error(env, NULL, what);
+      return 0;
+    }
+  }
+  return 1;
+}
+
+/* The heap argument as bytes; 0 after throwing. */
+static int read_heap(napi_env env, napi_value v, char **base, size_t *len) {
+  bool isAB = false;
+  void *data = NULL;
+  if (napi_is_arraybuffer(env, v, &isAB) != napi_ok || !isAB || napi_get_arraybuffer_info(env, v, &data, len) != napi_ok ||
+      data == NULL) {
+    napi_throw_type_error(env, NULL, "efftrain-blas: expected the wasm heap (a non-detached ArrayBuffer)");
+    return 0;
+  }
+  *base = (char *)data;
+  return 1;
+}
+
+/* The AdamW loop; a separate function so the compiler vectorises it (no aliasing between operands). */
+static void adamw_loop(const float *restrict p, const float *restrict m, const float *restrict v, const float *restrict g,
+                       float *restrict po, float *restrict mo, float *restrict vo, int64_t n, const float *c, int decay) {
+  const float b1 = c[0], omb1 = c[1], b2 = c[2], omb2 = c[3], eps = c[4], step = c[5], wd = c[6];
+  for (int64_t i = 0; i < n; i++) {
+    float gi = g[i];
+    float mi = m[i] * b1 + gi * omb1;
+    float vi = v[i] * b2 + (gi * gi) * omb2;
+    float next = p[i] - (mi / (sqrtf(vi) + eps)) * step;
+    if (decay) next = next - p[i] * wd;
+    mo[i] = mi;
+    vo[i] = vi;
+    po[i] = next;
+  }
+}
+
+static napi_value adamw(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 4) {
+    napi_throw_type_error(env, NULL, "efftrain-blas: adamw expects (heap, offsets[7], n, coefficients[8])");
+    return NULL;
+  }
+  char *base = NULL;
+  size_t len = 0;
+  double offs[7], coef[8];
+  int64_t n = 0;
+  if (!read_heap(env, argv[0], &base, &len)) return NULL;
+  if (!read_numbers(env, argv[1], 7, offs, "efftrain-blas: adamw offsets must be 7 numbers")) return NULL;
+  if (!get_i64(env, argv[2], &n) || n < 0) {
+    napi_throw_range_error(env, NULL, "efftrain-blas: adamw size must be a non-negative integer");
+    return NULL;
+  }
+  if (!read_numbers(env, argv[3], 8, coef, "efftrain-blas: adamw coefficients must be 8 numbers")) return NULL;
+  float *ptr[7];
+  for (int i = 0; i < 7; i++) {
+    int64_t o = (int64_t)offs[i];
+    if ((double)o != offs[i] || !in_bounds(o, 0, 1, n, len)) {
+      napi_throw_range_error(env, NULL, "efftrain-blas: adamw operand outside the heap");
+      return NULL;
+    }
+    ptr[i] = (float *)(base + o);
+  }
+  float c[7];
+  for (int i = 0; i < 7; i++) c[i] = (float)coef[i];
+  adamw_loop(ptr[0], ptr[1], ptr[2], ptr[3], ptr[4], ptr[5], ptr[6], n, c, coef[7] != 0);
+  return NULL;
+}
+
+static napi_value sum_leading(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char *base = NULL;
+  size_t len = 0;
+  int64_t v[4];
+  if (argc != 5) {
+    napi_throw_type_error(env, NULL, "efftrain-blas: sumLeading expects (heap, xOff, outOff, rows, cols)");
+    return NULL;
+  }
+  if (!read_heap(env, argv[0], &base, &len)) return NULL;
+  for (int i = 0; i < 4; i++) {
+    if (!get_i64(env, argv[1 + i], &v[i]) || v[i] < 0) {
+      napi_throw_range_error(env, NULL, "efftrain-blas: sumLeading offsets and sizes must be non-negative integers");
+      return NULL;
+    }
+  }
+  int64_t rows = v[2], cols = v[3];
+  if (!in_bounds(v[0], 0, 1, rows * cols, len) || !in_bounds(v[1], 0, 1, cols, len)) {
+    napi_throw_range_error(env, NULL, "efftrain-blas: sumLeading operand outside the heap");
+    return NULL;
+  }
+  const float *x = (const float *)(base + v[0]);
+  float *out = (float *)(base + v[1]);
+  memset(out, 0, (size_t)cols * sizeof(float));
+  for (int64_t r = 0; r < rows; r++) {
+    const float *row = x + r * cols;
+    for (int64_t j = 0; j < cols; j++) out[j] += row[j];
+  }
+  return NULL;
+}
+
 static napi_value set_threads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -271,6 +396,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"im2col", NULL, im2col, NULL, NULL, NULL, napi_enumerable, NULL},
       {"col2im", NULL, col2im, NULL, NULL, NULL, napi_enumerable, NULL},
       {"maxPoolGrad", NULL, max_pool_grad, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"adamw", NULL, adamw, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sumLeading", NULL, sum_leading, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return NULL;
   return exports;

@@ -54,6 +54,13 @@ export interface BlasAddon {
   col2im(heap: ArrayBufferLike, colsOff: number, dxOff: number, geom: number[], b0: number, nb: number): void;
   /** MaxPool gradient, tfjs's rule (first window maximum, strict >); writes all of dx. */
   maxPoolGrad(heap: ArrayBufferLike, xOff: number, dyOff: number, dxOff: number, geom: number[]): void;
+  /**
+   * One fused AdamW pass over n floats: offsets (bytes) of [p, m, v, g, pOut, mOut, vOut], coefficients
+   * [b1, 1−b1, b2, 1−b2, epsC2, stepSize, decay, decayOn (0/1)], the first seven rounded to float32 (see native/blas.c).
+   */
+  adamw(heap: ArrayBufferLike, offsets: number[], n: number, coefficients: number[]): void;
+  /** out[j] = Σ_i x[i, j] over a [rows, cols] float32 matrix (a Sum over leading axes). */
+  sumLeading(heap: ArrayBufferLike, xOff: number, outOff: number, rows: number, cols: number): void;
   setThreads(n: number): void;
   threads(): number;
   config(): string;
