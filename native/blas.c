@@ -4,7 +4,7 @@
  * The wasm backend keeps every tensor in one ArrayBuffer (the emscripten heap). JavaScript passes
  * that buffer and byte offsets, so GEMM reads and writes tensors in place: no copies in or out.
  *
- *   sgemm(heap, transA, transB, M, N, K, aOff, bOff, cOff, batch, aStride, bStride, cStride, beta)
+ *   sgemm(heap, transA, transB, M, N, K, aOff, bOff, cOff, batch, aStride, bStride, cStride, beta[, threads])
  *     for i in 0..batch: C_i = op(A_i) · op(B_i) + beta · C_i   (row-major, op = transpose or not)
  *     where X_i starts at xOff + i·xStride bytes; a stride of 0 shares one matrix across the batch.
  *   im2col(heap, xOff, pOff, geom, b0, nb)     patches[p, (kh·KW + kw)·CI + ci] = x[b, oh·SH+kh−top, ow·SW+kw−left, ci]
@@ -20,14 +20,26 @@
  *     (the decay term only when decayOn ≠ 0); every coefficient is rounded to float32 first, as tfjs does.
  *   sumLeading(heap, xOff, outOff, rows, cols)  out[j] = Σ_i x[i, j] (float32, rows in order): a Sum over
  *                                               the leading axes, i.e. a bias gradient
- *   setThreads(n), threads(), config()
+ *   setThreads(n), threads()   default thread count of sgemm calls without their own (1 at load)
+ *   config()
  *
- * Thread safety: every function works only on its arguments (no static state), so worker threads
- * that each load the addon may call it concurrently; OpenBLAS serialises its own thread pool.
- * setThreads is process-wide (OpenBLAS has one pool), see src/engine/blas.ts.
+ * Threads. OpenBLAS has one process-wide thread count and thread pool, while every Node worker
+ * thread that loads this addon calls it independently. So:
+ *   - the count is 1 at all times except inside a call that asked for more (sgemm's optional 15th
+ *     argument, else setThreads' default): such a call holds `blas_lock` exclusively, sets the count,
+ *     runs, and sets it back to 1; single-threaded calls hold it shared and run concurrently;
+ *   - fork() (child_process from any thread) first takes `blas_lock` exclusively (pthread_atfork,
+ *     registered after OpenBLAS's own handler, so it runs before it): OpenBLAS's prepare handler shuts
+ *     its pool down, which deadlocked when another thread was inside a multi-threaded product;
+ *   - the count starts at 1 when the addon loads: OPENBLAS_NUM_THREADS set by a worker thread's
+ *     process.env never reaches the real environment, so OpenBLAS may have started with one thread
+ *     per core.
+ * Nothing else is shared between calls, so worker threads may load, use and drop the addon freely.
  */
+#define _GNU_SOURCE /* pthread_rwlockattr_setkind_np */
 #include <node_api.h>
 #include <cblas.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <math.h>
 #include <string.h>
@@ -42,6 +54,25 @@
 
 static int get_i64(napi_env env, napi_value v, int64_t *out) { return napi_get_value_int64(env, v, out) == napi_ok; }
 
+static pthread_rwlock_t blas_lock;
+static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+/* Threads for sgemm calls that do not pass a count (setThreads). */
+static volatile int default_threads = 1;
+
+static void lock_exclusive(void) { pthread_rwlock_wrlock(&blas_lock); }
+static void unlock_blas(void) { pthread_rwlock_unlock(&blas_lock); }
+
+static void blas_init_once(void) {
+  pthread_rwlockattr_t attr;
+  pthread_rwlockattr_init(&attr);
+  /* A waiting fork or multi-threaded call must not starve behind a stream of shared holders. */
+  pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+  pthread_rwlock_init(&blas_lock, &attr);
+  pthread_rwlockattr_destroy(&attr);
+  pthread_atfork(lock_exclusive, unlock_blas, unlock_blas);
+  openblas_set_num_threads(1);
+}
+
 /* True when [off, off + (batch-1)·stride + floats·4) lies inside a buffer of `len` bytes. */
 static int in_bounds(int64_t off, int64_t stride, int64_t batch, int64_t floats, size_t len) {
   if (off < 0 || stride < 0 || off % 4 != 0 || stride % 4 != 0) return 0;
@@ -50,11 +81,16 @@ static int in_bounds(int64_t off, int64_t stride, int64_t batch, int64_t floats,
 }
 
 static napi_value sgemm(napi_env env, napi_callback_info info) {
-  size_t argc = 14;
-  napi_value argv[14];
+  size_t argc = 15;
+  napi_value argv[15];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc != 14) {
-    napi_throw_type_error(env, NULL, "efftrain-blas: sgemm expects 14 arguments");
+  if (argc != 14 && argc != 15) {
+    napi_throw_type_error(env, NULL, "efftrain-blas: sgemm expects 14 arguments (15 with a thread count)");
+    return NULL;
+  }
+  int64_t threads = default_threads;
+  if (argc == 15 && (!get_i64(env, argv[14], &threads) || threads < 1 || threads > 256)) {
+    napi_throw_range_error(env, NULL, "efftrain-blas: sgemm thread count must be an integer in 1..256");
     return NULL;
   }
   void *data = NULL;
@@ -92,6 +128,12 @@ static napi_value sgemm(napi_env env, napi_callback_info info) {
     return NULL;
   }
   char *base = (char *)data;
+  if (threads > 1) {
+    pthread_rwlock_wrlock(&blas_lock);
+    openblas_set_num_threads((int)threads);
+  } else {
+    pthread_rwlock_rdlock(&blas_lock);
+  }
   for (int64_t i = 0; i < batch; i++) {
     float *a = (float *)(base + aOff + i * aStr);
     float *b = (float *)(base + bOff + i * bStr);
@@ -103,6 +145,8 @@ static napi_value sgemm(napi_env env, napi_callback_info info) {
     cblas_sgemm(CblasRowMajor, tA ? CblasTrans : CblasNoTrans, tB ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, 1.0f,
                 a, tA ? (int)M : (int)K, b, tB ? (int)K : (int)N, (float)beta, c, (int)N);
   }
+  if (threads > 1) openblas_set_num_threads(1);
+  pthread_rwlock_unlock(&blas_lock);
   return NULL;
 }
 
@@ -369,14 +413,14 @@ static napi_value set_threads(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, NULL, "efftrain-blas: setThreads expects an integer in 1..256");
     return NULL;
   }
-  openblas_set_num_threads((int)n);
+  default_threads = (int)n;
   return NULL;
 }
 
 static napi_value threads(napi_env env, napi_callback_info info) {
   napi_value out;
   (void)info;
-  CHECK(napi_create_int32(env, openblas_get_num_threads(), &out));
+  CHECK(napi_create_int32(env, default_threads, &out));
   return out;
 }
 
@@ -388,6 +432,7 @@ static napi_value config(napi_env env, napi_callback_info info) {
 }
 
 static napi_value init(napi_env env, napi_value exports) {
+  pthread_once(&blas_once, blas_init_once);
   napi_property_descriptor props[] = {
       {"sgemm", NULL, sgemm, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setThreads", NULL, set_threads, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { applyWasmPatches } from '../src/engine/wasm-patches.js';
+import { blasThreadsForRuns } from '../src/engine/threads.js';
 import { loadBlas, type BlasAddon } from '../src/engine/blas.js';
 import { Rng } from '../src/engine/rng.js';
 import { TransformerLM } from '../src/models/transformer.js';
@@ -429,6 +430,73 @@ describe('the rest of the step on the BLAS path (fused AdamW, Sum, Identity, Sli
     assert.deepEqual(bits(resumed.weights), bits(full.weights));
     for (const r of [full, half, resumed]) tf.dispose(Object.values(r.state.slots));
     tf.dispose([ids, tgt]);
+  });
+});
+
+describe('OpenBLAS threads across worker threads', () => {
+  test('blasThreadsForRuns: one per worker with several runs, two for a run alone, env override', () => {
+    const saved = process.env.EFFTRAIN_BLAS_THREADS;
+    delete process.env.EFFTRAIN_BLAS_THREADS;
+    try {
+      assert.equal(blasThreadsForRuns(2, 2), 1);
+      assert.equal(blasThreadsForRuns(1, 2), 2);
+      assert.equal(blasThreadsForRuns(1, 1), 1);
+      assert.equal(blasThreadsForRuns(1, 16), 2);
+      process.env.EFFTRAIN_BLAS_THREADS = '3';
+      assert.equal(blasThreadsForRuns(2, 2), 3);
+      process.env.EFFTRAIN_BLAS_THREADS = '1';
+      assert.equal(blasThreadsForRuns(1, 2), 1);
+    } finally {
+      if (saved === undefined) delete process.env.EFFTRAIN_BLAS_THREADS;
+      else process.env.EFFTRAIN_BLAS_THREADS = saved;
+    }
+  });
+
+  // Worker threads load the addon, run 1- and 2-thread products concurrently and exit, while the
+  // main thread forks child processes. Before the addon's lock, a fork during another thread's
+  // 2-thread product deadlocked inside OpenBLAS's fork handler (the child is killed at 60 s then).
+  test('concurrent products, thread-count changes, forks and worker exits: no hang or crash, stable results', { skip }, () => {
+    const script = join(tempDir('efftrain-blas-stress-'), 'stress.mjs');
+    writeFileSync(
+      script,
+      `import { Worker, isMainThread, workerData } from 'node:worker_threads';
+import { createRequire } from 'node:module';
+import { spawnSync } from 'node:child_process';
+const path = ${JSON.stringify(status.path)};
+function work(id, iters) {
+  const a = createRequire(import.meta.url)(path);
+  const n = 200 + 8 * id;
+  const heap = new ArrayBuffer(3 * n * n * 4);
+  const f = new Float32Array(heap);
+  for (let i = 0; i < 2 * n * n; i++) f[i] = ((i * 7919) % 13) - 6;
+  const ref = [];
+  for (let it = 0; it < iters; it++) {
+    const threads = 1 + ((it + id) % 2);
+    a.sgemm(heap, false, false, n, n, n, 0, n * n * 4, 2 * n * n * 4, 1, 0, 0, 0, 0, threads);
+    const c = f.slice(2 * n * n);
+    if (it < 2) ref.push(c);
+    else if (c.some((v, i) => v !== ref[it % 2][i])) throw new Error('worker ' + id + ': product changed at call ' + it);
+  }
+}
+if (isMainThread) {
+  for (let round = 0; round < 2; round++) {
+    const done = [0, 1, 2].map((id) => new Promise((res, rej) => {
+      const w = new Worker(new URL(import.meta.url), { workerData: { id } });
+      w.on('error', rej);
+      w.on('exit', (code) => (code === 0 ? res() : rej(new Error('worker exit ' + code))));
+    }));
+    for (let i = 0; i < 6; i++) spawnSync('sh', ['-c', ':']);
+    work(9, 10);
+    await Promise.all(done);
+  }
+  console.log('stress ok');
+} else work(workerData.id, 40);
+`,
+    );
+    const r = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.signal, null, `killed by ${r.signal} (hang?): ${r.stderr}`);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /stress ok/);
   });
 });
 
