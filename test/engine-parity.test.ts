@@ -425,7 +425,7 @@ describe('memory and switching', () => {
     assert.equal(tf.getKernel('BatchMatMul', 'wasm'), patchedMatMul, 'idempotent: no re-wrap');
 
     const stock = applyWasmPatches({ enabled: false });
-    assert.deepEqual(stock, { enabled: false, matmul: [], bridged: [], blas: false, blasThreads: 1 });
+    assert.deepEqual(stock, { enabled: false, matmul: [], bridged: [], blas: false, blasThreads: 1, blasKernels: [] });
     const stockMatMul = tf.getKernel('BatchMatMul', 'wasm');
     assert.notEqual(stockMatMul, patchedMatMul);
     assert.equal(tf.getKernel('Conv2DBackpropFilter', 'wasm'), undefined);
