@@ -4,7 +4,7 @@
  * The wasm backend keeps every tensor in one ArrayBuffer (the emscripten heap). JavaScript passes
  * that buffer and byte offsets, so GEMM reads and writes tensors in place: no copies in or out.
  *
- *   sgemm(heap, transA, transB, M, N, K, aOff, bOff, cOff, batch, aStride, bStride, cStride, beta)
+ *   sgemm(heap, transA, transB, M, N, K, aOff, bOff, cOff, batch, aStride, bStride, cStride, beta[, threads])
  *     for i in 0..batch: C_i = op(A_i) · op(B_i) + beta · C_i   (row-major, op = transpose or not)
  *     where X_i starts at xOff + i·xStride bytes; a stride of 0 shares one matrix across the batch.
  *   im2col(heap, xOff, pOff, geom, b0, nb)     patches[p, (kh·KW + kw)·CI + ci] = x[b, oh·SH+kh−top, ow·SW+kw−left, ci]
@@ -13,10 +13,33 @@
  *   maxPoolGrad(heap, xOff, dyOff, dxOff, geom) dx = 0, then each window's dy goes to the first position
  *                                               holding the window maximum (strict >, row-major; tfjs's rule)
  *     geom = [B, H, W, C, OH, OW, KH, KW, SH, SW, top, left] (NHWC, float32; C is CI for the conv helpers)
- *   setThreads(n), threads(), config()
+ *   adamw(heap, [p, m, v, g, pOut, mOut, vOut], n, [b1, 1−b1, b2, 1−b2, epsC2, stepSize, decay, decayOn])
+ *     one pass of AdamW over n floats (src/train/optimizers.ts, Loshchilov & Hutter 2019 Alg. 2), in the
+ *     same float32 operation order as the unfused tfjs ops, so the result is bit-identical to them:
+ *       m' = m·b1 + g·(1−b1);  v' = v·b2 + (g·g)·(1−b2);  p' = p − (m' / (√v' + epsC2))·stepSize − p·decay
+ *     (the decay term only when decayOn ≠ 0); every coefficient is rounded to float32 first, as tfjs does.
+ *   sumLeading(heap, xOff, outOff, rows, cols)  out[j] = Σ_i x[i, j] (float32, rows in order): a Sum over
+ *                                               the leading axes, i.e. a bias gradient
+ *   setThreads(n), threads()   default thread count of sgemm calls without their own (1 at load)
+ *   config()
+ *
+ * Threads. OpenBLAS has one process-wide thread count and thread pool, while every Node worker
+ * thread that loads this addon calls it independently. So:
+ *   - the count is 1 at all times except inside a call that asked for more (sgemm's optional 15th
+ *     argument, else setThreads' default): such a call holds `blas_lock` exclusively, sets the count,
+ *     runs, and sets it back to 1; single-threaded calls hold it shared and run concurrently;
+ *   - fork() (child_process from any thread) first takes `blas_lock` exclusively (pthread_atfork,
+ *     registered after OpenBLAS's own handler, so it runs before it): OpenBLAS's prepare handler shuts
+ *     its pool down, which deadlocked when another thread was inside a multi-threaded product;
+ *   - the count starts at 1 when the addon loads: OPENBLAS_NUM_THREADS set by a worker thread's
+ *     process.env never reaches the real environment, so OpenBLAS may have started with one thread
+ *     per core.
+ * Nothing else is shared between calls, so worker threads may load, use and drop the addon freely.
  */
+#define _GNU_SOURCE /* pthread_rwlockattr_setkind_np */
 #include <node_api.h>
 #include <cblas.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <math.h>
 #include <string.h>
@@ -31,6 +54,25 @@
 
 static int get_i64(napi_env env, napi_value v, int64_t *out) { return napi_get_value_int64(env, v, out) == napi_ok; }
 
+static pthread_rwlock_t blas_lock;
+static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+/* Threads for sgemm calls that do not pass a count (setThreads). */
+static volatile int default_threads = 1;
+
+static void lock_exclusive(void) { pthread_rwlock_wrlock(&blas_lock); }
+static void unlock_blas(void) { pthread_rwlock_unlock(&blas_lock); }
+
+static void blas_init_once(void) {
+  pthread_rwlockattr_t attr;
+  pthread_rwlockattr_init(&attr);
+  /* A waiting fork or multi-threaded call must not starve behind a stream of shared holders. */
+  pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+  pthread_rwlock_init(&blas_lock, &attr);
+  pthread_rwlockattr_destroy(&attr);
+  pthread_atfork(lock_exclusive, unlock_blas, unlock_blas);
+  openblas_set_num_threads(1);
+}
+
 /* True when [off, off + (batch-1)·stride + floats·4) lies inside a buffer of `len` bytes. */
 static int in_bounds(int64_t off, int64_t stride, int64_t batch, int64_t floats, size_t len) {
   if (off < 0 || stride < 0 || off % 4 != 0 || stride % 4 != 0) return 0;
@@ -39,11 +81,16 @@ static int in_bounds(int64_t off, int64_t stride, int64_t batch, int64_t floats,
 }
 
 static napi_value sgemm(napi_env env, napi_callback_info info) {
-  size_t argc = 14;
-  napi_value argv[14];
+  size_t argc = 15;
+  napi_value argv[15];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc != 14) {
-    napi_throw_type_error(env, NULL, "efftrain-blas: sgemm expects 14 arguments");
+  if (argc != 14 && argc != 15) {
+    napi_throw_type_error(env, NULL, "efftrain-blas: sgemm expects 14 arguments (15 with a thread count)");
+    return NULL;
+  }
+  int64_t threads = default_threads;
+  if (argc == 15 && (!get_i64(env, argv[14], &threads) || threads < 1 || threads > 256)) {
+    napi_throw_range_error(env, NULL, "efftrain-blas: sgemm thread count must be an integer in 1..256");
     return NULL;
   }
   void *data = NULL;
@@ -81,6 +128,12 @@ static napi_value sgemm(napi_env env, napi_callback_info info) {
     return NULL;
   }
   char *base = (char *)data;
+  if (threads > 1) {
+    pthread_rwlock_wrlock(&blas_lock);
+    openblas_set_num_threads((int)threads);
+  } else {
+    pthread_rwlock_rdlock(&blas_lock);
+  }
   for (int64_t i = 0; i < batch; i++) {
     float *a = (float *)(base + aOff + i * aStr);
     float *b = (float *)(base + bOff + i * bStr);
@@ -92,6 +145,8 @@ static napi_value sgemm(napi_env env, napi_callback_info info) {
     cblas_sgemm(CblasRowMajor, tA ? CblasTrans : CblasNoTrans, tB ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, 1.0f,
                 a, tA ? (int)M : (int)K, b, tB ? (int)K : (int)N, (float)beta, c, (int)N);
   }
+  if (threads > 1) openblas_set_num_threads(1);
+  pthread_rwlock_unlock(&blas_lock);
   return NULL;
 }
 
@@ -235,6 +290,120 @@ static napi_value max_pool_grad(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* Reads `count` numbers of the JS array `arr` into `out` as doubles; 0 after throwing. */
+static int read_numbers(napi_env env, napi_value arr, uint32_t count, double *out, const char *what) {
+  bool isArr = false;
+  uint32_t len = 0;
+  if (napi_is_array(env, arr, &isArr) != napi_ok || !isArr || napi_get_array_length(env, arr, &len) != napi_ok || len != count) {
+    napi_throw_type_error(env, NULL, what);
+    return 0;
+  }
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value e;
+    if (napi_get_element(env, arr, i, &e) != napi_ok || napi_get_value_double(env, e, &out[i]) != napi_ok) {
+      napi_throw_type_error(env, NULL, what);
+      return 0;
+    }
+  }
+  return 1;
+}
+
+/* The heap argument as bytes; 0 after throwing. */
+static int read_heap(napi_env env, napi_value v, char **base, size_t *len) {
+  bool isAB = false;
+  void *data = NULL;
+  if (napi_is_arraybuffer(env, v, &isAB) != napi_ok || !isAB || napi_get_arraybuffer_info(env, v, &data, len) != napi_ok ||
+      data == NULL) {
+    napi_throw_type_error(env, NULL, "efftrain-blas: expected the wasm heap (a non-detached ArrayBuffer)");
+    return 0;
+  }
+  *base = (char *)data;
+  return 1;
+}
+
+/* The AdamW loop; a separate function so the compiler vectorises it (no aliasing between operands). */
+static void adamw_loop(const float *restrict p, const float *restrict m, const float *restrict v, const float *restrict g,
+                       float *restrict po, float *restrict mo, float *restrict vo, int64_t n, const float *c, int decay) {
+  const float b1 = c[0], omb1 = c[1], b2 = c[2], omb2 = c[3], eps = c[4], step = c[5], wd = c[6];
+  for (int64_t i = 0; i < n; i++) {
+    float gi = g[i];
+    float mi = m[i] * b1 + gi * omb1;
+    float vi = v[i] * b2 + (gi * gi) * omb2;
+    float next = p[i] - (mi / (sqrtf(vi) + eps)) * step;
+    if (decay) next = next - p[i] * wd;
+    mo[i] = mi;
+    vo[i] = vi;
+    po[i] = next;
+  }
+}
+
+static napi_value adamw(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 4) {
+    napi_throw_type_error(env, NULL, "efftrain-blas: adamw expects (heap, offsets[7], n, coefficients[8])");
+    return NULL;
+  }
+  char *base = NULL;
+  size_t len = 0;
+  double offs[7], coef[8];
+  int64_t n = 0;
+  if (!read_heap(env, argv[0], &base, &len)) return NULL;
+  if (!read_numbers(env, argv[1], 7, offs, "efftrain-blas: adamw offsets must be 7 numbers")) return NULL;
+  if (!get_i64(env, argv[2], &n) || n < 0) {
+    napi_throw_range_error(env, NULL, "efftrain-blas: adamw size must be a non-negative integer");
+    return NULL;
+  }
+  if (!read_numbers(env, argv[3], 8, coef, "efftrain-blas: adamw coefficients must be 8 numbers")) return NULL;
+  float *ptr[7];
+  for (int i = 0; i < 7; i++) {
+    int64_t o = (int64_t)offs[i];
+    if ((double)o != offs[i] || !in_bounds(o, 0, 1, n, len)) {
+      napi_throw_range_error(env, NULL, "efftrain-blas: adamw operand outside the heap");
+      return NULL;
+    }
+    ptr[i] = (float *)(base + o);
+  }
+  float c[7];
+  for (int i = 0; i < 7; i++) c[i] = (float)coef[i];
+  adamw_loop(ptr[0], ptr[1], ptr[2], ptr[3], ptr[4], ptr[5], ptr[6], n, c, coef[7] != 0);
+  return NULL;
+}
+
+static napi_value sum_leading(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char *base = NULL;
+  size_t len = 0;
+  int64_t v[4];
+  if (argc != 5) {
+    napi_throw_type_error(env, NULL, "efftrain-blas: sumLeading expects (heap, xOff, outOff, rows, cols)");
+    return NULL;
+  }
+  if (!read_heap(env, argv[0], &base, &len)) return NULL;
+  for (int i = 0; i < 4; i++) {
+    if (!get_i64(env, argv[1 + i], &v[i]) || v[i] < 0) {
+      napi_throw_range_error(env, NULL, "efftrain-blas: sumLeading offsets and sizes must be non-negative integers");
+      return NULL;
+    }
+  }
+  int64_t rows = v[2], cols = v[3];
+  if (!in_bounds(v[0], 0, 1, rows * cols, len) || !in_bounds(v[1], 0, 1, cols, len)) {
+    napi_throw_range_error(env, NULL, "efftrain-blas: sumLeading operand outside the heap");
+    return NULL;
+  }
+  const float *x = (const float *)(base + v[0]);
+  float *out = (float *)(base + v[1]);
+  memset(out, 0, (size_t)cols * sizeof(float));
+  for (int64_t r = 0; r < rows; r++) {
+    const float *row = x + r * cols;
+    for (int64_t j = 0; j < cols; j++) out[j] += row[j];
+  }
+  return NULL;
+}
+
 static napi_value set_threads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -244,14 +413,14 @@ static napi_value set_threads(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, NULL, "efftrain-blas: setThreads expects an integer in 1..256");
     return NULL;
   }
-  openblas_set_num_threads((int)n);
+  default_threads = (int)n;
   return NULL;
 }
 
 static napi_value threads(napi_env env, napi_callback_info info) {
   napi_value out;
   (void)info;
-  CHECK(napi_create_int32(env, openblas_get_num_threads(), &out));
+  CHECK(napi_create_int32(env, default_threads, &out));
   return out;
 }
 
@@ -263,6 +432,7 @@ static napi_value config(napi_env env, napi_callback_info info) {
 }
 
 static napi_value init(napi_env env, napi_value exports) {
+  pthread_once(&blas_once, blas_init_once);
   napi_property_descriptor props[] = {
       {"sgemm", NULL, sgemm, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setThreads", NULL, set_threads, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -271,6 +441,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"im2col", NULL, im2col, NULL, NULL, NULL, napi_enumerable, NULL},
       {"col2im", NULL, col2im, NULL, NULL, NULL, napi_enumerable, NULL},
       {"maxPoolGrad", NULL, max_pool_grad, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"adamw", NULL, adamw, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sumLeading", NULL, sum_leading, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return NULL;
   return exports;

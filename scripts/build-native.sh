@@ -21,7 +21,9 @@ for d in /usr/include/x86_64-linux-gnu /usr/include/aarch64-linux-gnu /usr/inclu
 done
 [ -n "$blasinc" ] || why "OpenBLAS headers not found; apt-get install libopenblas-dev"
 mkdir -p native/build
-if ! err=$("$cc" -O2 -shared -fPIC -std=c11 -Wall -Werror -I"$inc" -I"$blasinc" native/blas.c -o "$out.tmp" -lopenblas 2>&1); then
+# -ffp-contract=off: no fused multiply-adds, so the fused AdamW pass rounds exactly like tfjs's separate
+# float32 ops (bit-identical updates); -fno-math-errno lets sqrtf vectorise.
+if ! err=$("$cc" -O3 -fno-math-errno -ffp-contract=off -shared -fPIC -std=c11 -Wall -Werror -I"$inc" -I"$blasinc" native/blas.c -o "$out.tmp" -lopenblas 2>&1); then
   rm -f "$out.tmp"
   why "compile failed: $(echo "$err" | grep -m1 -i error || echo "$err" | head -1)"
 fi

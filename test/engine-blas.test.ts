@@ -16,23 +16,36 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { applyWasmPatches } from '../src/engine/wasm-patches.js';
+import { blasThreadsForRuns } from '../src/engine/threads.js';
 import { loadBlas, type BlasAddon } from '../src/engine/blas.js';
 import { Rng } from '../src/engine/rng.js';
 import { TransformerLM } from '../src/models/transformer.js';
 import { MultiTaskNet, taskLoss } from '../src/methods/mtl/model.js';
+import { AdamW } from '../src/train/optimizers.js';
+import { constant } from '../src/train/schedules.js';
+import { Trainer } from '../src/train/trainer.js';
 import { tempDir } from './helpers/tmp.js';
 
 const TOL = 1e-4;
 const { addon, status } = loadBlas();
 const skip = addon ? false : `OpenBLAS addon not available (${status.reason})`;
 
-/** The addon with its sgemm calls counted, so a test can tell that BLAS actually ran. */
+/** The addon with its sgemm (and fused-kernel) calls counted, so a test can tell that BLAS actually ran. */
 let calls = 0;
+const fusedCalls = { adamw: 0, sumLeading: 0 };
 const counting: BlasAddon | null = addon && {
   ...addon,
   sgemm: (...args: Parameters<BlasAddon['sgemm']>) => {
     calls++;
     addon.sgemm(...args);
+  },
+  adamw: (...args: Parameters<BlasAddon['adamw']>) => {
+    fusedCalls.adamw++;
+    addon.adamw(...args);
+  },
+  sumLeading: (...args: Parameters<BlasAddon['sumLeading']>) => {
+    fusedCalls.sumLeading++;
+    addon.sumLeading(...args);
   },
 };
 
@@ -304,6 +317,186 @@ describe('first-step losses and gradients within 1e-4 relative of plain wasm', {
     );
     net.dispose();
     labels.dispose();
+  });
+});
+
+describe('the rest of the step on the BLAS path (fused AdamW, Sum, Identity, Slice/SplitV)', { skip }, () => {
+  /** Bit patterns of every value, for exact comparisons (distinguishes -0 and NaN payloads). */
+  const bits = (xs: Float32Array[]) => xs.map((x) => Array.from(new Uint32Array(x.buffer.slice(0))));
+
+  /** Three AdamW steps (decay on the matrix, off for the bias) with BLAS on or off; params and slots after. */
+  function adamSteps(blas: boolean): Float32Array[] {
+    applyWasmPatches({ blas: blas ? counting : null });
+    const params = [tf.variable(tf.tensor(randn(40 * 30, 51), [40, 30])), tf.variable(tf.tensor(randn(30, 52), [30]))];
+    const opt = new AdamW({ weightDecay: 0.1 });
+    for (let s = 0; s < 3; s++) {
+      tf.tidy(() => opt.apply(params, params.map((p, i) => tf.tensor(randn(p.size, 60 + 10 * s + i, 1 + s), p.shape)), 1e-2 * (s + 1)));
+    }
+    const out = [...params, ...Object.values(opt.getState().slots)].map((t) => Float32Array.from(t.dataSync() as Float32Array));
+    opt.dispose();
+    tf.dispose(params);
+    return out;
+  }
+
+  test('fused AdamW is bit-identical to the unfused ops, and runs one kernel per parameter', () => {
+    const ref = adamSteps(false);
+    const before = fusedCalls.adamw;
+    const got = adamSteps(true);
+    assert.equal(fusedCalls.adamw - before, 6, '2 parameters × 3 steps through the addon');
+    assert.equal(got.length, 6, 'two params and their m, v slots');
+    assert.deepEqual(bits(got), bits(ref));
+    assert.notDeepEqual(bits(got)[0], bits([Float32Array.from(randn(40 * 30, 51))])[0], 'the parameter moved');
+  });
+
+  test('Sum over leading axes (bias gradients) matches the stock kernel; other axes are unchanged', () => {
+    const x = fixed([6, 5, 7], 53);
+    const cases: Array<[number | number[] | undefined, boolean, boolean]> = [
+      [0, false, true],
+      [[0, 1], false, true],
+      [[1, 0], true, true],
+      [-3, true, true],
+      [1, false, false],
+      [2, false, false],
+      [undefined, false, false],
+    ];
+    for (const [axis, keepDims, viaAddon] of cases) {
+      const before = fusedCalls.sumLeading;
+      assertBlasParity(`sum axis ${JSON.stringify(axis)} keepDims ${keepDims}`, () => [tf.sum(x(), axis, keepDims), tf.sum(tf.tensor(randn(6 * 5 * 7, 54).map(Math.round), [6, 5, 7], 'int32'), axis, keepDims)], 0);
+      assert.equal(fusedCalls.sumLeading - before > 0, viaAddon, `axis ${JSON.stringify(axis)}: addon used`);
+    }
+  });
+
+  test('Identity shares the buffer (no copy) and frees it only with the last reference', () => {
+    applyWasmPatches({ blas: counting });
+    const n0 = tf.engine().backend.numDataIds();
+    const x = tf.tensor([1, 2, 3]);
+    const y = tf.clone(x);
+    assert.equal(tf.engine().backend.numDataIds(), n0 + 1, 'one buffer for both');
+    x.dispose();
+    assert.deepEqual(Array.from(y.dataSync()), [1, 2, 3]);
+    y.dispose();
+    assert.equal(tf.engine().backend.numDataIds(), n0);
+  });
+
+  test('Slice and SplitV through heap views equal the stock kernels bit for bit (ranks 1–4)', () => {
+    const shapes = [[17], [6, 9], [3, 5, 8], [2, 3, 4, 6]];
+    for (const shape of shapes) {
+      const x = fixed(shape, 55 + shape.length);
+      const begin = shape.map((d) => Math.floor(d / 3));
+      const size = shape.map((d, i) => d - begin[i] - (i % 2));
+      const last = shape.length - 1;
+      const fn = () => [tf.slice(x(), begin, size), ...tf.split(x(), [1, shape[last] - 1], last), ...tf.split(x(), [shape[0] - 1, 1], 0)];
+      const ref = runWith(false, fn).values;
+      const got = runWith(true, fn).values;
+      assert.deepEqual(bits(got), bits(ref), `shape ${JSON.stringify(shape)}`);
+    }
+  });
+
+  test('Trainer steps on the BLAS path: no tensor or data-id leaks, exact resume from the optimizer state', () => {
+    applyWasmPatches({ blas: counting });
+    const cfg = { vocabSize: 30, contextLength: 16, dModel: 32, nHeads: 2, nLayers: 1, dFf: 64, ffn: { kind: 'dense' as const } };
+    const rng = new Rng(70);
+    const ids = tf.tensor2d(Int32Array.from({ length: 64 }, () => rng.int(30)), [4, 16], 'int32');
+    const tgt = tf.tensor2d(Int32Array.from({ length: 64 }, () => rng.int(30)), [4, 16], 'int32');
+    const run = (steps: number, from?: { weights: Float32Array[]; state: ReturnType<AdamW['getState']>; iterations: number }) => {
+      const model = new TransformerLM(cfg, 71);
+      const vars = model.variables();
+      const trainer = new Trainer({ params: vars, optimizer: new AdamW({ weightDecay: 0.1 }), clipNorm: 1, schedule: constant(3e-3) });
+      if (from) {
+        tf.tidy(() => vars.forEach((v, i) => v.assign(tf.tensor(from.weights[i], v.shape))));
+        trainer.optimizer.setState(from.state);
+        trainer.step = from.iterations;
+      }
+      const losses: number[] = [];
+      losses.push(trainer.trainStep(() => model.loss(ids, tgt, { training: true, rng: new Rng(72) })));
+      const n0 = tf.memory().numTensors;
+      const d0 = tf.engine().backend.numDataIds();
+      for (let i = 1; i < steps; i++) losses.push(trainer.trainStep(() => model.loss(ids, tgt, { training: true, rng: new Rng(72) })));
+      assert.equal(tf.memory().numTensors, n0, 'tensor count flat');
+      assert.equal(tf.engine().backend.numDataIds(), d0, 'data ids flat');
+      const weights = vars.map((v) => Float32Array.from(v.dataSync() as Float32Array));
+      const st = trainer.optimizer.getState();
+      const state = { ...st, slots: Object.fromEntries(Object.entries(st.slots).map(([k, t]) => [k, tf.keep(t.clone())])) };
+      model.dispose();
+      trainer.optimizer.dispose();
+      return { losses, weights, state, iterations: trainer.step };
+    };
+    const before = fusedCalls.adamw;
+    const full = run(4);
+    assert.ok(fusedCalls.adamw > before, 'the fused update ran');
+    const half = run(2);
+    const resumed = run(2, half);
+    assert.deepEqual(resumed.losses, full.losses.slice(2));
+    assert.deepEqual(bits(resumed.weights), bits(full.weights));
+    for (const r of [full, half, resumed]) tf.dispose(Object.values(r.state.slots));
+    tf.dispose([ids, tgt]);
+  });
+});
+
+describe('OpenBLAS threads across worker threads', () => {
+  test('blasThreadsForRuns: one per worker with several runs, two for a run alone, env override', () => {
+    const saved = process.env.EFFTRAIN_BLAS_THREADS;
+    delete process.env.EFFTRAIN_BLAS_THREADS;
+    try {
+      assert.equal(blasThreadsForRuns(2, 2), 1);
+      assert.equal(blasThreadsForRuns(1, 2), 2);
+      assert.equal(blasThreadsForRuns(1, 1), 1);
+      assert.equal(blasThreadsForRuns(1, 16), 2);
+      process.env.EFFTRAIN_BLAS_THREADS = '3';
+      assert.equal(blasThreadsForRuns(2, 2), 3);
+      process.env.EFFTRAIN_BLAS_THREADS = '1';
+      assert.equal(blasThreadsForRuns(1, 2), 1);
+    } finally {
+      if (saved === undefined) delete process.env.EFFTRAIN_BLAS_THREADS;
+      else process.env.EFFTRAIN_BLAS_THREADS = saved;
+    }
+  });
+
+  // Worker threads load the addon, run 1- and 2-thread products concurrently and exit, while the
+  // main thread forks child processes. Before the addon's lock, a fork during another thread's
+  // 2-thread product deadlocked inside OpenBLAS's fork handler (the child is killed at 60 s then).
+  test('concurrent products, thread-count changes, forks and worker exits: no hang or crash, stable results', { skip }, () => {
+    const script = join(tempDir('efftrain-blas-stress-'), 'stress.mjs');
+    writeFileSync(
+      script,
+      `import { Worker, isMainThread, workerData } from 'node:worker_threads';
+import { createRequire } from 'node:module';
+import { spawnSync } from 'node:child_process';
+const path = ${JSON.stringify(status.path)};
+function work(id, iters) {
+  const a = createRequire(import.meta.url)(path);
+  const n = 200 + 8 * id;
+  const heap = new ArrayBuffer(3 * n * n * 4);
+  const f = new Float32Array(heap);
+  for (let i = 0; i < 2 * n * n; i++) f[i] = ((i * 7919) % 13) - 6;
+  const ref = [];
+  for (let it = 0; it < iters; it++) {
+    const threads = 1 + ((it + id) % 2);
+    a.sgemm(heap, false, false, n, n, n, 0, n * n * 4, 2 * n * n * 4, 1, 0, 0, 0, 0, threads);
+    const c = f.slice(2 * n * n);
+    if (it < 2) ref.push(c);
+    else if (c.some((v, i) => v !== ref[it % 2][i])) throw new Error('worker ' + id + ': product changed at call ' + it);
+  }
+}
+if (isMainThread) {
+  for (let round = 0; round < 2; round++) {
+    const done = [0, 1, 2].map((id) => new Promise((res, rej) => {
+      const w = new Worker(new URL(import.meta.url), { workerData: { id } });
+      w.on('error', rej);
+      w.on('exit', (code) => (code === 0 ? res() : rej(new Error('worker exit ' + code))));
+    }));
+    for (let i = 0; i < 6; i++) spawnSync('sh', ['-c', ':']);
+    work(9, 10);
+    await Promise.all(done);
+  }
+  console.log('stress ok');
+} else work(workerData.id, 40);
+`,
+    );
+    const r = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.signal, null, `killed by ${r.signal} (hang?): ${r.stderr}`);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /stress ok/);
   });
 });
 

@@ -170,6 +170,30 @@ describe('fused matMul parity', () => {
       await assertParity('grads', () => tf.grads(f)([a(), b(), bias()], dy()));
     });
   }
+  // A one-element bias broadcasts over every column (the stock XNNPACK path added it to column 0
+  // only, and rejected rank 0); checked against cpu, with and without transposes and in a fold.
+  for (const [biasShape, tB, aShape] of [
+    [[1], false, [8, 5]],
+    [[1], true, [8, 5]],
+    [[], false, [8, 5]],
+    [[1], false, [2, 4, 5]],
+  ] as Array<[number[], boolean, number[]]>) {
+    test(`one-element bias ${JSON.stringify(biasShape)}, transposeB=${tB}, a ${JSON.stringify(aShape)}: forward and grads`, async () => {
+      const a = fixed(aShape, 41);
+      const b = fixed(tB ? [6, 5] : [5, 6], 42);
+      const bias = fixed(biasShape, 43);
+      const dy = fixed([...aShape.slice(0, -1), 6], 44);
+      const f = (x: tf.Tensor, y: tf.Tensor, z: tf.Tensor) => tf.fused.matMul({ a: x, b: y, bias: z, activation: 'relu', transposeB: tB });
+      await assertParity('forward', () => f(a(), b(), bias()));
+      // tfjs-core cannot differentiate a broadcast b (see the matMul suite): grads of a and bias there.
+      if (aShape.length === 2) await assertParity('grads', () => tf.grads(f)([a(), b(), bias()], dy()));
+      else await assertParity('grads', () => tf.grads((x: tf.Tensor, z: tf.Tensor) => f(x, b(), z))([a(), bias()], dy()));
+      // Not vacuous: the bias moves every column (relu off, so nothing is clipped).
+      const w = await runOn('wasm', () => tf.sub(tf.fused.matMul({ a: a(), b: b(), bias: bias(), transposeB: tB }), tf.matMul(a(), b(), false, tB)));
+      const want = randn(1, 43)[0];
+      for (const v of w.values[0]) assert.ok(Math.abs(v - want) < 1e-5, `every entry must move by the bias ${want}, got ${v}`);
+    });
+  }
   test('batched a, shared b (fold) with bias + relu: forward and grads of a and bias', async () => {
     const a = fixed([3, 4, 5], 35);
     const b = fixed([1, 5, 6], 36);
@@ -401,7 +425,7 @@ describe('memory and switching', () => {
     assert.equal(tf.getKernel('BatchMatMul', 'wasm'), patchedMatMul, 'idempotent: no re-wrap');
 
     const stock = applyWasmPatches({ enabled: false });
-    assert.deepEqual(stock, { enabled: false, matmul: [], bridged: [], blas: false, blasThreads: 1 });
+    assert.deepEqual(stock, { enabled: false, matmul: [], bridged: [], blas: false, blasThreads: 1, blasKernels: [] });
     const stockMatMul = tf.getKernel('BatchMatMul', 'wasm');
     assert.notEqual(stockMatMul, patchedMatMul);
     assert.equal(tf.getKernel('Conv2DBackpropFilter', 'wasm'), undefined);

@@ -5,14 +5,14 @@
  * (src/engine/wasm-patches.ts), wasm + OpenBLAS with 1 thread (`wasm-blas`) and with every core
  * (`wasm-blas-mt`) when the addon is built, cpu, and tfjs-node when it is importable (plus, for the
  * CNN, wasm with only the missing kernels filled in, `cnn/wasm-bridge`):
- * - mlp: batch 256, 784→512→10 (Dense+ReLU, Dense), softmax cross-entropy, Adam.
+ * - mlp: batch 256, 784→512→10 (Dense+ReLU, Dense), softmax cross-entropy, Adam through the Trainer.
  * - cnn: batch 64, 28×28×1 → conv3×3×16+ReLU → maxpool2 → conv3×3×32+ReLU → maxpool2 → dense 10, same loss and optimizer.
  * - lm: the TransformerLM (src/models/transformer.ts) at d = 256, 4 heads, 4 layers, d_ff 1024,
  *   4 × 256 = 1024 tokens per step, AdamW + clipping through the Trainer (the experiments' step);
  *   patched wasm and BLAS variants only (stock wasm and cpu take minutes per step).
  *
- * One step = `optimizer.minimize(loss, true, vars)` inside tf.tidy, then reading the loss (so
- * asynchronous backends are timed to completion). The wasm variants of a workload are timed in
+ * One step = `Trainer.trainStep` (variableGrads, optimizer update, loss read back, so asynchronous
+ * backends are timed to completion) with efftrain's Adam/AdamW, as in every experiment. The wasm variants of a workload are timed in
  * interleaved rounds (median over rounds, per-round ratios in `roundRatios`); cpu and tfjs-node
  * one after another. A case that throws (e.g. cnn on stock wasm,
  * which lacks Conv2DBackpropFilter) is recorded with msPerStep NaN and an `error` string.
@@ -24,8 +24,9 @@ import { applyWasmPatches } from '../engine/wasm-patches.js';
 import { tfjsNodeAvailable } from '../engine/backend.js';
 import { loadBlas } from '../engine/blas.js';
 import { TransformerLM } from '../models/transformer.js';
-import { AdamW } from '../train/optimizers.js';
-import { Trainer } from '../train/trainer.js';
+import { AdamW, createOptimizer } from '../train/optimizers.js';
+import { constant } from '../train/schedules.js';
+import { Trainer, trainableVariables } from '../train/trainer.js';
 import type { Bench, BenchCase, BenchResult } from './types.js';
 
 /** A workload: model factory, fixed batch, and its analytic matmul/conv FLOPs per training step. */
@@ -205,26 +206,19 @@ function lmStepper(LM: LmSize): Stepper {
   };
 }
 
-/** The MLP/CNN training step: tf.Sequential + tfjs Adam via `optimizer.minimize`, fixed batch. */
+/**
+ * The MLP/CNN training step: tf.Sequential, softmax cross-entropy, Adam (efftrain's AdamW with no
+ * decay, lr 1e-3) through the Trainer — the step every experiment runs — on a fixed batch.
+ */
 function sequentialStepper(w: Workload, data: { x: Float32Array; y: Float32Array }): Stepper {
   const model = w.build(1234);
-  const optimizer = tf.train.adam(1e-3);
   const x = tf.tensor(data.x, [w.batch, ...w.inputShape]);
   const y = tf.tensor2d(data.y, [w.batch, w.classes]);
-  const vars = model.trainableWeights.map((v) => v.read() as tf.Variable);
+  const trainer = new Trainer({ params: trainableVariables(model), optimizer: createOptimizer('adam'), schedule: constant(1e-3) });
   return {
-    step: () => {
-      // With returnCost = true, minimize returns the loss scalar (never null).
-      const cost = tf.tidy(
-        () => optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, true, vars) as tf.Scalar,
-      );
-      // Reading the loss forces completion on asynchronous backends; it is one float.
-      const loss = cost.dataSync()[0];
-      cost.dispose();
-      return loss;
-    },
+    step: () => trainer.trainStep(() => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar),
     dispose: () => {
-      optimizer.dispose();
+      trainer.optimizer.dispose();
       model.dispose();
       tf.dispose([x, y]);
     },

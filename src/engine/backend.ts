@@ -1,7 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { blasStatus, loadBlas, type BlasStatus } from './blas.js';
+import { defaultBlasThreads } from './threads.js';
 import { applyWasmPatches, type WasmPatchReport } from './wasm-patches.js';
+
+export { blasThreadsForRuns, defaultBlasThreads } from './threads.js';
 
 /**
  * `auto` = tfjs-node if installed, else wasm with the OpenBLAS addon if it is built, else wasm.
@@ -18,10 +21,9 @@ export interface EngineOptions {
   /** Log the chosen backend to stderr. Default false. */
   log?: boolean;
   /**
-   * Most OpenBLAS threads per product on wasm-blas. Default: EFFTRAIN_BLAS_THREADS, else 1. One
-   * thread keeps results identical across worker counts (OpenBLAS rounds differently with two) and
-   * never oversubscribes when several workers share the process's OpenBLAS; two pay only for a
-   * single run with products ≥ 2^25 multiply-adds on an otherwise idle machine.
+   * Most OpenBLAS threads per product on wasm-blas. Default: EFFTRAIN_BLAS_THREADS, else 1 (the
+   * runner passes blasThreadsForRuns: 1 per worker with several workers, 2 for a run alone). Two
+   * threads round large products differently from one, so equal counts give equal numbers.
    */
   blasThreads?: number;
 }
@@ -34,12 +36,6 @@ export interface EngineInfo {
   patches: WasmPatchReport | null;
   /** The OpenBLAS addon's status (whether it loaded, and why not), when wasm was chosen. */
   blas: BlasStatus | null;
-}
-
-/** Default BLAS threads per product: EFFTRAIN_BLAS_THREADS when set, else 1. */
-export function defaultBlasThreads(): number {
-  const v = Number(process.env.EFFTRAIN_BLAS_THREADS);
-  return Number.isInteger(v) && v >= 1 ? v : 1;
 }
 
 let nodeAvailable: boolean | null = null;

@@ -30,7 +30,8 @@ export interface BlasAddon {
   /**
    * For i in 0..batch: C_i = op(A_i)·op(B_i) + beta·C_i, row-major, with X_i at byte offset
    * xOff + i·xStride of `heap` (stride 0 shares one matrix). Throws RangeError when an operand
-   * does not lie inside `heap`.
+   * does not lie inside `heap`. `threads` (default: setThreads' value, 1 at load) is the OpenBLAS
+   * thread count for this call only; a multi-threaded call runs alone in the process.
    */
   sgemm(
     heap: ArrayBufferLike,
@@ -47,6 +48,7 @@ export interface BlasAddon {
     bStride: number,
     cStride: number,
     beta: number,
+    threads?: number,
   ): void;
   /** NHWC im2col of images b0..b0+nb into patches [nb·OH·OW, KH·KW·C]; geom = convGeom(...). */
   im2col(heap: ArrayBufferLike, xOff: number, patchesOff: number, geom: number[], b0: number, nb: number): void;
@@ -54,6 +56,14 @@ export interface BlasAddon {
   col2im(heap: ArrayBufferLike, colsOff: number, dxOff: number, geom: number[], b0: number, nb: number): void;
   /** MaxPool gradient, tfjs's rule (first window maximum, strict >); writes all of dx. */
   maxPoolGrad(heap: ArrayBufferLike, xOff: number, dyOff: number, dxOff: number, geom: number[]): void;
+  /**
+   * One fused AdamW pass over n floats: offsets (bytes) of [p, m, v, g, pOut, mOut, vOut], coefficients
+   * [b1, 1−b1, b2, 1−b2, epsC2, stepSize, decay, decayOn (0/1)], the first seven rounded to float32 (see native/blas.c).
+   */
+  adamw(heap: ArrayBufferLike, offsets: number[], n: number, coefficients: number[]): void;
+  /** out[j] = Σ_i x[i, j] over a [rows, cols] float32 matrix (a Sum over leading axes). */
+  sumLeading(heap: ArrayBufferLike, xOff: number, outOff: number, rows: number, cols: number): void;
+  /** Default thread count of sgemm calls that pass none (process-wide). */
   setThreads(n: number): void;
   threads(): number;
   config(): string;
@@ -96,8 +106,8 @@ export function loadBlas(): { addon: BlasAddon | null; status: BlasStatus } {
     loaded = { addon: null, status: { available: false, reason: 'addon not built (run scripts/build-native.sh; needs libopenblas-dev and a C compiler)' } };
     return loaded;
   }
-  // OpenBLAS starts one thread per core when it loads unless told otherwise; the kernels set the
-  // count per call anyway, so start with one and never oversubscribe while workers load it.
+  // OpenBLAS starts one thread per core when it loads unless told otherwise (from a worker thread
+  // this assignment does not reach the real environment; the addon sets 1 itself when it loads).
   if (process.env.OPENBLAS_NUM_THREADS === undefined) process.env.OPENBLAS_NUM_THREADS = '1';
   try {
     const addon = node.createRequire(import.meta.url)(path) as BlasAddon;

@@ -1,3 +1,4 @@
 export * from './backend.js';
 export * from './rng.js';
 export * from './wasm-patches.js';
+export * from './fused.js';

@@ -16,7 +16,11 @@
  *
  * 3. **OpenBLAS** (`blas` option, optional addon, see blas.ts): the matmul kernels and the conv
  *    gradients run their products as sgemm on the wasm heap; small products stay on XNNPACK.
- *    Off unless asked for, so plain patched wasm is unchanged.
+ *    Off unless asked for, so plain patched wasm is unchanged. With the addon, a few more kernels
+ *    change (BLAS_KERNELS): Identity shares its input's buffer instead of copying, Slice/SplitV read
+ *    through heap views instead of copying the whole input, Sum over leading axes (bias gradients)
+ *    runs in the addon, and `EfftrainAdamW` (the fused optimizer update that
+ *    src/train/optimizers.ts uses when it is registered) is added.
  *
  * Kernels that produce or consume `complex64` tensors (Complex, Real, Imag, ComplexAbs, FFT, IFFT)
  * are deliberately NOT bridged: the wasm backend has no storage for complex64 (its readSync and
@@ -39,6 +43,10 @@ import { makeConv2DBackpropFilterKernel } from './kernels/Conv2DBackpropFilter.j
 import { makeConv2DBackpropInputKernel } from './kernels/Conv2DBackpropInput.js';
 import { makeCpuBridge } from './kernels/cpu_bridge.js';
 import { makeFusedMatMulKernel } from './kernels/_FusedMatMul.js';
+import { fusedAdamWConfig } from './kernels/fused_adamw.js';
+import { makeIdentityKernel } from './kernels/Identity.js';
+import { makeSliceKernel, makeSplitVKernel } from './kernels/Slice.js';
+import { makeSumKernel } from './kernels/Sum.js';
 import { makeMaxPoolGradKernel } from './kernels/MaxPoolGrad.js';
 import { CPU, WASM } from './kernels/shared.js';
 import { unsortedSegmentSumKernel } from './kernels/UnsortedSegmentSum.js';
@@ -58,6 +66,8 @@ export interface WasmPatchReport {
   blas: boolean;
   /** Most OpenBLAS threads one product may use (1 when `blas` is false). */
   blasThreads: number;
+  /** Kernels replaced or added for the BLAS path only (empty when `blas` is false). */
+  blasKernels: string[];
 }
 
 interface PatchState {
@@ -67,6 +77,9 @@ interface PatchState {
   matmulInstalled: Map<string, tf.KernelConfig>;
   /** Kernel name -> the bridge config we installed. */
   bridgeInstalled: Map<string, tf.KernelConfig>;
+  /** BLAS-path kernels: name -> the config they replaced (undefined for added kernels), and ours. */
+  blasOriginals?: Map<string, tf.KernelConfig | undefined>;
+  blasInstalled?: Map<string, tf.KernelConfig>;
 }
 
 const STATE_KEY = Symbol.for('efftrain.wasmPatches.state.v1');
@@ -76,6 +89,8 @@ const STATE_KEY = Symbol.for('efftrain.wasmPatches.state.v1');
  * gradient was fixed. BatchMatMul must stay first: the conv gradient captures its stock config.
  */
 const REPLACED_KERNELS = ['BatchMatMul', '_FusedMatMul', 'Conv2DBackpropInput', 'MaxPoolGrad'] as const;
+/** Stock kernels replaced, and kernels added, only while the OpenBLAS addon is on. */
+const BLAS_KERNELS = ['Identity', 'Sum', 'Slice', 'SplitV', fusedAdamWConfig.kernelName] as const;
 /** wasm cannot store complex64 tensors; see the module comment. */
 const UNBRIDGEABLE = new Set(['Complex', 'Real', 'Imag', 'ComplexAbs', 'FFT', 'IFFT']);
 function state(): PatchState {
@@ -127,6 +142,37 @@ function removeMatMul(s: PatchState): void {
     if (orig !== undefined && tf.getKernel(name, WASM) === cfg) replaceKernel(orig);
     s.matmulInstalled.delete(name);
     s.matmulOriginals.delete(name);
+  }
+}
+
+function installBlasKernels(s: PatchState): void {
+  const originals = (s.blasOriginals ??= new Map());
+  const installed = (s.blasInstalled ??= new Map());
+  for (const name of BLAS_KERNELS) {
+    if (installed.has(name)) continue;
+    const orig = tf.getKernel(name, WASM);
+    let cfg: tf.KernelConfig;
+    if (name === 'Identity' && orig) cfg = { ...orig, kernelFunc: makeIdentityKernel(orig, () => activeBlas() !== null) };
+    else if (name === 'Sum' && orig) cfg = { ...orig, kernelFunc: makeSumKernel(orig) };
+    else if (name === 'Slice' && orig) cfg = { ...orig, kernelFunc: makeSliceKernel(orig, () => activeBlas() !== null) };
+    else if (name === 'SplitV' && orig) cfg = { ...orig, kernelFunc: makeSplitVKernel(orig, () => activeBlas() !== null) };
+    else if (name === fusedAdamWConfig.kernelName) cfg = fusedAdamWConfig;
+    else continue;
+    replaceKernel(cfg);
+    originals.set(name, orig);
+    installed.set(name, cfg);
+  }
+}
+
+function removeBlasKernels(s: PatchState): void {
+  for (const [name, cfg] of s.blasInstalled ?? []) {
+    const orig = s.blasOriginals?.get(name);
+    if (tf.getKernel(name, WASM) === cfg) {
+      if (orig !== undefined) replaceKernel(orig);
+      else tf.unregisterKernel(name, WASM);
+    }
+    s.blasInstalled!.delete(name);
+    s.blasOriginals?.delete(name);
   }
 }
 
@@ -182,9 +228,13 @@ export function applyWasmPatches(
   else removeMatMul(s);
   if (wantBridge) installBridge(s);
   else removeBridge(s);
-  setBlas(wantMatMul ? (opts.blas ?? null) : null, opts.blasThreads ?? 1);
+  const blasAddon = wantMatMul ? (opts.blas ?? null) : null;
+  setBlas(blasAddon, opts.blasThreads ?? 1);
+  if (blasAddon) installBlasKernels(s);
+  else removeBlasKernels(s);
   const matmul = [...s.matmulInstalled.keys()];
   const bridged = [...s.bridgeInstalled.keys()].sort();
   const blas = activeBlas() !== null;
-  return { enabled: matmul.length + bridged.length > 0, matmul, bridged, blas, blasThreads: blas ? blasMaxThreads() : 1 };
+  const blasKernels = [...(s.blasInstalled?.keys() ?? [])];
+  return { enabled: matmul.length + bridged.length > 0, matmul, bridged, blas, blasThreads: blas ? blasMaxThreads() : 1, blasKernels };
 }

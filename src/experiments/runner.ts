@@ -2,6 +2,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileS
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { BackendChoice } from '../engine/backend.js';
+import { blasThreadsForRuns } from '../engine/threads.js';
 import { UserError } from '../errors.js';
 import { applyRunMetrics, pairedAgainstBaseline, parseMetricRow, parseResults, RESULTS_SCHEMA_VERSION, summarize, withKind } from '../results/index.js';
 import { writeFileAtomic } from '../util/fs.js';
@@ -102,11 +103,9 @@ async function runAll(o: RunOptions, exp: Experiment<any>, config: { methods: st
         quick: o.quick,
         backend: o.backend ?? 'auto',
         wasmPatches: o.wasmPatches ?? true,
-        // One OpenBLAS thread per product unless EFFTRAIN_BLAS_THREADS says otherwise (read by
-        // initEngine in each worker): OpenBLAS's threads are process-wide, so several workers must
-        // not each take every core, and 1 vs 2 threads round differently, so the default keeps
-        // results identical for any --workers.
-        blasThreads: undefined,
+        // One OpenBLAS thread per worker when several runs share the machine, two for a run alone
+        // (EFFTRAIN_BLAS_THREADS overrides): see blasThreadsForRuns.
+        blasThreads: blasThreadsForRuns(nWorkers, availableParallelism()),
         resume: !!o.resume,
       },
       outDir,

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { fusedAdamW } from '../engine/fused.js';
 
 /** Serializable optimizer state: named slot tensors plus plain numbers. */
 export interface OptimizerState {
@@ -112,15 +113,25 @@ export class AdamW extends Optimizer {
     const t = this.iterations;
     const b1 = this.beta1;
     const b2 = this.beta2;
-    m.assign(tf.add(tf.mul(m, b1), tf.mul(g, 1 - b1)));
-    v.assign(tf.add(tf.mul(v, b2), tf.mul(tf.square(g), 1 - b2)));
     // Bias corrections folded into the step size: lr_t = lr·√(1−β2ᵗ)/(1−β1ᵗ), ε scaled to match m̂/(√v̂+ε).
     const c1 = 1 - Math.pow(b1, t);
     const c2 = Math.sqrt(1 - Math.pow(b2, t));
     const stepSize = (lr * c2) / c1;
+    const decayOn = this.weightDecay > 0 && this.decayFilter(p, i);
+    const decay = decayOn ? lr * this.weightDecay : 0;
+    // One kernel on engines that have it (wasm+blas), the same float32 arithmetic as the ops below.
+    const fused = fusedAdamW(p, m, v, g, { beta1: b1, beta2: b2, epsC2: this.epsilon * c2, stepSize, decay: decayOn ? decay : null });
+    if (fused) {
+      m.assign(fused[1]);
+      v.assign(fused[2]);
+      p.assign(fused[0]);
+      return;
+    }
+    m.assign(tf.add(tf.mul(m, b1), tf.mul(g, 1 - b1)));
+    v.assign(tf.add(tf.mul(v, b2), tf.mul(tf.square(g), 1 - b2)));
     const upd = tf.div(m, tf.add(tf.sqrt(v), this.epsilon * c2));
     let next = tf.sub(p, tf.mul(upd, stepSize));
-    if (this.weightDecay > 0 && this.decayFilter(p, i)) next = tf.sub(next, tf.mul(p, lr * this.weightDecay));
+    if (decayOn) next = tf.sub(next, tf.mul(p, decay));
     p.assign(next);
   }
 }

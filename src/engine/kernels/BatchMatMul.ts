@@ -53,7 +53,16 @@ export function makeMatMulKernel(orig: tf.KernelConfig, transpose: tf.KernelFunc
     const tA = attrs.transposeA === true;
     const tB = attrs.transposeB === true;
     const temps: tf.TensorInfo[] = [];
+    let inputs = args.inputs;
     try {
+      const bias = fused ? (args.inputs.bias as tf.TensorInfo | undefined) : undefined;
+      if (bias !== undefined && bias !== null) {
+        const wide = broadcastBias(bias, tB ? b.shape[b.shape.length - 2] : b.shape[b.shape.length - 1], backend);
+        if (wide !== bias) {
+          temps.push(wide);
+          inputs = { ...inputs, bias: wide };
+        }
+      }
       let a2 = a;
       let b2 = b;
       if (tA) {
@@ -88,15 +97,28 @@ export function makeMatMulKernel(orig: tf.KernelConfig, transpose: tf.KernelFunc
       }
       const plainAttrs = { ...attrs, transposeA: false, transposeB: false };
       if (!canFold && shouldSplit(a2, b2, fused ? args.inputs.preluActivationWeights : undefined)) {
-        return splitBatches(orig, { ...args.inputs, a: a2, b: b2 }, backend, plainAttrs);
+        return splitBatches(orig, { ...inputs, a: a2, b: b2 }, backend, plainAttrs);
       }
-      const out = orig.kernelFunc({ inputs: { ...args.inputs, a: a2, b: b2 }, backend, attrs: plainAttrs }) as tf.TensorInfo;
+      const out = orig.kernelFunc({ inputs: { ...inputs, a: a2, b: b2 }, backend, attrs: plainAttrs }) as tf.TensorInfo;
       if (outShape !== null) out.shape = outShape;
       return out;
     } finally {
       for (const t of temps) backend.disposeData(t.dataId);
     }
   };
+}
+
+/**
+ * A one-element bias (shape [] or [1]) widened to [n]. The stock wasm kernel rejects rank 0, and on
+ * its XNNPACK path reads a [1] bias as if it had n entries (only column 0 got it), so both are
+ * widened here; any other bias is returned unchanged (the caller frees a new one).
+ */
+function broadcastBias(bias: tf.TensorInfo, n: number, backend: WasmBackendLike): tf.TensorInfo {
+  if (bias.dtype !== 'float32' || sizeOf(bias.shape) !== 1 || bias.shape.length > 1 || (bias.shape.length === 1 && n === 1)) return bias;
+  const wide = backend.makeOutput([n], 'float32');
+  const value = backend.typedArrayFromHeap(bias)[0];
+  (backend.typedArrayFromHeap(wide) as Float32Array).fill(value);
+  return wide;
 }
 
 /** Batch dims of `x` left-padded with 1s to `rank - 2` entries. */

@@ -15,15 +15,13 @@ interface BlasState {
   addon: BlasAddon | null;
   /** Most OpenBLAS threads one product may use. */
   maxThreads: number;
-  /** Thread count last passed to the addon (it is process-wide in OpenBLAS). */
-  current: number;
 }
 
 function blasState(): BlasState {
   const g = globalThis as unknown as Record<symbol, BlasState | undefined>;
   let s = g[BLAS_KEY];
   if (s === undefined) {
-    s = { addon: null, maxThreads: 1, current: 0 };
+    s = { addon: null, maxThreads: 1 };
     g[BLAS_KEY] = s;
   }
   return s;
@@ -81,11 +79,9 @@ export interface GemmSpec {
 export function gemm(addon: BlasAddon, backend: WasmBackendLike, spec: GemmSpec): void {
   const batch = spec.batch ?? 1;
   const s = blasState();
-  const want = s.maxThreads > 1 && batch * spec.m * spec.n * spec.k >= TWO_THREAD_MIN_MACS ? s.maxThreads : 1;
-  if (want !== s.current) {
-    addon.setThreads(want);
-    s.current = want;
-  }
+  // The count goes with the call: OpenBLAS's count is process-wide, and the addon holds it for
+  // exactly this product (other threads' products keep theirs; see native/blas.c).
+  const threads = s.maxThreads > 1 && batch * spec.m * spec.n * spec.k >= TWO_THREAD_MIN_MACS ? s.maxThreads : 1;
   const av = backend.typedArrayFromHeap(spec.a);
   const bv = backend.typedArrayFromHeap(spec.b);
   const cv = backend.typedArrayFromHeap(spec.c);
@@ -104,6 +100,7 @@ export function gemm(addon: BlasAddon, backend: WasmBackendLike, spec: GemmSpec)
     4 * (spec.bStride ?? 0),
     4 * (spec.cStride ?? 0),
     spec.beta ?? 0,
+    threads,
   );
 }
 
