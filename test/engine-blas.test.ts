@@ -434,16 +434,16 @@ describe('the rest of the step on the BLAS path (fused AdamW, Sum, Identity, Sli
 });
 
 describe('OpenBLAS threads across worker threads', () => {
-  test('blasThreadsForRuns: one per worker with several runs, two for a run alone, env override', () => {
+  test('blasThreadsForRuns: 1 unless EFFTRAIN_BLAS_THREADS asks, then capped at cores / workers', () => {
     const saved = process.env.EFFTRAIN_BLAS_THREADS;
     delete process.env.EFFTRAIN_BLAS_THREADS;
     try {
-      assert.equal(blasThreadsForRuns(2, 2), 1);
+      // The default never follows the number of runs: --workers and --resume must not change numbers.
+      for (const [w, c] of [[1, 2], [2, 2], [1, 16], [4, 16]]) assert.equal(blasThreadsForRuns(w, c), 1);
+      process.env.EFFTRAIN_BLAS_THREADS = '2';
       assert.equal(blasThreadsForRuns(1, 2), 2);
-      assert.equal(blasThreadsForRuns(1, 1), 1);
-      assert.equal(blasThreadsForRuns(1, 16), 2);
-      process.env.EFFTRAIN_BLAS_THREADS = '3';
-      assert.equal(blasThreadsForRuns(2, 2), 3);
+      assert.equal(blasThreadsForRuns(2, 2), 1, 'two workers on two cores: no oversubscription');
+      assert.equal(blasThreadsForRuns(2, 16), 2);
       process.env.EFFTRAIN_BLAS_THREADS = '1';
       assert.equal(blasThreadsForRuns(1, 2), 1);
     } finally {

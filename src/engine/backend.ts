@@ -22,8 +22,8 @@ export interface EngineOptions {
   log?: boolean;
   /**
    * Most OpenBLAS threads per product on wasm-blas. Default: EFFTRAIN_BLAS_THREADS, else 1 (the
-   * runner passes blasThreadsForRuns: 1 per worker with several workers, 2 for a run alone). Two
-   * threads round large products differently from one, so equal counts give equal numbers.
+   * runner passes blasThreadsForRuns: the same, capped at cores / workers). Two threads round large
+   * products differently from one, so equal counts give equal numbers.
    */
   blasThreads?: number;
 }

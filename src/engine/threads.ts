@@ -10,14 +10,15 @@ export function defaultBlasThreads(): number {
 }
 
 /**
- * OpenBLAS threads per product for a runner that runs `concurrentRuns` runs at once on a machine with
- * `cores` cores: EFFTRAIN_BLAS_THREADS when set; else one per worker when several runs share the
- * machine (no oversubscription), and up to two for a run that has it alone (products of ≥ 2^25
- * multiply-adds then split across two cores; smaller ones stay on one). The count changes the
- * rounding of those products, so results are identical for equal counts (engineLine names it).
+ * OpenBLAS threads per product for a runner started with `workers` workers on `cores` cores:
+ * EFFTRAIN_BLAS_THREADS when set, capped at cores / workers (no oversubscription); else 1.
+ * The default does not follow the number of runs at once: 1 and 2 threads round large products
+ * differently, so a count that did would let `--workers`, a `--resume` with fewer runs left, or a
+ * sweep worker change the numbers of the same (method, seed); and a second thread bought little
+ * (`bench engine` mlp 2.47x → 2.53x). A single large run asks for 2 with EFFTRAIN_BLAS_THREADS=2;
+ * results name the count (engineLine).
  */
-export function blasThreadsForRuns(concurrentRuns: number, cores: number): number {
-  if (process.env.EFFTRAIN_BLAS_THREADS !== undefined) return defaultBlasThreads();
-  return concurrentRuns > 1 ? 1 : Math.max(1, Math.min(2, cores));
+export function blasThreadsForRuns(workers: number, cores: number): number {
+  if (process.env.EFFTRAIN_BLAS_THREADS === undefined) return 1;
+  return Math.max(1, Math.min(defaultBlasThreads(), Math.floor(cores / Math.max(1, workers))));
 }
-

@@ -103,9 +103,10 @@ async function runAll(o: RunOptions, exp: Experiment<any>, config: { methods: st
         quick: o.quick,
         backend: o.backend ?? 'auto',
         wasmPatches: o.wasmPatches ?? true,
-        // One OpenBLAS thread per worker when several runs share the machine, two for a run alone
-        // (EFFTRAIN_BLAS_THREADS overrides): see blasThreadsForRuns.
-        blasThreads: blasThreadsForRuns(nWorkers, availableParallelism()),
+        // One OpenBLAS thread per product unless EFFTRAIN_BLAS_THREADS asks for more (capped at
+        // cores / requested workers): results then never depend on --workers or on how many runs a
+        // --resume has left. See blasThreadsForRuns.
+        blasThreads: blasThreadsForRuns(o.workers ?? availableParallelism(), availableParallelism()),
         resume: !!o.resume,
       },
       outDir,
