@@ -73,6 +73,8 @@ const schema = z
     probeSteps: z.number().int().positive().default(2000),
     probeLr: z.number().positive().default(2e-3),
     encoderLrFactor: z.number().min(0).default(0.05),
+    /** The probe reads a learned scalar mix of all encoder layers (the paper's parser), not only the last. */
+    probeLayerMix: z.boolean().default(true),
     probeWeightDecay: z.number().min(0).default(0),
     probeEvalEvery: z.number().int().positive().default(250),
     clip: z.number().positive().default(5),
@@ -177,6 +179,7 @@ export const microbertExperiment: Experiment<MicroBertExperimentConfig> = {
       batchSize: cfg.batchSize,
       lr: cfg.probeLr,
       encoderLrFactor: cfg.encoderLrFactor,
+      layerMix: cfg.probeLayerMix,
       weightDecay: cfg.probeWeightDecay,
       evalEvery: cfg.probeEvalEvery,
       clip: cfg.clip,
@@ -228,7 +231,7 @@ export const microbertExperiment: Experiment<MicroBertExperimentConfig> = {
         `Encoder: ${config.nLayers} layers, hidden ${config.dModel}, ${config.nHeads} heads, FF ${config.dFf}, bidirectional, rotary positions. ` +
         `Pretraining: ${config.pretrainSteps} steps of batch ${config.batchSize}, AdamW lr ${config.lr} (warm-up ${config.warmupSteps}, halved after ${config.plateauPatience} evaluations without dev-perplexity gain), ` +
         `weight decay ${config.weightDecay}, whole-word masking ${config.maskProb}; the encoder with the best dev MLM perplexity is kept. ` +
-        `Probe: biaffine parser (arc ${config.arcDim}, label ${config.labelDim}, dropout ${config.parserDropout}, learned head-distance prior ±${config.maxDistance}), ${config.probeSteps} steps, lr ${config.probeLr}, encoder lr × ${config.encoderLrFactor}, ` +
+        `Probe: biaffine parser on ${config.probeLayerMix ? 'a learned scalar mix of all encoder layers' : 'the last encoder layer'} (arc ${config.arcDim}, label ${config.labelDim}, dropout ${config.parserDropout}, learned head-distance prior ±${config.maxDistance}), ${config.probeSteps} steps, lr ${config.probeLr}, encoder lr × ${config.encoderLrFactor}, ` +
         `weights chosen by dev LAS (every ${config.probeEvalEvery} steps); MST decoding (one root). LAS/UAS on test exclude PUNCT/SYM words; LAS compares the full DEPREL.\n`,
     );
     md.push('Paired differences (same seeds; LAS and UAS in points, 95 % t interval):\n');
