@@ -4,7 +4,7 @@
  *
  * Per (variant, seed): train a WordPiece vocabulary on the train FORMs; pretrain a tiny BERT with the variant's
  * task mix (`none`: no pretraining; `m`: MLM; `mx`: MLM + UPOS, batches 8:1; `mxp`: MLM + UPOS + parsing,
- * 8:1:1), keeping the encoder with the best dev MLM perplexity; then train the probe (a fresh biaffine parser,
+ * 8:1:1), keeping the encoder with the best dev MLM perplexity; then train the probe (a fresh biaffine parser on a learned scalar mix of all layers,
  * encoder fine-tuned 20× slower, weights chosen by dev LAS) and score the test split: LAS/UAS with punctuation
  * excluded, UPOS accuracy of a linear probe. Unlabeled text = the FORM column of train (the recipe's choice at
  * this scale); dev supplies both the perplexity curve and every model choice; test is scored once per run.
