@@ -8,9 +8,12 @@ import {
   BiaffineParser,
   MASK_ID,
   MicroBert,
+  ScalarMix,
   WordPieceTokenizer,
   attachmentScores,
+  batchTensors,
   collectTagSets,
+  layerCosines,
   makeBatch,
   mst,
   mstSingleRoot,
@@ -312,4 +315,50 @@ test('bidirectional encoder: packed attention equals per-head, padding is invisi
   assert.ok(ha[1].some((v, j) => Math.abs(v - h3[1][j]) > 1e-4));
   a.dispose();
   b.dispose();
+});
+
+test('scalar mix: γ·Σ softmax(s)_l·h_l by hand; the last mixed layer is the encoder output', () => {
+  const mix = new ScalarMix(2);
+  mix.s.assign(tf.tensor1d([0, Math.log(3)]));
+  mix.gamma.assign(tf.tensor1d([2]));
+  const out = mix.apply(tf.tensor3d([[[1, 2]], [[3, 4]]]));
+  // weights 1/4, 3/4; 2·(0.25·[1,2] + 0.75·[3,4]) = [5, 7]
+  out.dataSync().forEach((v, i) => assert.ok(Math.abs(v - [5, 7][i]) < 1e-5));
+  mix.dispose();
+  const tok = WordPieceTokenizer.train(TOY, { vocabSize: 16 });
+  const model = new MicroBert({ ...tinyCfg(tok.size), nLayers: 2 }, tok, { upos: ['X'], deprels: ['dep'] }, 4);
+  const prep = (ws: string[]) => ({ enc: tok.encodeSentence(ws), upos: ws.map(() => 0), heads: ws.map(() => 0), labels: ws.map(() => 0) });
+  const t = batchTensors(makeBatch([prep(['hugs', 'pun', 'bun']), prep(['pug'])]));
+  const last = model.wordVectors(t, false).arraySync();
+  const layers = model.wordLayers(t, false).arraySync();
+  assert.equal(layers.length, 3);
+  layers[2].forEach((r, i) => r.forEach((v, j) => assert.ok(Math.abs(v - last[i][j]) < 1e-5)));
+  tf.dispose(Object.values(t));
+  model.dispose();
+});
+
+test('a probe reading the layer mix survives a collapsed top layer; a last-layer probe does not', () => {
+  // Pretraining stuck at the unigram plateau pushes the top layer towards one vector for every word. Simulate the
+  // extreme (final LayerNorm gain 0: every word's top vector is the same) on a frozen encoder: the mix still
+  // reaches the embeddings and labels words; the last layer alone cannot tell words apart.
+  const dir = writeSyntheticTreebank({ train: 60, dev: 16, test: 4 });
+  const tb = loadTreebank(dir);
+  const tok = trainTokenizer(tb.train, 60);
+  const tags = collectTagSets(tb.train);
+  const tr = prepareAll(tb.train, tok, tags, 64);
+  const dv = prepareAll(tb.dev, tok, tags, 64);
+  const model = new MicroBert(tinyCfg(tok.size), tok, tags, 2);
+  model.encoder.lnfG.assign(tf.zeros([16]));
+  model.encoder.lnfB.assign(tf.fill([16], 0.5));
+  const cos = layerCosines(model, dv);
+  assert.ok(Math.abs(cos[1] - 1) < 1e-5, `top layer collapsed: cos ${cos[1]}`);
+  assert.ok(cos[0] < 0.5, `embedding layer distinct: cos ${cos[0]}`);
+  const devGold = { sents: dv, uposTags: tb.dev.map((s) => s.words.map((w) => w.upos)) };
+  const pr = { batchSize: 8, lr: 1e-2, encoderLrFactor: 0, weightDecay: 0, evalEvery: 40, clip: 5, seed: 1, steps: 80 };
+  const lastOnly = trainProbe(model, tr, devGold, { ...pr, layerMix: false });
+  const mixed = trainProbe(model, tr, devGold, { ...pr, layerMix: true });
+  assert.ok(lastOnly.devUposAcc < 0.4, `last-layer UPOS ${lastOnly.devUposAcc}`);
+  assert.ok(mixed.devUposAcc > 0.8, `mixed UPOS ${mixed.devUposAcc}`);
+  assert.ok(mixed.devLas > lastOnly.devLas + 0.2, `LAS mixed ${mixed.devLas} vs last ${lastOnly.devLas}`);
+  model.dispose();
 });

@@ -288,6 +288,17 @@ export class TransformerLM {
    * stops every position from attending to padding keys.
    */
   hidden(ids: tf.Tensor2D, ctx: ForwardContext = EVAL_CONTEXT, keyMask?: tf.Tensor2D): tf.Tensor2D {
+    return tf.tidy(() => {
+      const xs = this.residualStreams(ids, ctx, keyMask);
+      return layerNorm(xs[xs.length - 1], this.lnfG, this.lnfB, this.cfg.lnEps);
+    });
+  }
+
+  /**
+   * The residual stream [B·T, d] after the embeddings and after each block (nLayers + 1 tensors, before the
+   * final LayerNorm; `hidden` is the last one normalised). For readers of every layer, such as a scalar mix.
+   */
+  residualStreams(ids: tf.Tensor2D, ctx: ForwardContext = EVAL_CONTEXT, keyMask?: tf.Tensor2D): tf.Tensor2D[] {
     const [B, T] = ids.shape;
     const { vocabSize: V, dModel: d, contextLength: C, lnEps: eps } = this.cfg;
     if (T > C) throw new Error(`sequence length ${T} exceeds the context length ${C}`);
@@ -300,11 +311,13 @@ export class TransformerLM {
         const pos = T === C ? this.posEmb : tf.slice(this.posEmb, [0, 0], [T, d]);
         x = tf.reshape(tf.add(tf.reshape(tok, [B, T, d]), pos), [B * T, d]) as tf.Tensor2D;
       }
+      const out = [x];
       for (const b of this.blocks) {
         x = tf.add(x, this.attention(layerNorm(x, b.ln1g, b.ln1b, eps), b, B, T, keyBias)) as tf.Tensor2D;
         x = tf.add(x, b.ffn.apply(layerNorm(x, b.ln2g, b.ln2b, eps), ctx)) as tf.Tensor2D;
+        out.push(x);
       }
-      return layerNorm(x, this.lnfG, this.lnfB, eps);
+      return out;
     });
   }
 

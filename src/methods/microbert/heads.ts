@@ -2,6 +2,7 @@
  * MicroBERT's task heads (Gessler & Zeldes 2022, §5 of the method notes):
  * - `MlmHead`: Linear(d, d) → GELU → LayerNorm → tied decoder (embedding matrixᵀ) + bias (BERT's MLM head);
  * - `TaggerHead`: one linear projection of the word vectors (the X / UPOS task);
+ * - `ScalarMix`: the evaluation parser's learned mix of all encoder layers (Peters et al. 2018, Eq. 1);
  * - `BiaffineParser`: Dozat & Manning (ICLR 2017) without the BiLSTM — ELU MLPs, a biaffine arc scorer
  *   s(i←j) = h_i^dep·U·h_j^head + u·h_j^head (their Eq. 2–3) and a bilinear label scorer
  *   s_rel(i, j) = h_i^dep·U_rel·h_j^head + W[h_i^dep; h_j^head] + b (their Eq. 6). Loss = arc CE + label CE
@@ -112,6 +113,37 @@ export class TaggerHead extends Head {
 
   logits(words: tf.Tensor2D): tf.Tensor2D {
     return linear(words, this.w as tf.Tensor2D, this.b as tf.Tensor1D);
+  }
+}
+
+/**
+ * Scalar mix of layers (ELMo, Peters et al. NAACL 2018, Eq. 1; AllenNLP `ScalarMix`, which the MicroBERT
+ * parser reads its encoder through): γ · Σ_l softmax(s)_l · h_l, with s = 0 (a uniform mix) and γ = 1 at
+ * the start.
+ */
+export class ScalarMix extends Head {
+  readonly s: tf.Variable;
+  readonly gamma: tf.Variable;
+
+  constructor(readonly nLayers: number) {
+    super();
+    this.s = makeVariable(() => tf.zeros([nLayers]));
+    this.gamma = makeVariable(() => tf.ones([1]));
+  }
+
+  namedVariables(): NamedVariable[] {
+    return [
+      { name: 'mix/weights', variable: this.s },
+      { name: 'mix/gamma', variable: this.gamma },
+    ];
+  }
+
+  /** The mix [N, d] of `layers` [nLayers, N, d]. */
+  apply(layers: tf.Tensor3D): tf.Tensor2D {
+    return tf.tidy(() => {
+      const w = tf.reshape(tf.mul(tf.softmax(this.s), this.gamma), [this.nLayers, 1, 1]);
+      return tf.sum(tf.mul(layers, w), 0) as tf.Tensor2D;
+    });
   }
 }
 

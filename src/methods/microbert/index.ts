@@ -11,3 +11,4 @@ export * from './model.js';
 export * from './predict.js';
 export * from './train.js';
 export * from './pipeline.js';
+export * from './diagnostics.js';

@@ -1,7 +1,8 @@
 /**
  * MicroBERT (Gessler & Zeldes, MRL 2022): a tiny bidirectional BERT encoder (default 3 layers, hidden 100,
  * 5 heads, feed-forward 400) with an MLM head on wordpieces and word-level heads (UPOS tagger, biaffine
- * parser) on word vectors = mean of each word's wordpiece states. The encoder is `TransformerLM` from
+ * parser) on word vectors = mean of each word's wordpiece states — of the last layer, or, with a `ScalarMix`
+ * (the evaluation parser's, as in the paper), of a learned mix of every layer. The encoder is `TransformerLM` from
  * src/models/transformer.ts with bidirectional attention, a padding mask, gather embeddings and rotary
  * positions (the paper used relative position keys).
  *
@@ -12,10 +13,10 @@ import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../../engine/rng.js';
 import { UserError } from '../../errors.js';
 import type { NamedVariable } from '../../models/ffn.js';
-import { TransformerLM, type TransformerConfig } from '../../models/transformer.js';
+import { TransformerLM, layerNorm, type TransformerConfig } from '../../models/transformer.js';
 import { decodeSafetensors, encodeSafetensors } from '../../train/safetensors.js';
 import { evalChunks, makeBatch, type Batch, type PreparedSentence, type TagSets } from './batch.js';
-import { BiaffineParser, MlmHead, TaggerHead, maskedMean, rowCrossEntropy, type Head } from './heads.js';
+import { BiaffineParser, MlmHead, ScalarMix, TaggerHead, maskedMean, rowCrossEntropy, type Head } from './heads.js';
 import { WordPieceTokenizer } from './wordpiece.js';
 
 export interface MicroBertConfig {
@@ -67,11 +68,18 @@ export function batchTensors(b: Batch): BatchTensors {
   };
 }
 
-/** Word vectors [B·W, d] of a batch from per-sentence cached vectors (padding rows zero). */
-export function cachedWordTensor(cache: Float32Array[], idx: number[], W: number, d: number): tf.Tensor2D {
-  const buf = new Float32Array(idx.length * W * d);
-  idx.forEach((si, b) => buf.set(cache[si], b * W * d));
-  return tf.tensor2d(buf, [idx.length * W, d]);
+/**
+ * A batch's word vectors from per-sentence cached ones (padding rows zero): [B·W, d] for one layer, or
+ * [nLayers, B·W, d] when each cache entry holds nLayers layers ([nLayers, n + 1, d] row-major).
+ */
+export function cachedWordTensor(cache: Float32Array[], idx: number[], W: number, d: number, nLayers = 1): tf.Tensor {
+  const B = idx.length;
+  const buf = new Float32Array(nLayers * B * W * d);
+  idx.forEach((si, b) => {
+    const rows = cache[si].length / (nLayers * d);
+    for (let l = 0; l < nLayers; l++) buf.set(cache[si].subarray(l * rows * d, (l + 1) * rows * d), (l * B * W + b * W) * d);
+  });
+  return nLayers === 1 ? tf.tensor2d(buf, [B * W, d]) : tf.tensor3d(buf, [nLayers, B * W, d]);
 }
 
 export class MicroBert {
@@ -82,6 +90,8 @@ export class MicroBert {
   mlm: MlmHead | null = null;
   tagger: TaggerHead | null = null;
   parser: BiaffineParser | null = null;
+  /** When set, the word-level heads read this mix of all layers instead of the last one. */
+  mix: ScalarMix | null = null;
 
   constructor(cfg: MicroBertConfig, tokenizer: WordPieceTokenizer, tags: TagSets, seed: number) {
     if (cfg.vocabSize !== tokenizer.size) throw new UserError(`vocabSize ${cfg.vocabSize} differs from the tokenizer's ${tokenizer.size}`);
@@ -107,8 +117,11 @@ export class MicroBert {
     };
   }
 
-  /** Adds the heads a task needs (fresh, seeded). Replaces an existing head of the same kind. */
-  addHeads(which: { mlm?: boolean; tagger?: boolean; parser?: boolean }, seed: number): void {
+  /**
+   * Adds the heads a task needs (fresh, seeded). Replaces an existing head of the same kind; `mix: false`
+   * removes the layer mix (word vectors from the last layer again).
+   */
+  addHeads(which: { mlm?: boolean; tagger?: boolean; parser?: boolean; mix?: boolean }, seed: number): void {
     const rng = new Rng(seed);
     const d = this.cfg.dModel;
     if (which.mlm) {
@@ -123,10 +136,14 @@ export class MicroBert {
       this.parser?.dispose();
       this.parser = new BiaffineParser({ d, arcDim: this.cfg.arcDim, labelDim: this.cfg.labelDim, nLabels: Math.max(1, this.tags.deprels.length), dropout: this.cfg.parserDropout, maxDistance: this.cfg.maxDistance ?? 0 }, rng);
     }
+    if (which.mix !== undefined) {
+      this.mix?.dispose();
+      this.mix = which.mix ? new ScalarMix(this.cfg.nLayers + 1) : null;
+    }
   }
 
   heads(): Head[] {
-    return [this.mlm, this.tagger, this.parser].filter((h): h is NonNullable<typeof h> => h !== null);
+    return [this.mlm, this.tagger, this.parser, this.mix].filter((h): h is NonNullable<typeof h> => h !== null);
   }
 
   encoderParamCount(): number {
@@ -138,31 +155,75 @@ export class MicroBert {
     return this.encoder.hidden(ids, { training, rng: null }, keyMask);
   }
 
-  /** Word vectors [B·W, d]: slot 0 of each sentence = [CLS] (ROOT), slot i = mean of word i's pieces. */
+  /**
+   * Word vectors [B·W, d] the word-level heads read: slot 0 of each sentence = [CLS] (ROOT), slot i = mean of
+   * word i's pieces — of the last layer, or the layer mix of `wordLayers` when the model has one.
+   */
   wordVectors(t: BatchTensors, training: boolean): tf.Tensor2D {
-    return tf.tidy(() => {
-      const [B, T] = t.ids.shape;
-      const W = t.pool.shape[1];
-      const h = tf.reshape(this.states(t.ids, t.keyMask, training), [B, T, this.cfg.dModel]);
-      return tf.reshape(tf.matMul(t.pool, h), [B * W, this.cfg.dModel]) as tf.Tensor2D;
-    });
+    if (this.mix) {
+      const mix = this.mix;
+      return tf.tidy(() => mix.apply(this.wordLayers(t, training)));
+    }
+    return tf.tidy(() => this.pool(t, this.states(t.ids, t.keyMask, training)));
   }
 
   /**
-   * Evaluation-mode word vectors of each sentence ([n+1, d] row-major, row 0 = ROOT), for probes on a
-   * frozen encoder: a sentence's vectors do not depend on the rest of its batch (padding is masked).
+   * Word vectors of every layer [nLayers + 1, B·W, d]: the embeddings and each block's output, each
+   * layer-normalised (the last by the encoder's final LayerNorm, so it equals `states`; the others without
+   * parameters, since a pre-LN residual stream grows with depth).
+   */
+  wordLayers(t: BatchTensors, training: boolean): tf.Tensor3D {
+    return tf.tidy(() => {
+      const xs = this.encoder.residualStreams(t.ids, { training, rng: null }, t.keyMask);
+      const d = this.cfg.dModel;
+      const eps = this.encoder.cfg.lnEps;
+      const ones = tf.ones([d]);
+      const zeros = tf.zeros([d]);
+      const top = xs.length - 1;
+      return tf.stack(xs.map((x, l) => this.pool(t, l === top ? layerNorm(x, this.encoder.lnfG, this.encoder.lnfB, eps) : layerNorm(x, ones, zeros, eps)))) as tf.Tensor3D;
+    });
+  }
+
+  /** Mean-pools piece states [B·T, d] into word slots [B·W, d]. */
+  private pool(t: BatchTensors, h: tf.Tensor2D): tf.Tensor2D {
+    const [B, T] = t.ids.shape;
+    const W = t.pool.shape[1];
+    return tf.reshape(tf.matMul(t.pool, tf.reshape(h, [B, T, this.cfg.dModel])), [B * W, this.cfg.dModel]) as tf.Tensor2D;
+  }
+
+  /** Layers the word-vector cache holds per sentence: all of them when the heads read a mix, else the last. */
+  cachedLayers(): number {
+    return this.mix ? this.cfg.nLayers + 1 : 1;
+  }
+
+  /** Word vectors from a `cachedWordTensor` batch (applies the layer mix when there is one). */
+  wordsFromCache(x: tf.Tensor): tf.Tensor2D {
+    return this.mix ? this.mix.apply(x as tf.Tensor3D) : (x as tf.Tensor2D);
+  }
+
+  /**
+   * Evaluation-mode word vectors of each sentence ([n+1, d] row-major, row 0 = ROOT; with a layer mix
+   * [nLayers + 1, n + 1, d], mixed later by `wordsFromCache`), for probes on a frozen encoder: a sentence's
+   * vectors do not depend on the rest of its batch (padding is masked).
    */
   cacheWordVectors(sents: PreparedSentence[], batchSize = 32): Float32Array[] {
     const d = this.cfg.dModel;
+    const L = this.cachedLayers();
     const out: Float32Array[] = new Array(sents.length);
     for (const chunk of evalChunks(sents.length, (i) => sents[i].enc.ids.length, batchSize)) {
       const batch = makeBatch(chunk.map((i) => sents[i]));
       const t = batchTensors(batch);
-      const w = this.wordVectors(t, false);
+      const w = this.mix ? this.wordLayers(t, false) : this.wordVectors(t, false);
       const v = w.dataSync() as Float32Array;
       w.dispose();
       tf.dispose(Object.values(t));
-      chunk.forEach((si, b) => (out[si] = v.slice(b * batch.W * d, (b * batch.W + batch.nWords[b] + 1) * d)));
+      const BW = batch.B * batch.W;
+      chunk.forEach((si, b) => {
+        const rows = batch.nWords[b] + 1;
+        const e = new Float32Array(L * rows * d);
+        for (let l = 0; l < L; l++) e.set(v.subarray((l * BW + b * batch.W) * d, (l * BW + b * batch.W + rows) * d), l * rows * d);
+        out[si] = e;
+      });
     }
     return out;
   }
@@ -194,7 +255,7 @@ export class MicroBert {
   headFiles(meta: Record<string, unknown> = {}): { json: string; heads: Uint8Array } {
     const tensors: Record<string, tf.Tensor> = {};
     for (const h of this.heads()) for (const { name, variable } of h.namedVariables()) tensors[name] = variable;
-    const heads = { mlm: !!this.mlm, tagger: !!this.tagger, parser: !!this.parser };
+    const heads = { mlm: !!this.mlm, tagger: !!this.tagger, parser: !!this.parser, mix: !!this.mix };
     return {
       json: JSON.stringify({ format: 'efftrain-microbert', version: 1, config: this.cfg, tags: this.tags, heads, meta }, null, 2) + '\n',
       heads: encodeSafetensors(tensors, { format: 'efftrain-microbert-heads' }),
@@ -207,7 +268,7 @@ export class MicroBert {
     names = { json: 'microbert.json', encoderJson: 'encoder/model.json', encoderWeights: 'encoder/weights.safetensors', heads: 'heads.safetensors' },
   ): { model: MicroBert; meta: Record<string, unknown> } {
     const jp = names.json;
-    let json: { format?: string; config: MicroBertConfig; tags: TagSets; heads: { mlm: boolean; tagger: boolean; parser: boolean }; meta?: Record<string, unknown> };
+    let json: { format?: string; config: MicroBertConfig; tags: TagSets; heads: { mlm: boolean; tagger: boolean; parser: boolean; mix?: boolean }; meta?: Record<string, unknown> };
     try {
       json = JSON.parse(f.json);
     } catch (e) {

@@ -33,7 +33,7 @@ export function predict(model: MicroBert, sents: PreparedSentence[], batchSize =
     const { B, W } = batch;
     const t = batchTensors(batch);
     try {
-      const words = cache ? cachedWordTensor(cache, chunk, W, model.cfg.dModel) : model.wordVectors(t, false);
+      const words = cache ? tf.tidy(() => model.wordsFromCache(cachedWordTensor(cache, chunk, W, model.cfg.dModel, model.cachedLayers()))) : model.wordVectors(t, false);
       let uposArg: Int32Array | null = null;
       if (model.tagger) {
         const a = tf.tidy(() => tf.argMax(model.tagger!.logits(words), -1));

@@ -7,7 +7,8 @@
  *   sampling proportions, not loss weights). AdamW with a short linear warm-up, then reduce-on-plateau on the
  *   validation MLM perplexity (halve after `plateauPatience` evaluations without gain, floor `minLr`). The
  *   encoder with the best validation perplexity is kept.
- * - `trainProbe`: the evaluation probe — a fresh biaffine parser on the encoder, the encoder fine-tuned at a
+ * - `trainProbe`: the evaluation probe — a fresh biaffine parser on a learned scalar mix of the encoder's layers
+ *   (the paper's parser reads all layers; optional, else the last layer), the encoder fine-tuned at a
  *   lower rate (or frozen, factor 0: then its word vectors are computed once and cached), global-norm
  *   clipping 5.0, the best-dev-LAS weights kept; a UPOS linear probe trains alongside on stop-gradient word
  *   vectors (it does not change the encoder).
@@ -191,6 +192,11 @@ export interface ProbeOptions {
   /** Rate of the fresh heads; the encoder gets lr × encoderLrFactor. */
   lr: number;
   encoderLrFactor: number;
+  /**
+   * Read the encoder through a learned scalar mix of all its layers (embeddings and every block), as the
+   * paper's AllenNLP parser does; false = the last layer only. Default true.
+   */
+  layerMix?: boolean;
   weightDecay: number;
   evalEvery: number;
   clip: number;
@@ -209,7 +215,7 @@ export function goldOf(sents: PreparedSentence[], uposTags: string[][]) {
  * Returns the best dev scores. Replaces any parser/tagger heads on the model.
  */
 export function trainProbe(model: MicroBert, train: PreparedSentence[], dev: { sents: PreparedSentence[]; uposTags: string[][] }, o: ProbeOptions): { devLas: number; devUas: number; devUposAcc: number; bestStep: number } {
-  model.addHeads({ parser: true, tagger: true }, o.seed + 202);
+  model.addHeads({ parser: true, tagger: true, mix: o.layerMix ?? true }, o.seed + 202);
   const rng = new Rng(o.seed * 104729 + 3);
   const stream = new BatchStream(train.length, o.batchSize, rng);
   // A frozen encoder (factor 0) runs once: word vectors are cached and only the heads train.
@@ -217,7 +223,7 @@ export function trainProbe(model: MicroBert, train: PreparedSentence[], dev: { s
   const trainCache = frozen ? model.cacheWordVectors(train) : null;
   const devCache = frozen ? model.cacheWordVectors(dev.sents) : undefined;
   const enc = frozen ? [] : model.encoder.variables();
-  const headVars = [...model.parser!.variables(), ...model.tagger!.variables()];
+  const headVars = [...model.parser!.variables(), ...model.tagger!.variables(), ...(model.mix?.variables() ?? [])];
   const vars = [...enc, ...headVars];
   const encOpt = new AdamW({ weightDecay: o.weightDecay });
   const headOpt = new AdamW({ weightDecay: o.weightDecay });
@@ -229,13 +235,13 @@ export function trainProbe(model: MicroBert, train: PreparedSentence[], dev: { s
       const idx = stream.next();
       const batch = makeBatch(idx.map((i) => train[i]));
       const t = batchTensors(batch);
-      const cached = trainCache ? cachedWordTensor(trainCache, idx, batch.W, model.cfg.dModel) : null;
+      const cached = trainCache ? cachedWordTensor(trainCache, idx, batch.W, model.cfg.dModel, model.cachedLayers()) : null;
       let loss: number;
       try {
         loss = step(
           vars,
           () => {
-            const words = cached ?? model.wordVectors(t, true);
+            const words = cached ? model.wordsFromCache(cached) : model.wordVectors(t, true);
             const p = model.parserLoss(words, t, batch.B, batch.W, rng);
             return tf.add(p, model.taggerLoss(stopGradient(words), t)) as tf.Scalar;
           },
