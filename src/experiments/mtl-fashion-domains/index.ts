@@ -52,8 +52,8 @@ function domainSplit(split: Parameters<typeof makeDomainSplit>[0], items: Int32A
 }
 
 /** The domain data of a config (deterministic in data dir, sizes, pairing, noise and dataSeed; cached per worker). */
-export function domainData(cfg: Pick<MtlFashionDomainsConfig, 'data' | 'domains' | 'nPerDomain' | 'nVal' | 'nTest' | 'pairing' | 'noise' | 'dataSeed'>): MtlData {
-  const key = JSON.stringify([cfg.data, cfg.domains, cfg.nPerDomain, cfg.nVal, cfg.nTest, cfg.pairing, cfg.noise, cfg.dataSeed]);
+export function domainData(cfg: Pick<MtlFashionDomainsConfig, 'data' | 'domains' | 'nPerDomain' | 'nVal' | 'nTest' | 'pairing' | 'noise' | 'dataSeed' | 'evalSplit'>): MtlData {
+  const key = JSON.stringify([cfg.data, cfg.domains, cfg.nPerDomain, cfg.nVal, cfg.nTest, cfg.pairing, cfg.noise, cfg.dataSeed, cfg.evalSplit]);
   const hit = cache.get(key);
   if (hit) return hit;
   const ds = loadImageDataset(cfg.data);
@@ -71,13 +71,11 @@ export function domainData(cfg: Pick<MtlFashionDomainsConfig, 'data' | 'domains'
   const nTest = Math.min(cfg.nTest, ds.test.n);
   const testItems = cfg.domains.map(() => testPerm.slice(0, nTest));
   const tasks: MtlTask[] = cfg.domains.map((d) => ({ name: d, outputs: ds.numClasses, loss: 'softmax-ce' }));
-  const data: MtlData = {
-    tasks,
-    train: domainSplit(ds.train, trainItems, cfg.domains, rng, cfg.noise),
-    val: domainSplit(ds.train, valItems, cfg.domains, rng, cfg.noise),
-    test: domainSplit(ds.test, testItems, cfg.domains, rng, cfg.noise),
-    pairing: cfg.pairing,
-  };
+  const train = domainSplit(ds.train, trainItems, cfg.domains, rng, cfg.noise);
+  const val = domainSplit(ds.train, valItems, cfg.domains, rng, cfg.noise);
+  // Selection runs (evalSplit = val) never build the test split: their final metrics are validation metrics.
+  const test = cfg.evalSplit === 'val' ? val : domainSplit(ds.test, testItems, cfg.domains, rng, cfg.noise);
+  const data: MtlData = { tasks, train, val, test, pairing: cfg.pairing };
   cache.set(key, data);
   return data;
 }

@@ -41,8 +41,8 @@ export type MtlMultiFashionConfig = z.infer<typeof schema> & MtlTrainConfig;
 const cache = new Map<string, MtlData>();
 
 /** The Multi-Fashion data of a config (deterministic in data dir, sizes and dataSeed; cached per worker). */
-export function multiFashionData(cfg: Pick<MtlMultiFashionConfig, 'data' | 'nTrain' | 'nVal' | 'nTest' | 'dataSeed'>): MtlData {
-  const key = JSON.stringify([cfg.data, cfg.nTrain, cfg.nVal, cfg.nTest, cfg.dataSeed]);
+export function multiFashionData(cfg: Pick<MtlMultiFashionConfig, 'data' | 'nTrain' | 'nVal' | 'nTest' | 'dataSeed' | 'evalSplit'>): MtlData {
+  const key = JSON.stringify([cfg.data, cfg.nTrain, cfg.nVal, cfg.nTest, cfg.dataSeed, cfg.evalSplit]);
   const hit = cache.get(key);
   if (hit) return hit;
   const ds = loadImageDataset(cfg.data);
@@ -52,13 +52,11 @@ export function multiFashionData(cfg: Pick<MtlMultiFashionConfig, 'data' | 'nTra
   const valPool = perm.slice(0, nValItems);
   const trainPool = perm.slice(nValItems);
   const toSplit = (m: ReturnType<typeof makeMultiFashion>) => ({ inputs: [m.images], labels: m.labels, n: m.n, height: m.height, width: m.width });
-  const data: MtlData = {
-    tasks: tasksFor(ds.numClasses),
-    train: toSplit(makeMultiFashion(ds.train, cfg.nTrain, rng, { pool: trainPool })),
-    val: toSplit(makeMultiFashion(ds.train, cfg.nVal, rng, { pool: valPool })),
-    test: toSplit(makeMultiFashion(ds.test, cfg.nTest, rng)),
-    pairing: 'paired',
-  };
+  const train = toSplit(makeMultiFashion(ds.train, cfg.nTrain, rng, { pool: trainPool }));
+  const val = toSplit(makeMultiFashion(ds.train, cfg.nVal, rng, { pool: valPool }));
+  // Selection runs (evalSplit = val) never build the test split: their final metrics are validation metrics.
+  const test = cfg.evalSplit === 'val' ? val : toSplit(makeMultiFashion(ds.test, cfg.nTest, rng));
+  const data: MtlData = { tasks: tasksFor(ds.numClasses), train, val, test, pairing: 'paired' };
   cache.set(key, data);
   return data;
 }

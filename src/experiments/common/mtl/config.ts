@@ -31,7 +31,7 @@ export const repMtlConfigSchema = z
     tsr: z.boolean().default(true),
     csa: z.boolean().default(true),
     includePositive: z.boolean().default(false),
-    saliencyLoss: z.enum(['raw', 'log']).default('raw'),
+    saliencyLoss: z.enum(['raw', 'log', 'auto']).default('auto'),
     headGrad: z.boolean().default(true),
     positions: z.enum(['spatial', 'channels']).default('spatial'),
     eps: z.number().positive().default(1e-8),
@@ -57,6 +57,10 @@ export const mtlTrainShape = {
   /** results.json of an earlier run holding `stl` runs: Δm baseline when `stl` is not among the methods. */
   baseline: z.string().default('').describe('results.json of an earlier run holding `stl` runs: Δm baseline when `stl` is not among the methods.'),
   repmtl: repMtlConfigSchema,
+  evalSplit: z
+    .enum(['test', 'val'])
+    .default('test')
+    .describe('Split of the final metrics: "val" for choices (λ, LR) — the run then never builds the test split; "test" only for reported numbers.'),
 };
 
 export interface MtlTrainConfig {
@@ -77,6 +81,7 @@ export interface MtlTrainConfig {
   evalBatch: number;
   alphaMinTail: number;
   baseline: string;
+  evalSplit: 'test' | 'val';
   repmtl: Record<string, unknown>;
   [weighting: string]: unknown;
 }
