@@ -19,7 +19,7 @@ import { hashString, runRng } from '../common/image-classification.js';
 import { knownMtlMethods, mtlDerive, MTL_METRICS, MTL_METHOD_PATTERNS, mtlReport, mtlTrainShape, runMtl, weightingConfigShape, type MtlData, type MtlSplit, type MtlTrainConfig } from '../common/mtl/index.js';
 import type { Experiment } from '../types.js';
 
-const DEFAULT_METHODS = ['stl', 'ew', 'uw', 'dwa', 'rlw', 'famo', 'gradnorm', 'mgda', 'pcgrad', 'cagrad', 'imtl', 'nash-mtl', 'aligned-mtl', 'db-mtl', 'rep-mtl', 'rep-mtl-tsr', 'rep-mtl-csa'];
+const DEFAULT_METHODS = ['stl', 'ew', 'log-ew', 'uw', 'dwa', 'rlw', 'famo', 'gradnorm', 'mgda', 'pcgrad', 'cagrad', 'imtl', 'nash-mtl', 'aligned-mtl', 'db-mtl', 'rep-mtl', 'rep-mtl-tsr', 'rep-mtl-csa'];
 
 const schema = z
   .object({
@@ -84,7 +84,7 @@ export const mtlFashionDomains: Experiment<MtlFashionDomainsConfig> = {
   name: 'mtl-fashion-domains',
   description: 'Multi-task learning under domain shift: four visual domains of Fashion-MNIST as tasks with 1000 items each (STL, 15 weightings, Rep-MTL)',
   schema: schema as unknown as z.ZodType<MtlFashionDomainsConfig>,
-  quick: { methods: ['stl', 'ew', 'pcgrad', 'rep-mtl'], seeds: [1, 2, 3], nPerDomain: 512, nVal: 256, nTest: 1000, epochs: 6 },
+  quick: { methods: ['stl', 'ew', 'log-ew', 'pcgrad', 'rep-mtl'], seeds: [1, 2, 3], nPerDomain: 512, nVal: 256, nTest: 1000, epochs: 6 },
   knownMethods: () => knownMtlMethods(),
   validate: (cfg) => {
     loadImageDataset(cfg.data);
