@@ -766,6 +766,11 @@ describe('data and experiment', () => {
     // Δm(rep) − Δm(log-ew) per seed: 1.0 − 0, 2.5 − 0, 0 − (2/0.7)/2
     close(dm.meanDiff, (1.0 + 2.5 - 2 / 0.7 / 2) / 3, 1e-9);
     assert.ok(Math.abs(acc.t - tTest([0.7, 0.505, 0.615], [0.5, 0.71, 0.6]).t) > 0.1, 'positional pairing would differ');
+    // Without STL runs Δm is not computed, but the avg-acc comparison with the base still is.
+    const noStl = mtlDerive(['left', 'right'], runs.filter((r) => r.method !== 'stl'), '');
+    const only = (noStl.values as { rep_vs_base: Record<string, { metric: string; meanDiff: number }[]> }).rep_vs_base['rep-mtl'];
+    assert.deepEqual(only.map((x) => x.metric), ['avg_acc']);
+    close(only[0].meanDiff, want.meanDiff, 1e-12);
   });
 
   test('choices read validation only: evalSplit=val runs never depend on test labels; selection refuses test runs', async () => {

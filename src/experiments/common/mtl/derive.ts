@@ -39,7 +39,7 @@ export function mtlDerive(taskNames: string[], runs: readonly RunRecord[], basel
   const stlMean: Record<string, number> | null = stl.length
     ? Object.fromEntries(dm.map((m) => [m.key, meanStd(stl.map((r) => r.metrics[m.key])).mean]))
     : readBaseline(baselinePath);
-  if (!stlMean) return { values: { delta_m: null, note: 'no stl runs and no baseline: Δm not computed' } };
+  if (!stlMean) return { values: { delta_m: null, note: 'no stl runs and no baseline: Δm not computed', rep_vs_base: repVsBase(runs) } };
   const runMetrics: Record<string, Record<string, number>> = {};
   for (const r of runs) {
     const same = stl.find((s) => s.seed === r.seed);
