@@ -215,6 +215,7 @@ test('list prints method patterns, list weightings their papers; config prints r
   assert.equal(w.status, 0, w.stderr);
   assert.match(w.stdout, /pcgrad\s+.*Yu et al|pcgrad\s+.*Gradient Surgery/i);
   assert.match(w.stdout, /cagrad\.calpha=/);
+  assert.match(w.stdout, /log-ew\s+.*Dual-Balancing.*Rep-MTL/);
   const c = cli(['config', 'fashion-baseline', '--quick', '--set', 'epochs=7']);
   assert.equal(c.status, 0, c.stderr);
   assert.match(c.stdout, /^epochs = 7$/m);

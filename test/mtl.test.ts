@@ -28,8 +28,11 @@ import {
   mgdaWeights,
   minNormWeights,
   mtlGradFn,
+  listWeightings,
+  batchLosses,
   mtlParams,
   nashWeights,
+  nashWeightsNormalized,
   pairedTTest,
   pcgradWeights,
   repMtlRegularizer,
@@ -49,7 +52,9 @@ import { Trainer } from '../src/train/trainer.js';
 import { AdamW } from '../src/train/optimizers.js';
 import { constant } from '../src/train/schedules.js';
 import { runExperiment } from '../src/experiments/runner.js';
-import { knownMtlMethods, parseMtlMethod } from '../src/experiments/common/mtl/index.js';
+import { chooseOnValidation, knownMtlMethods, mtlDerive, parseMtlMethod, readCandidate } from '../src/experiments/common/mtl/index.js';
+import { pairedTTest as tTest } from '../src/stats/index.js';
+import { writeFileSync } from 'node:fs';
 import { makeMultiFashion, resizeArea, applyDomain } from '../src/data/multi-fashion.js';
 import { writeSyntheticIdx } from './helpers/synthetic.js';
 import { tempDir } from './helpers/tmp.js';
@@ -71,6 +76,16 @@ describe('loss weightings', () => {
     const w = createWeighting('ew', 3) as LossWeighting;
     const v = tf.tidy(() => w.combine([tf.scalar(1), tf.scalar(2), tf.scalar(3.5)], ctx({ numTasks: 3 })).dataSync()[0]);
     assert.equal(v, 6.5);
+  });
+
+  test('log-EW: Σ log(L_t + ε), and its gradient divides each task loss gradient by the loss', () => {
+    const w = createWeighting('log-ew', 2) as LossWeighting;
+    const v = tf.tidy(() => w.combine([tf.scalar(0.5), tf.scalar(4)], ctx()).dataSync()[0]);
+    close(v, Math.log(0.5) + Math.log(4), 1e-6);
+    const g = tf.tidy(() => Array.from(tf.grad((l: tf.Tensor) => w.combine([tf.reshape(tf.slice(l, 0, 1), []) as tf.Scalar, tf.reshape(tf.slice(l, 1, 1), []) as tf.Scalar], ctx()))(tf.tensor1d([0.5, 4])).dataSync()));
+    close(g[0], 2, 1e-5);
+    close(g[1], 0.25, 1e-6);
+    assert.match(listWeightings().find((f) => f.name === 'log-ew')!.paper, /Dual-Balancing/);
   });
 
   test('UW: Σ L/(2e^s) + s/2 with s = −0.5, and ∂/∂s = −L/(2e^s) + 1/2', () => {
@@ -146,21 +161,6 @@ describe('gradient weightings (closed forms on hand-made gradients)', () => {
     assert.deepEqual(pcgradWeights(gram([[1, 0], [1, 1]]), new Rng(1)), [1, 1]);
   });
 
-  test('PCGrad in the training step equals the projection of the real per-task gradients', () => {
-    // Checked through the combine() contract: weights returned for the step's Gram reproduce the projection.
-    const w = createWeighting('pcgrad', 2);
-    assert.equal(w.kind, 'grad');
-    const g = [
-      [3, -1, 0],
-      [-2, 1, 1],
-    ];
-    const out = (w as { combine: (i: never, c: WeightingContext) => { weights: number[] } }).combine({ gram: gram(g) } as never, ctx());
-    const d = combo(out.weights, g);
-    const p1 = g[0].map((x, i) => x - ((3 * -2 + -1 * 1) / 6) * g[1][i]);
-    const p2 = g[1].map((x, i) => x - ((3 * -2 + -1 * 1) / 10) * g[0][i]);
-    d.forEach((x, i) => close(x, p1[i] + p2[i], 1e-6));
-  });
-
   test('MGDA: min-norm point of two gradients in closed form; three gradients vs brute force', () => {
     // ‖γ g1 + (1−γ) g2‖² with g1 = [2,0], g2 = [0,1]: 4γ² + (1−γ)² → γ = 1/5
     const w = mgdaWeights({ gram: gram([[2, 0], [0, 1]]), losses: [1, 1] });
@@ -220,17 +220,38 @@ describe('gradient weightings (closed forms on hand-made gradients)', () => {
     close(proj[0], proj[2], 1e-8);
   });
 
-  test('Nash-MTL: (GGᵀα)_t = 1/α_t; orthogonal gradients give α_t = 1/‖g_t‖', () => {
-    const a = nashWeights(gram([[2, 0], [0, 0.5]]));
-    close(a[0], 0.5, 1e-8);
-    close(a[1], 2, 1e-8);
+  test('Nash-MTL: the normalised-Gram solution solves K̂α = 1/α and is unchanged by g → c·g', () => {
     const K = gram([
       [1, 0.2, 0.1],
       [0.3, 1.5, -0.2],
       [0, 0.4, 0.8],
     ]);
-    const b = nashWeights(K);
-    K.forEach((row, i) => close(row.reduce((s, x, j) => s + x * b[j], 0), 1 / b[i], 1e-7));
+    const nf = Math.sqrt(K.flat().reduce((s, v) => s + v * v, 0));
+    const an = nashWeightsNormalized(K);
+    K.forEach((row, i) => close(row.reduce((s, x, j) => s + (x / nf) * an[j], 0), 1 / an[i], 1e-7, `row ${i}`));
+    for (const c of [1e-3, 7]) {
+      const ac = nashWeightsNormalized(K.map((r) => r.map((v) => v * c * c)));
+      ac.forEach((x, i) => close(x, an[i], 1e-7 * an[i], `α_${i} at scale ${c}`));
+    }
+  });
+
+  test('Nash-MTL (official scale): ‖Σ α_t g_t‖² = T for any gradient scale; g → c·g gives α → α/c, the same update', () => {
+    const rng = new Rng(5);
+    const G = Array.from({ length: 3 }, () => Array.from({ length: 8 }, () => rng.normal()));
+    const a1 = nashWeights(gram(G));
+    const d1 = combo(a1, G);
+    for (const c of [1e-3, 1, 40]) {
+      const Gc = G.map((r) => r.map((x) => x * c));
+      const a = nashWeights(gram(Gc));
+      const d = combo(a, Gc);
+      close(d.reduce((s, x) => s + x * x, 0), 3, 1e-6, `‖d‖² at scale ${c}`);
+      a.forEach((x, i) => close(x * c, a1[i], 1e-7 * a1[i], `α_${i}·c at scale ${c}`));
+      d.forEach((x, j) => close(x, d1[j], 1e-6, `d_${j} at scale ${c}`));
+    }
+    // Orthogonal gradients: α_t = 1/‖g_t‖ (each task's component of the update has unit norm).
+    const b = nashWeights(gram([[2, 0], [0, 0.5]]));
+    close(b[0], 0.5, 1e-8);
+    close(b[1], 2, 1e-8);
   });
 
   test('Aligned-MTL: orthogonal gradients with norms 2 and 1 give α = [1/2, 1]', () => {
@@ -536,6 +557,7 @@ describe('training step', () => {
       const trainer = new Trainer({ params: mtlParams(net, w), optimizer: new AdamW(), schedule: constant(1e-2) });
       const info = { losses: [0, 0], tsr: null, csa: null };
       const first = trainer.trainStepWith(mtlGradFn({ net, weighting: w, rep }, { inputs: [x], targets: ys }, ctx({ epoch: 1, epochLosses: [[1, 1]] }), info));
+      const startLoss = info.losses[0] + info.losses[1];
       const n0 = tf.memory().numTensors;
       let last = first;
       for (let i = 0; i < 40; i++) {
@@ -543,8 +565,9 @@ describe('training step', () => {
         w.afterStep?.({ ctx: ctx(), losses: info.losses, lossesAfter: info.losses.map((l) => l * 0.99) });
       }
       assert.equal(tf.memory().numTensors, n0, 'no tensors leak per step');
+      // 40 steps on one fixed batch of 4: every weighting must at least halve the summed task loss.
       const sumLoss = info.losses[0] + info.losses[1];
-      assert.ok(sumLoss < 2 * Math.log(3), `task losses fell: ${info.losses}`);
+      assert.ok(sumLoss < 0.5 * startLoss, `task losses fell from ${startLoss} to ${sumLoss} (${info.losses})`);
       assert.ok(Number.isFinite(last));
       if (withRep) assert.ok(info.tsr !== null && info.csa !== null);
       trainer.optimizer.dispose();
@@ -552,6 +575,87 @@ describe('training step', () => {
       net.dispose();
     });
   }
+
+  /** Each task's own gradient w.r.t. the shared encoder (flattened) and its head, computed without the MTL step. */
+  const taskGrads = (net: MultiTaskNet, x: tf.Tensor4D, ys: tf.Tensor1D[]) =>
+    net.tasks.map((task, t) =>
+      tf.tidy(() => {
+        const { grads } = tf.variableGrads(() => taskLoss(task, net.head(t, net.encode(x)).logits, ys[t]), [...net.encoderVars, ...net.headVars(t)]);
+        return { shared: net.encoderVars.flatMap((v) => Array.from(grads[v.name].dataSync())), head: net.headVars(t).map((v) => Array.from(grads[v.name].dataSync())) };
+      }),
+    );
+  /** The gradients one MTL step hands to the optimizer, by variable name. */
+  const stepGrads = (net: MultiTaskNet, weighting: ReturnType<typeof createWeighting>, x: tf.Tensor4D, ys: tf.Tensor1D[]) =>
+    tf.tidy(() => {
+      const params = mtlParams(net, weighting);
+      const r = mtlGradFn({ net, weighting, rep: null }, { inputs: [x], targets: ys }, ctx(), { losses: [0, 0], tsr: null, csa: null })(params);
+      return { shared: net.encoderVars.flatMap((v) => Array.from(r.grads[params.indexOf(v)]!.dataSync())), byName: Object.fromEntries(params.map((p, i) => [p.name, Array.from(r.grads[i]!.dataSync())])) };
+    });
+
+  test('PCGrad in the training step: the shared gradient is the projection of the real per-task gradients', () => {
+    const dot = (a: number[], b: number[]) => a.reduce((s, v, i) => s + v * b[i], 0);
+    // The first fixture seed whose two task gradients conflict on the shared encoder (deterministic).
+    let fx = tinyNet(0, 21);
+    let [g1, g2] = taskGrads(fx.net, fx.x, fx.ys).map((g) => g.shared);
+    for (let seed = 22; dot(g1, g2) >= 0 && seed < 60; seed++) {
+      fx.net.dispose();
+      fx = tinyNet(0, seed);
+      [g1, g2] = taskGrads(fx.net, fx.x, fx.ys).map((g) => g.shared);
+    }
+    const { net, x, ys } = fx;
+    const c = dot(g1, g2);
+    assert.ok(c < 0, `a fixture with conflicting task gradients exists (g1·g2 = ${c})`);
+    const p1 = g1.map((v, i) => v - (c / dot(g2, g2)) * g2[i]);
+    const p2 = g2.map((v, i) => v - (c / dot(g1, g1)) * g1[i]);
+    const d = stepGrads(net, createWeighting('pcgrad', 2), x, ys).shared;
+    const scale = Math.max(...d.map(Math.abs));
+    d.forEach((v, i) => close(v, p1[i] + p2[i], 1e-4 * scale, `shared[${i}]`));
+    net.dispose();
+  });
+
+  test('Nash-MTL in the training step: shared update of norm √T clipped to maxNorm, heads get α_t-weighted gradients', () => {
+    const { net, x, ys } = tinyNet(0, 22);
+    const tg = taskGrads(net, x, ys);
+    const K = gram(tg.map((g) => g.shared));
+    const norm = (v: number[]) => Math.sqrt(v.reduce((s, a) => s + a * a, 0));
+    // official recipe: ‖d‖ = √2 > maxNorm = 1 → clipped to 1
+    close(norm(stepGrads(net, createWeighting('nash-mtl', 2), x, ys).shared), 1, 1e-4);
+    const raw = stepGrads(net, createWeighting('nash-mtl', 2, { maxNorm: 0 }), x, ys);
+    close(norm(raw.shared), Math.SQRT2, 1e-3);
+    const a = nashWeights(K);
+    net.headVars(0).forEach((v, k) => raw.byName[v.name].forEach((g, i) => close(g, a[0] * tg[0].head[k][i], 1e-4 * Math.max(1, Math.abs(a[0] * tg[0].head[k][i])))));
+    // ablation: the scale-free α of the normalised Gram leaves the update at the gradients' own scale, √(T·‖GGᵀ‖_F)
+    const nf = Math.sqrt(K.flat().reduce((s, v) => s + v * v, 0));
+    close(norm(stepGrads(net, createWeighting('nash-mtl', 2, { maxNorm: 0, normalizedAlpha: true }), x, ys).shared), Math.sqrt(2 * nf), 1e-3 * Math.sqrt(2 * nf));
+    net.dispose();
+  });
+
+  test('FAMO through trainMultiTask: afterStep gets the losses before the step and the same batch\'s losses after it', () => {
+    const xs = tf.randomNormal([8, 6, 6, 1], 0, 1, 'float32', 31) as tf.Tensor4D;
+    const la = tf.tensor1d([0, 1, 2, 0, 1, 2, 0, 1], 'int32');
+    const lb = tf.tensor1d([2, 2, 0, 1, 1, 0, 2, 0], 'int32');
+    const { net } = tinyNet(0, 23);
+    const w = createWeighting('famo', 2);
+    const inner = w.afterStep!.bind(w);
+    const seen: { step: number; losses: number[]; after: number[]; own: number[] }[] = [];
+    // One batch per epoch holding all 8 samples: the after-step losses must equal a fresh forward on the data.
+    (w as { afterStep: typeof inner }).afterStep = (info) => {
+      const own = tf.tidy(() => net.tasks.map((task, t) => taskLoss(task, net.head(t, net.encode(xs)).logits, t ? lb : la).dataSync()[0]));
+      seen.push({ step: info.ctx.step, losses: [...info.losses], after: [...(info.lossesAfter ?? [])], own });
+      inner(info);
+    };
+    const r = trainMultiTask({ net, weighting: w, rep: null, optimizer: new AdamW(), schedule: constant(1e-2), epochs: 3, rng: new Rng(4), epochBatches: pairedEpochBatches(8, 8, 1), makeBatch: (idx) => ({ inputs: [tf.gather(xs, idx[0]) as tf.Tensor4D], targets: [tf.gather(la, idx[0]), tf.gather(lb, idx[0])] }) });
+    assert.equal(seen.length, 3, 'one afterStep per step');
+    seen.forEach((s, k) => {
+      assert.equal(s.step, k);
+      s.after.forEach((v, t) => close(v, s.own[t], 1e-5, `after-step loss of task ${t}, step ${k}`));
+      assert.ok(s.after.some((v, t) => Math.abs(v - s.losses[t]) > 1e-4), 'after-step losses differ from the pre-step losses');
+      if (k > 0) s.losses.forEach((v, t) => close(v, seen[k - 1].after[t], 1e-5, `pre-step loss ${k} = after-step loss ${k - 1}`));
+    });
+    assert.notDeepEqual((w.getState!() as { w: number[] }).w, [0, 0], 'FAMO logits moved');
+    r.trainer.optimizer.dispose();
+    net.dispose();
+  });
 
   test('multi-input MTL with a representation-space weighting is a UserError (LibMTL #83)', () => {
     const { net, x, ys } = tinyNet(0, 8);
@@ -626,10 +730,69 @@ describe('data and experiment', () => {
   });
 
   test('method names: stl, weightings, rep-mtl variants and compositions', () => {
-    assert.deepEqual(parseMtlMethod('rep-mtl'), { kind: 'mtl', weighting: 'ew', rep: 'both' });
+    assert.deepEqual(parseMtlMethod('rep-mtl'), { kind: 'mtl', weighting: 'log-ew', rep: 'both' });
+    assert.deepEqual(parseMtlMethod('rep-mtl@ew'), { kind: 'mtl', weighting: 'ew', rep: 'both' });
     assert.deepEqual(parseMtlMethod('rep-mtl-csa@pcgrad'), { kind: 'mtl', weighting: 'pcgrad', rep: 'csa' });
     const known = knownMtlMethods();
-    for (const m of ['stl', 'ew', 'uw', 'dwa', 'rlw', 'gradnorm', 'mgda', 'mgda-ub', 'pcgrad', 'cagrad', 'imtl', 'nash-mtl', 'aligned-mtl', 'db-mtl', 'famo', 'rep-mtl', 'rep-mtl-tsr', 'rep-mtl-csa']) assert.ok(known.includes(m), m);
+    for (const m of ['stl', 'ew', 'uw', 'dwa', 'rlw', 'gradnorm', 'mgda', 'mgda-ub', 'pcgrad', 'cagrad', 'imtl', 'nash-mtl', 'aligned-mtl', 'db-mtl', 'famo', 'log-ew', 'rep-mtl', 'rep-mtl-tsr', 'rep-mtl-csa', 'rep-mtl@ew']) assert.ok(known.includes(m), m);
+  });
+
+  test('Δm and Rep-MTL vs its base pair runs by seed, not by position', () => {
+    const run = (method: string, seed: number, l: number, r: number) => ({ method, seed, wallSeconds: 1, metrics: { acc_left: l, acc_right: r, avg_acc: (l + r) / 2 } });
+    // STL differs per seed; runs are listed in scrambled seed order.
+    const runs = [
+      run('rep-mtl', 3, 0.7, 0.7),
+      run('stl', 2, 0.6, 0.6),
+      run('log-ew', 1, 0.5, 0.5),
+      run('stl', 1, 0.5, 0.5),
+      run('rep-mtl', 1, 0.51, 0.5),
+      run('log-ew', 3, 0.72, 0.7),
+      run('stl', 3, 0.7, 0.7),
+      run('rep-mtl', 2, 0.63, 0.6),
+      run('log-ew', 2, 0.6, 0.6),
+    ];
+    const d = mtlDerive(['left', 'right'], runs, '');
+    // rep-mtl seed 2 against stl seed 2: (0.63/0.6 − 1)/2 = +2.5 %
+    close(d.runMetrics!['rep-mtl#2'].delta_m, 2.5, 1e-9);
+    close(d.runMetrics!['rep-mtl#3'].delta_m, 0, 1e-9);
+    const rvb = (d.values as { rep_vs_base: Record<string, { base: string; metric: string; meanDiff: number; t: number; seeds: number[] }[]> }).rep_vs_base['rep-mtl'];
+    const acc = rvb.find((x) => x.metric === 'avg_acc')!;
+    assert.equal(acc.base, 'log-ew');
+    // seed-matched differences: seed 1 +0.005, seed 2 +0.015, seed 3 −0.01
+    const want = tTest([0.505, 0.615, 0.7], [0.5, 0.6, 0.71]);
+    close(acc.meanDiff, want.meanDiff, 1e-12);
+    close(acc.t, want.t, 1e-9);
+    const dm = rvb.find((x) => x.metric === 'delta_m')!;
+    // Δm(rep) − Δm(log-ew) per seed: 1.0 − 0, 2.5 − 0, 0 − (2/0.7)/2
+    close(dm.meanDiff, (1.0 + 2.5 - 2 / 0.7 / 2) / 3, 1e-9);
+    assert.ok(Math.abs(acc.t - tTest([0.7, 0.505, 0.615], [0.5, 0.71, 0.6]).t) > 0.1, 'positional pairing would differ');
+    // Without STL runs Δm is not computed, but the avg-acc comparison with the base still is.
+    const noStl = mtlDerive(['left', 'right'], runs.filter((r) => r.method !== 'stl'), '');
+    const only = (noStl.values as { rep_vs_base: Record<string, { metric: string; meanDiff: number }[]> }).rep_vs_base['rep-mtl'];
+    assert.deepEqual(only.map((x) => x.metric), ['avg_acc']);
+    close(only[0].meanDiff, want.meanDiff, 1e-12);
+  });
+
+  test('choices read validation only: evalSplit=val runs never depend on test labels; selection refuses test runs', async () => {
+    // Two copies of one data set; the second has scrambled test labels.
+    const dataA = writeSyntheticIdx({ nTrain: 200, nTest: 60, size: 12, classes: 4, seed: 3 });
+    const dataB = writeSyntheticIdx({ nTrain: 200, nTest: 60, size: 12, classes: 4, seed: 3 });
+    const lab = join(dataB, 't10k-labels-idx1-ubyte');
+    writeFileSync(lab, readFileSync(lab).map((v, i) => (i >= 8 ? (v + 1) % 4 : v)));
+    const root = tempDir('efftrain-mtl-sel-');
+    const sets = ['nTrain=64', 'nVal=32', 'nTest=48', 'epochs=1', 'batchSize=32', 'channels=[4]', 'repmtl.lambdaTsr=0.3'];
+    const go = (out: string, data: string, extra: string[]) =>
+      runExperiment({ experiment: 'mtl-multifashion', quick: false, outDir: join(root, out), workers: 1, quiet: true, flags: { data, seeds: [1], methods: ['rep-mtl'] }, sets: [...sets, ...extra] });
+    const acc = (r: Awaited<ReturnType<typeof go>>) => r.results.runs.map((x) => x.metrics.avg_acc);
+    // The check can fail: on the test split, scrambled labels change the numbers …
+    assert.notDeepEqual(acc(await go('ta', dataA, [])), acc(await go('tb', dataB, [])));
+    // … on validation they cannot.
+    assert.deepEqual(acc(await go('a', dataB, ['evalSplit=val'])), acc(await go('va', dataA, ['evalSplit=val'])));
+    await go('c', dataA, ['evalSplit=val', 'repmtl.lambdaTsr=0.9']);
+    const pick = chooseOnValidation([readCandidate(join(root, 'va')), readCandidate(join(root, 'c'))], { method: 'rep-mtl', keys: ['repmtl.lambdaTsr'], metric: 'avg_acc' });
+    assert.equal(pick.rows.length, 2);
+    assert.equal(pick.best.values['repmtl.lambdaTsr'], pick.rows[0].mean >= pick.rows[1].mean ? 0.3 : 0.9);
+    assert.throws(() => chooseOnValidation([readCandidate(join(root, 'va')), readCandidate(join(root, 'ta'))], { method: 'rep-mtl', keys: ['repmtl.lambdaTsr'], metric: 'avg_acc' }), /not on validation/);
   });
 
   test('tiny end-to-end run of mtl-multifashion: results contract, Δm vs STL, report with maps and α', async () => {

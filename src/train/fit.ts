@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../engine/rng.js';
 import { epochBatches } from '../data/batching.js';
 import { loadCheckpointFrom, saveCheckpointTo, type CheckpointStore } from './checkpoint.js';
-import type { Trainer } from './trainer.js';
+import type { GradFn, Trainer } from './trainer.js';
 
 export type EpochRow = Record<string, number>;
 
@@ -18,9 +18,15 @@ export interface FitStepInfo {
 /**
  * A hook into `fit`'s loop (progress, evaluation, technique state such as an EMA). Hooks run in order; their
  * `state` is saved in checkpoints under the hook's name and restored on resume, so a resumed run is exact.
+ * `B` is the batch type (row indices by default; multi-input tasks use one index array per input).
  */
-export interface FitHook {
+export interface FitHook<B = Int32Array> {
   name: string;
+  /**
+   * Right after each optimizer step (before the `step` observers), with the step's batch: for techniques that
+   * read the model after the update (e.g. FAMO's task losses on the same batch after the step).
+   */
+  afterStep?(info: FitStepInfo & { batch: B }): void;
   /** After every optimizer step (cheap observers). */
   step?(info: FitStepInfo): void;
   /** Evaluation after each epoch: metrics merged into the epoch row. */
@@ -31,7 +37,7 @@ export interface FitHook {
   state?: { get(): unknown; set(s: unknown): void };
 }
 
-export interface FitOptions {
+export interface FitOptions<B = Int32Array> {
   trainer: Trainer;
   /** Number of training examples; batches are seeded permutations of 0..n-1 with a fixed size (last partial batch dropped). */
   numTrain: number;
@@ -39,8 +45,15 @@ export interface FitOptions {
   epochs: number;
   /** The run's RNG: it draws each epoch's order, and may be shared with dropout/noise in `lossFn`. Saved in checkpoints. */
   rng: Rng;
-  /** Loss of one batch, called inside tf.variableGrads. */
-  lossFn: (batch: Int32Array, step: number) => tf.Scalar;
+  /** Loss of one batch, called inside tf.variableGrads. One of `lossFn` / `gradFn` is required. */
+  lossFn?: (batch: B, step: number) => tf.Scalar;
+  /**
+   * Instead of `lossFn`: the gradient function of one batch for `Trainer.trainStepWith` (e.g. multi-task
+   * weightings). Called inside a tf.tidy that also holds the step, so tensors it creates are freed after it.
+   */
+  gradFn?: (batch: B, step: number, epoch: number) => GradFn;
+  /** One epoch's batches from the run's RNG; default: a seeded permutation of 0..numTrain-1 cut into `batchSize` rows. */
+  batches?: (rng: Rng) => B[];
   /** Evaluation after each epoch; returns metrics merged into the epoch row (e.g. val/test accuracy). */
   evaluate?: (epoch: number) => Record<string, number>;
   /** Called with each finished epoch row {epoch, step, train_loss, lr, …evaluate()}. */
@@ -55,7 +68,7 @@ export interface FitOptions {
   extraState?: { get(): Record<string, unknown>; set(s: Record<string, unknown>): void };
   extraVars?: tf.Variable[];
   /** Hooks for step, evaluation, epoch and named checkpoint state (run after the callbacks above). */
-  hooks?: FitHook[];
+  hooks?: FitHook<B>[];
 }
 
 export interface FitResult {
@@ -69,7 +82,9 @@ export interface FitResult {
  * because the checkpoint stores the RNG state at the start of the epoch (to regenerate its batch order)
  * and at the checkpoint (for everything drawn since).
  */
-export function fit(o: FitOptions): FitResult {
+export function fit<B = Int32Array>(o: FitOptions<B>): FitResult {
+  if (!o.lossFn && !o.gradFn) throw new Error('fit: lossFn or gradFn is required');
+  const makeBatches = o.batches ?? ((r: Rng) => epochBatches(o.numTrain, o.batchSize, r) as unknown as B[]);
   const { trainer, rng } = o;
   let history: EpochRow[] = [];
   let startEpoch = 0;
@@ -108,12 +123,12 @@ export function fit(o: FitOptions): FitResult {
     );
   };
   for (let epoch = startEpoch; epoch < o.epochs; epoch++) {
-    let batches: Int32Array[];
+    let batches: B[];
     if (skipBatches > 0) {
-      batches = epochBatches(o.numTrain, o.batchSize, Rng.fromState(epochRngState));
+      batches = makeBatches(Rng.fromState(epochRngState));
     } else {
       epochRngState = rng.getState();
-      batches = epochBatches(o.numTrain, o.batchSize, rng);
+      batches = makeBatches(rng);
     }
     if (skipBatches === 0) {
       lossSum = 0;
@@ -123,10 +138,11 @@ export function fit(o: FitOptions): FitResult {
     for (let b = skipBatches; b < batches.length; b++) {
       const batch = batches[b];
       const step = trainer.step;
-      const loss = trainer.trainStep(() => o.lossFn(batch, step));
+      const loss = o.gradFn ? tf.tidy(() => trainer.trainStepWith(o.gradFn!(batch, step, epoch))) : trainer.trainStep(() => o.lossFn!(batch, step));
       lossSum += loss;
       lossN++;
       const info = { epoch, step: trainer.step, batchInEpoch: b + 1, batchesPerEpoch: batches.length, loss };
+      for (const h of hooks) h.afterStep?.({ ...info, batch });
       o.onStep?.(info);
       for (const h of hooks) h.step?.(info);
       if (ckpt?.everySteps && trainer.step % ckpt.everySteps === 0 && b + 1 < batches.length) save(epoch, b + 1);

@@ -19,7 +19,7 @@ import { hashString, runRng } from '../common/image-classification.js';
 import { knownMtlMethods, mtlDerive, MTL_METRICS, MTL_METHOD_PATTERNS, mtlReport, mtlTrainShape, runMtl, weightingConfigShape, type MtlData, type MtlSplit, type MtlTrainConfig } from '../common/mtl/index.js';
 import type { Experiment } from '../types.js';
 
-const DEFAULT_METHODS = ['stl', 'ew', 'uw', 'dwa', 'rlw', 'famo', 'gradnorm', 'mgda', 'pcgrad', 'cagrad', 'imtl', 'nash-mtl', 'aligned-mtl', 'db-mtl', 'rep-mtl', 'rep-mtl-tsr', 'rep-mtl-csa'];
+const DEFAULT_METHODS = ['stl', 'ew', 'log-ew', 'uw', 'dwa', 'rlw', 'famo', 'gradnorm', 'mgda', 'pcgrad', 'cagrad', 'imtl', 'nash-mtl', 'aligned-mtl', 'db-mtl', 'rep-mtl', 'rep-mtl-tsr', 'rep-mtl-csa'];
 
 const schema = z
   .object({
@@ -52,8 +52,8 @@ function domainSplit(split: Parameters<typeof makeDomainSplit>[0], items: Int32A
 }
 
 /** The domain data of a config (deterministic in data dir, sizes, pairing, noise and dataSeed; cached per worker). */
-export function domainData(cfg: Pick<MtlFashionDomainsConfig, 'data' | 'domains' | 'nPerDomain' | 'nVal' | 'nTest' | 'pairing' | 'noise' | 'dataSeed'>): MtlData {
-  const key = JSON.stringify([cfg.data, cfg.domains, cfg.nPerDomain, cfg.nVal, cfg.nTest, cfg.pairing, cfg.noise, cfg.dataSeed]);
+export function domainData(cfg: Pick<MtlFashionDomainsConfig, 'data' | 'domains' | 'nPerDomain' | 'nVal' | 'nTest' | 'pairing' | 'noise' | 'dataSeed' | 'evalSplit'>): MtlData {
+  const key = JSON.stringify([cfg.data, cfg.domains, cfg.nPerDomain, cfg.nVal, cfg.nTest, cfg.pairing, cfg.noise, cfg.dataSeed, cfg.evalSplit]);
   const hit = cache.get(key);
   if (hit) return hit;
   const ds = loadImageDataset(cfg.data);
@@ -71,13 +71,11 @@ export function domainData(cfg: Pick<MtlFashionDomainsConfig, 'data' | 'domains'
   const nTest = Math.min(cfg.nTest, ds.test.n);
   const testItems = cfg.domains.map(() => testPerm.slice(0, nTest));
   const tasks: MtlTask[] = cfg.domains.map((d) => ({ name: d, outputs: ds.numClasses, loss: 'softmax-ce' }));
-  const data: MtlData = {
-    tasks,
-    train: domainSplit(ds.train, trainItems, cfg.domains, rng, cfg.noise),
-    val: domainSplit(ds.train, valItems, cfg.domains, rng, cfg.noise),
-    test: domainSplit(ds.test, testItems, cfg.domains, rng, cfg.noise),
-    pairing: cfg.pairing,
-  };
+  const train = domainSplit(ds.train, trainItems, cfg.domains, rng, cfg.noise);
+  const val = domainSplit(ds.train, valItems, cfg.domains, rng, cfg.noise);
+  // Selection runs (evalSplit = val) never build the test split: their final metrics are validation metrics.
+  const test = cfg.evalSplit === 'val' ? val : domainSplit(ds.test, testItems, cfg.domains, rng, cfg.noise);
+  const data: MtlData = { tasks, train, val, test, pairing: cfg.pairing };
   cache.set(key, data);
   return data;
 }
@@ -86,7 +84,7 @@ export const mtlFashionDomains: Experiment<MtlFashionDomainsConfig> = {
   name: 'mtl-fashion-domains',
   description: 'Multi-task learning under domain shift: four visual domains of Fashion-MNIST as tasks with 1000 items each (STL, 15 weightings, Rep-MTL)',
   schema: schema as unknown as z.ZodType<MtlFashionDomainsConfig>,
-  quick: { methods: ['stl', 'ew', 'pcgrad', 'rep-mtl'], seeds: [1, 2, 3], nPerDomain: 512, nVal: 256, nTest: 1000, epochs: 6 },
+  quick: { methods: ['stl', 'ew', 'log-ew', 'pcgrad', 'rep-mtl'], seeds: [1, 2, 3], nPerDomain: 512, nVal: 256, nTest: 1000, epochs: 6 },
   knownMethods: () => knownMtlMethods(),
   validate: (cfg) => {
     loadImageDataset(cfg.data);

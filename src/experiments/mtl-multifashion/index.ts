@@ -3,8 +3,9 @@
  * overlap on one canvas (item 1 top-left, item 2 shifted by 8 px for 28×28 items, pixel-wise max, resized
  * back to 28×28); task `left` classifies item 1, task `right` item 2. Model: shared encoder
  * Conv3×3(16)-ReLU-MaxPool-Conv3×3(32)-ReLU-MaxPool (Z = 7×7×32), one linear head per task.
- * Methods: `stl` (one network per task, the Δm baseline), every registered weighting (EW, UW, GLS, RLW, DWA,
- * FAMO, GradNorm, MGDA, MGDA-UB, PCGrad, CAGrad, IMTL, Nash-MTL, Aligned-MTL, DB-MTL), `rep-mtl` (on EW),
+ * Methods: `stl` (one network per task, the Δm baseline), every registered weighting (EW, log-loss EW, UW, GLS,
+ * RLW, DWA, FAMO, GradNorm, MGDA, MGDA-UB, PCGrad, CAGrad, IMTL, Nash-MTL, Aligned-MTL, DB-MTL), `rep-mtl` (on
+ * log-loss EW, the paper's setting),
  * `rep-mtl-tsr`, `rep-mtl-csa`, and `rep-mtl[-tsr|-csa]@<weighting>`.
  * Paper: Wang, Li, Xu, "Rep-MTL", ICCV 2025 (arXiv 2507.21049); method notes: shared/methods/rep-mtl.md.
  */
@@ -20,7 +21,7 @@ import type { Experiment } from '../types.js';
 const TASK_NAMES = ['left', 'right'];
 const tasksFor = (numClasses: number): MtlTask[] => TASK_NAMES.map((name) => ({ name, outputs: numClasses, loss: 'softmax-ce' }));
 
-const DEFAULT_METHODS = ['stl', 'ew', 'uw', 'dwa', 'rlw', 'famo', 'gradnorm', 'mgda', 'mgda-ub', 'pcgrad', 'cagrad', 'imtl', 'nash-mtl', 'aligned-mtl', 'db-mtl', 'rep-mtl', 'rep-mtl-tsr', 'rep-mtl-csa'];
+const DEFAULT_METHODS = ['stl', 'ew', 'log-ew', 'uw', 'dwa', 'rlw', 'famo', 'gradnorm', 'mgda', 'mgda-ub', 'pcgrad', 'cagrad', 'imtl', 'nash-mtl', 'aligned-mtl', 'db-mtl', 'rep-mtl', 'rep-mtl-tsr', 'rep-mtl-csa'];
 
 const schema = z
   .object({
@@ -41,8 +42,8 @@ export type MtlMultiFashionConfig = z.infer<typeof schema> & MtlTrainConfig;
 const cache = new Map<string, MtlData>();
 
 /** The Multi-Fashion data of a config (deterministic in data dir, sizes and dataSeed; cached per worker). */
-export function multiFashionData(cfg: Pick<MtlMultiFashionConfig, 'data' | 'nTrain' | 'nVal' | 'nTest' | 'dataSeed'>): MtlData {
-  const key = JSON.stringify([cfg.data, cfg.nTrain, cfg.nVal, cfg.nTest, cfg.dataSeed]);
+export function multiFashionData(cfg: Pick<MtlMultiFashionConfig, 'data' | 'nTrain' | 'nVal' | 'nTest' | 'dataSeed' | 'evalSplit'>): MtlData {
+  const key = JSON.stringify([cfg.data, cfg.nTrain, cfg.nVal, cfg.nTest, cfg.dataSeed, cfg.evalSplit]);
   const hit = cache.get(key);
   if (hit) return hit;
   const ds = loadImageDataset(cfg.data);
@@ -52,13 +53,11 @@ export function multiFashionData(cfg: Pick<MtlMultiFashionConfig, 'data' | 'nTra
   const valPool = perm.slice(0, nValItems);
   const trainPool = perm.slice(nValItems);
   const toSplit = (m: ReturnType<typeof makeMultiFashion>) => ({ inputs: [m.images], labels: m.labels, n: m.n, height: m.height, width: m.width });
-  const data: MtlData = {
-    tasks: tasksFor(ds.numClasses),
-    train: toSplit(makeMultiFashion(ds.train, cfg.nTrain, rng, { pool: trainPool })),
-    val: toSplit(makeMultiFashion(ds.train, cfg.nVal, rng, { pool: valPool })),
-    test: toSplit(makeMultiFashion(ds.test, cfg.nTest, rng)),
-    pairing: 'paired',
-  };
+  const train = toSplit(makeMultiFashion(ds.train, cfg.nTrain, rng, { pool: trainPool }));
+  const val = toSplit(makeMultiFashion(ds.train, cfg.nVal, rng, { pool: valPool }));
+  // Selection runs (evalSplit = val) never build the test split: their final metrics are validation metrics.
+  const test = cfg.evalSplit === 'val' ? val : toSplit(makeMultiFashion(ds.test, cfg.nTest, rng));
+  const data: MtlData = { tasks: tasksFor(ds.numClasses), train, val, test, pairing: 'paired' };
   cache.set(key, data);
   return data;
 }
@@ -67,7 +66,7 @@ export const mtlMultiFashion: Experiment<MtlMultiFashionConfig> = {
   name: 'mtl-multifashion',
   description: 'Multi-task learning under task shift: classify the left and the right of two overlapping Fashion-MNIST items (STL, 15 weightings, Rep-MTL)',
   schema: schema as unknown as z.ZodType<MtlMultiFashionConfig>,
-  quick: { methods: ['stl', 'ew', 'pcgrad', 'rep-mtl'], seeds: [1, 2, 3], nTrain: 6144, nVal: 1000, nTest: 2000, epochs: 4 },
+  quick: { methods: ['stl', 'ew', 'log-ew', 'pcgrad', 'rep-mtl'], seeds: [1, 2, 3], nTrain: 6144, nVal: 1000, nTest: 2000, epochs: 4 },
   knownMethods: () => knownMtlMethods(),
   validate: (cfg) => {
     loadImageDataset(cfg.data);

@@ -16,7 +16,7 @@ export { pcgradWeights } from './weightings/pcgrad.js';
 export { mgdaWeights, mgdaNormalizers } from './weightings/mgda.js';
 export { cagradWeights } from './weightings/cagrad.js';
 export { imtlgWeights } from './weightings/imtl.js';
-export { nashWeights } from './weightings/nash-mtl.js';
+export { nashWeights, nashWeightsNormalized } from './weightings/nash-mtl.js';
 export { alignedMtlWeights } from './weightings/aligned-mtl.js';
 export { gradnormLossGrad } from './weightings/gradnorm.js';
 export { dwaWeights } from './weightings/dwa.js';

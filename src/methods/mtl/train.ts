@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../../engine/rng.js';
-import { loadCheckpointFrom, saveCheckpointTo, type CheckpointStore } from '../../train/checkpoint.js';
+import type { CheckpointStore } from '../../train/checkpoint.js';
+import { fit, type FitHook } from '../../train/fit.js';
 import type { Optimizer } from '../../train/optimizers.js';
 import type { Schedule } from '../../train/schedules.js';
 import { Trainer } from '../../train/trainer.js';
@@ -43,78 +44,85 @@ export interface MtlTrainResult {
 }
 
 /**
- * The multi-task epoch loop: seeded fixed-shape batches, one `Trainer.trainStepWith` per batch with the
- * multi-task gradient function, per-task epoch-mean losses (fed to DWA/GradNorm through the context),
- * FAMO's after-step loss, evaluation, and epoch-end checkpoints with exact resume.
+ * The multi-task epoch loop, run by `fit` with the multi-task gradient function: seeded fixed-shape batches, one
+ * `Trainer.trainStepWith` per batch, per-task epoch-mean losses (fed to DWA/GradNorm through the context),
+ * FAMO's after-step losses (an `afterStep` hook on the same batch), evaluation, and epoch-end checkpoints with
+ * exact resume (weighting state and epoch losses as the hook's named state).
  */
 export function trainMultiTask(o: MtlTrainOptions): MtlTrainResult {
   const { net, weighting, rng } = o;
   const T = net.numTasks;
   const names = o.taskNames ?? net.tasks.map((t) => t.name);
   const trainer = new Trainer({ params: mtlParams(net, weighting), optimizer: o.optimizer, schedule: o.schedule, clipNorm: o.clipNorm ?? 0, lastCheckpoint: () => o.checkpoint?.store.name ?? null });
-  let history: MtlEpochRow[] = [];
-  let epochLosses: number[][] = [];
-  let start = 0;
   const sharedSize = net.encoderVars.reduce((s, v) => s + v.size, 0);
   weighting.prepareState?.({ sharedSize });
-  const extraVars = () => weighting.stateVariables ?? [];
-  if (o.checkpoint?.resume && o.checkpoint.store.exists()) {
-    const meta = loadCheckpointFrom(o.checkpoint.store, trainer, extraVars());
-    rng.setState(meta.rng);
-    start = meta.epoch;
-    history = (meta.extra.history as MtlEpochRow[]) ?? [];
-    epochLosses = (meta.extra.epochLosses as number[][]) ?? [];
-    if (meta.extra.weighting) weighting.setState?.(meta.extra.weighting as Record<string, unknown>);
-    for (const row of history) o.onEpoch?.(row);
-  }
+  let epochLosses: number[][] = [];
+  // The current step's context and what it reports; per-epoch sums of what the steps reported.
+  let ctx: WeightingContext = { step: 0, epoch: 0, numTasks: T, rng, epochLosses };
+  let info: MtlStepInfo = { losses: new Array(T).fill(NaN), tsr: null, csa: null };
+  const fresh = () => ({ sums: new Array(T).fill(0), wsum: new Array(T).fill(0), tsr: 0, csa: 0, n: 0 });
+  let acc = fresh();
   const times: number[] = [];
-  for (let epoch = start; epoch < o.epochs; epoch++) {
-    const epochRng = rng.getState();
-    const batches = o.epochBatches(rng);
-    const sums = new Array(T).fill(0);
-    const wsum = new Array(T).fill(0);
-    let tsrSum = 0;
-    let csaSum = 0;
-    let lossSum = 0;
-    const t0 = performance.now();
-    batches.forEach((idx, b) => {
-      const ctx: WeightingContext = { step: trainer.step, epoch, numTasks: T, rng, epochLosses };
-      const info: MtlStepInfo = { losses: new Array(T).fill(NaN), tsr: null, csa: null };
-      const loss = tf.tidy(() => {
-        const batch = o.makeBatch(idx);
-        const l = trainer.trainStepWith(mtlGradFn({ net, weighting, rep: o.rep }, batch, ctx, info));
-        if (weighting.afterStep) {
-          const lossesAfter = weighting.needsLossesAfterStep ? batchLosses(net, batch) : undefined;
-          weighting.afterStep({ ctx, losses: info.losses, lossesAfter });
-        }
-        return l;
+  let live = false;
+  const hook: FitHook<Int32Array[]> = {
+    name: 'mtl',
+    afterStep: ({ batch }) => {
+      if (weighting.afterStep) {
+        const lossesAfter = weighting.needsLossesAfterStep ? tf.tidy(() => batchLosses(net, o.makeBatch(batch))) : undefined;
+        weighting.afterStep({ ctx, losses: info.losses, lossesAfter });
+      }
+      info.losses.forEach((l, t) => (acc.sums[t] += l));
+      (weighting.lastWeights ?? []).forEach((w, t) => (acc.wsum[t] += w));
+      acc.tsr += info.tsr ?? 0;
+      acc.csa += info.csa ?? 0;
+      acc.n++;
+    },
+    step: (s) => o.onStep?.({ epoch: s.epoch, batch: s.batchInEpoch, batches: s.batchesPerEpoch, loss: s.loss }),
+    evaluate: (epoch) => {
+      const n = Math.max(1, acc.n);
+      epochLosses = [...epochLosses, acc.sums.map((s) => s / n)];
+      const row: MtlEpochRow = {};
+      names.forEach((nm, t) => {
+        row[`loss_${nm}`] = acc.sums[t] / n;
+        row[`w_${nm}`] = acc.wsum[t] / n;
       });
-      lossSum += loss;
-      info.losses.forEach((l, t) => (sums[t] += l));
-      (weighting.lastWeights ?? []).forEach((w, t) => (wsum[t] += w));
-      tsrSum += info.tsr ?? 0;
-      csaSum += info.csa ?? 0;
-      o.onStep?.({ epoch, batch: b + 1, batches: batches.length, loss });
-    });
-    const seconds = (performance.now() - t0) / 1000;
-    times.push(seconds);
-    const n = Math.max(1, batches.length);
-    epochLosses = [...epochLosses, sums.map((s) => s / n)];
-    const row: MtlEpochRow = { epoch: epoch + 1, step: trainer.step, lr: trainer.lr, train_loss: lossSum / n, epoch_seconds: seconds };
-    names.forEach((nm, t) => {
-      row[`loss_${nm}`] = sums[t] / n;
-      row[`w_${nm}`] = wsum[t] / n;
-    });
-    if (o.rep?.tsr) row.train_tsr = tsrSum / n;
-    if (o.rep?.csa) row.train_csa = csaSum / n;
-    Object.assign(row, o.evaluate?.(epoch + 1) ?? {});
-    trainer.schedule.onEpochEnd?.(row.train_loss);
-    history.push(row);
-    o.onEpoch?.(row);
-    if (o.checkpoint) {
-      saveCheckpointTo(o.checkpoint.store, trainer, { epoch: epoch + 1, batchInEpoch: 0, rng: rng.getState(), epochRng, extra: { history, epochLosses, weighting: weighting.getState?.() ?? null } }, extraVars());
-    }
-  }
+      if (o.rep?.tsr) row.train_tsr = acc.tsr / n;
+      if (o.rep?.csa) row.train_csa = acc.csa / n;
+      acc = fresh();
+      live = true;
+      return Object.assign(row, o.evaluate?.(epoch) ?? {});
+    },
+    epoch: (row) => {
+      if (live) times.push(row.epoch_seconds);
+      live = false;
+      o.onEpoch?.(row);
+    },
+    state: {
+      get: () => ({ epochLosses, weighting: weighting.getState?.() ?? null }),
+      set: (s) => {
+        const st = s as { epochLosses?: number[][]; weighting?: Record<string, unknown> | null };
+        epochLosses = st.epochLosses ?? [];
+        if (st.weighting) weighting.setState?.(st.weighting);
+      },
+    },
+  };
+  const { history } = fit<Int32Array[]>({
+    trainer,
+    numTrain: 0,
+    batchSize: 0,
+    epochs: o.epochs,
+    rng,
+    batches: o.epochBatches,
+    gradFn: (idx, step, epoch) => {
+      ctx = { step, epoch, numTasks: T, rng, epochLosses };
+      info = { losses: new Array(T).fill(NaN), tsr: null, csa: null };
+      return mtlGradFn({ net, weighting, rep: o.rep }, o.makeBatch(idx), ctx, info);
+    },
+    plateauMetric: 'train_loss',
+    checkpoint: o.checkpoint ? { store: o.checkpoint.store, resume: o.checkpoint.resume } : undefined,
+    extraVars: weighting.stateVariables ?? [],
+    hooks: [hook],
+  });
   const secPerEpoch = times.length ? times.reduce((a, b) => a + b, 0) / times.length : history.reduce((s, r) => s + r.epoch_seconds, 0) / Math.max(1, history.length);
   return { history, trainer, secPerEpoch };
 }

@@ -12,3 +12,4 @@ export * from './data.js';
 export * from './run.js';
 export * from './derive.js';
 export * from './report.js';
+export * from './select.js';

@@ -103,6 +103,20 @@ export function mtlReport<C extends MtlTrainConfig>(input: ReportInput<C>, taskN
     ];
     sections.push({ markdown: pl.join('\n') });
   }
+  const rvb = (results.derived as { rep_vs_base?: Record<string, { base: string; metric: string; meanDiff: number; ci95: [number, number]; t: number; p: number; n: number }[]> }).rep_vs_base ?? {};
+  if (Object.keys(rvb).length) {
+    const fmt = (x: number, k: string) => (k === 'avg_acc' ? (100 * x).toFixed(3) : x.toFixed(3));
+    sections.push({
+      markdown: [
+        '## Rep-MTL against its own base weighting (paired by seed)\n',
+        '| method | base | metric | difference (pp) | 95% CI (t) | t | p | n |',
+        '|---|---|---|---:|---|---:|---:|---:|',
+        ...Object.entries(rvb).flatMap(([m, rs]) => rs.map((p) => `| ${m} | ${p.base} | ${p.metric} | ${fmt(p.meanDiff, p.metric)} | [${fmt(p.ci95[0], p.metric)}, ${fmt(p.ci95[1], p.metric)}] | ${Number.isFinite(p.t) ? p.t.toFixed(2) : String(p.t)} | ${Number.isFinite(p.p) ? p.p.toFixed(3) : 'n/a'} | ${p.n} |`)),
+        '',
+        'Each Rep-MTL variant minus the weighting it is built on (plain `rep-mtl`: EW on log losses), same seeds; the CI is t-based.',
+      ].join('\n'),
+    });
+  }
   if (opts.targets) {
     const t = repMtlTargets(S as Record<string, Record<string, { mean: number }>>);
     if (t.length) sections.push({ markdown: ['## Targets (rep-mtl vs ew, means)\n', '| target | met | values |', '|---|---|---|', ...t.map((x) => `| ${x.name} | ${x.ok ? 'yes' : '**no**'} | ${x.detail} |`)].join('\n') });

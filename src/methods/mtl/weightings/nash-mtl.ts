@@ -3,12 +3,12 @@ import { matVec, solve } from '../linalg.js';
 import { defineWeighting } from './options.js';
 
 /**
- * Solves the Nash bargaining condition K α = 1/α (α > 0) for a PSD Gram matrix K. It is the stationarity
- * condition of the strictly convex f(α) = ½ αᵀKα − Σ log α_t, minimised here by damped Newton steps that keep
- * α positive (exact to ~1e-10, where LibMTL runs ≤ 20 ECOS rounds of a convex-concave approximation).
- * K is first normalised by its Frobenius norm for conditioning; α is mapped back to the original scale.
+ * Solves the Nash bargaining condition K α = 1/α (α > 0) for the Frobenius-normalised Gram K = GGᵀ/‖GGᵀ‖_F. It is
+ * the stationarity condition of the strictly convex f(α) = ½ αᵀKα − Σ log α_t, minimised here by damped Newton
+ * steps that keep α positive (exact to ~1e-10, where the official code runs ≤ 20 ECOS rounds of a sequential
+ * convex approximation). The result is invariant to the gradients' scale: G → cG leaves it unchanged.
  */
-export function nashWeights(K0: number[][], maxIter = 100): number[] {
+export function nashWeightsNormalized(K0: number[][], maxIter = 100): number[] {
   const T = K0.length;
   const nf = Math.sqrt(K0.flat().reduce((s, v) => s + v * v, 0)) || 1;
   const K = K0.map((r) => r.map((v) => v / nf));
@@ -25,30 +25,45 @@ export function nashWeights(K0: number[][], maxIter = 100): number[] {
     let t = 1;
     const f0 = f(a);
     const dec = g.reduce((s, gi, i) => s + gi * step[i], 0);
-    for (let k = 0; k < 60; k++) {
+    let moved = false;
+    for (let k = 0; k < 60 && !moved; k++) {
       const cand = a.map((ai, i) => ai - t * step[i]);
       if (cand.every((c) => c > 0) && f(cand) <= f0 - 1e-4 * t * dec) {
         a = cand;
-        break;
-      }
-      t /= 2;
-      if (k === 59) return a.map((ai) => ai / Math.sqrt(nf));
+        moved = true;
+      } else t /= 2;
     }
+    if (!moved) break;
   }
-  return a.map((ai) => ai / Math.sqrt(nf));
+  return a;
+}
+
+/**
+ * Nash-MTL's weights as the official code computes them: the Nash condition on the *unnormalised* Gram,
+ * (GGᵀα)_t = 1/α_t. The official solver normalises GGᵀ by its Frobenius norm nf for conditioning but keeps nf in
+ * its constraints (α_t·nf·(GGᵀ/nf · α)_t ≥ 1), so its α is the normalised solution divided by √nf — what this
+ * returns. Then ‖Σ_t α_t g_t‖² = αᵀGGᵀα = Σ_t α_t·(1/α_t) = T for any gradient scale (the property the authors
+ * state in AvivNavon/nash-mtl#7), and the recipe clips the shared update to `maxNorm`.
+ */
+export function nashWeights(K0: number[][], maxIter = 100): number[] {
+  const nf = Math.sqrt(K0.flat().reduce((s, v) => s + v * v, 0)) || 1;
+  return nashWeightsNormalized(K0, maxIter).map((a) => a / Math.sqrt(nf));
 }
 
 /**
  * Nash-MTL — the shared update is the Nash bargaining solution Σ α_t g_t with (GGᵀ α)_t = 1/α_t; the loss
  * Σ α_t L_t is then backpropagated (heads get α-weighted gradients) and the shared update is clipped to
- * norm `maxNorm`. Navon, Shamsian, Achituve, Maron, Kawaguchi, Chechik, Fetaya, "Multi-Task Learning as a
- * Bargaining Game", ICML 2022. Options `nash-mtl.updateWeightsEvery` (1), `nash-mtl.optimNiter` (Newton
- * iterations, 100; LibMTL's ECOS loop uses 20), `nash-mtl.maxNorm` (1). Shared parameters only.
+ * norm `maxNorm` (heads are not clipped). Navon, Shamsian, Achituve, Maron, Kawaguchi, Chechik, Fetaya,
+ * "Multi-Task Learning as a Bargaining Game", ICML 2022 (eq. 2, Claim 3.1; §3.2 for the solver). Options
+ * `nash-mtl.updateWeightsEvery` (1), `nash-mtl.optimNiter` (Newton iterations, 100; the official ECOS loop uses 20),
+ * `nash-mtl.maxNorm` (1), `nash-mtl.normalizedAlpha` (false: α as the official code; true: the ablation that keeps
+ * the scale-free α of the normalised Gram, so ‖Σ α g‖ = √(T·‖GGᵀ‖) and heads see weights of order 1). Shared
+ * parameters only.
  */
 export const nashMtl = defineWeighting({
   name: 'nash-mtl',
   paper: 'Navon et al., "Multi-Task Learning as a Bargaining Game", ICML 2022',
-  defaults: { updateWeightsEvery: 1, optimNiter: 100, maxNorm: 1 },
+  defaults: { updateWeightsEvery: 1, optimNiter: 100, maxNorm: 1, normalizedAlpha: false },
   supportsRep: false,
   create: (o, numTasks) => {
     if (!(o.updateWeightsEvery >= 1) || !Number.isInteger(o.updateWeightsEvery)) throw new UserError('config key "nash-mtl.updateWeightsEvery" must be a positive integer');
@@ -59,7 +74,7 @@ export const nashMtl = defineWeighting({
       space: 'param' as const,
       lastWeights: new Array(numTasks).fill(1),
       combine: (inp: { gram: number[][] }, ctx: { step: number }) => {
-        if (!alpha || ctx.step % o.updateWeightsEvery === 0) alpha = nashWeights(inp.gram, o.optimNiter);
+        if (!alpha || ctx.step % o.updateWeightsEvery === 0) alpha = (o.normalizedAlpha ? nashWeightsNormalized : nashWeights)(inp.gram, o.optimNiter);
         self.lastWeights = alpha;
         return { weights: alpha, taskWeights: alpha, maxNorm: o.maxNorm };
       },

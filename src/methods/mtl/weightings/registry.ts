@@ -9,6 +9,7 @@ import { famo } from './famo.js';
 import { gls } from './gls.js';
 import { gradnorm } from './gradnorm.js';
 import { imtl } from './imtl.js';
+import { logEw } from './log-ew.js';
 import { mgda, mgdaUb } from './mgda.js';
 import { nashMtl } from './nash-mtl.js';
 import { pcgrad } from './pcgrad.js';
@@ -36,4 +37,4 @@ export function listWeightings(): WeightingFactory[] {
   return weightings.list();
 }
 
-for (const f of [ew, uw, gls, rlw, dwa, famo, gradnorm, mgda, mgdaUb, pcgrad, cagrad, imtl, nashMtl, alignedMtl, dbMtl]) registerWeighting(f);
+for (const f of [ew, logEw, uw, gls, rlw, dwa, famo, gradnorm, mgda, mgdaUb, pcgrad, cagrad, imtl, nashMtl, alignedMtl, dbMtl]) registerWeighting(f);
