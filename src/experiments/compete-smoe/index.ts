@@ -77,7 +77,7 @@ const schema = z
     diversityCoef: z.number().min(0).default(0.01),
     competeBalanceCoef: z.number().min(0).default(0.01),
     steps: z.number().int().positive().default(1500),
-    lr: z.number().positive().default(6e-3),
+    lr: z.number().positive().default(3e-3),
     /** Per-method learning rates (method → lr) overriding `lr`; chosen on the tune split (RESULTS.md). */
     methodLr: z.record(z.string(), z.number().positive()).default({}),
     weightDecay: z.number().min(0).default(0.1),
@@ -196,7 +196,8 @@ export const competeSmoe: Experiment<Cfg> = {
   name: 'compete-smoe',
   description: 'CompeteSMoE vs SMoE, XMoE, SMoE-Dropout and dense FFNs on a character-level transformer (val bits/char with the router; collapse and routing diagnostics)',
   schema: schema as z.ZodType<Cfg>,
-  quick: { methods: ['smoe', 'compete'], seeds: [1, 2], steps: 500, evalEvery: 100, evalWindows: 32, finalEvalWindows: 256 },
+  // lr 3e-3: the best of {3e-3, 6e-3, 1.2e-2} on the tune split at 600 steps for both smoe and compete (RESULTS.md).
+  quick: { methods: ['smoe', 'compete'], seeds: [1, 2, 3, 4], steps: 600, lr: 3e-3, evalEvery: 100, evalWindows: 32, finalEvalWindows: 256 },
   knownMethods: (cfg) => [...new Set([...COMPETE_SMOE_METHODS, ...cfg.methods.filter((m) => ffnFor(m, cfg) !== null)])],
   validate(cfg) {
     if (cfg.dModel % cfg.nHeads !== 0) throw new UserError(`config key "dModel": ${cfg.dModel} is not divisible by nHeads ${cfg.nHeads}`);
