@@ -358,7 +358,7 @@ export const competeSmoe: Experiment<Cfg> = {
       md.push(
         '\n`expert_similarity` is the mean pairwise cosine similarity of all E expert outputs on held-out tokens: lower means ' +
           'less similar experts, i.e. less representation collapse (the paper\'s mechanism). CompeteSMoE\'s diversity loss ' +
-          'lowers the similarity of each token\'s two winners directly on competition steps, so part of this gap is by construction.',
+          'lowers the similarity of each token\'s two winners directly on competition steps, so a lower value for compete is partly by construction.',
       );
     }
     md.push(
