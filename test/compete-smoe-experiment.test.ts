@@ -73,3 +73,36 @@ test('bench moe (tiny sizes): every router, dense references, competition vs rou
   assert.equal(c.macsPerToken, 8 * 2 * 8 * 8 + 8 * 8); // all E experts (2·d·h each) + the router
   assert.ok('d8/competition-step / d8/routed-step' in (res.ratios as Record<string, number>));
 });
+
+test('compete-smoe: evalSplit=tune never reads the reported split; methodLr overrides lr per method', () => {
+  const dir = tempDir('efftrain-csmoe-split-');
+  // same symbols, same train and tune parts; only the last 10% (the reported split) differs
+  const body = 'the quick brown fox jumps over the lazy dog. '.repeat(40);
+  const tail = body.slice(-Math.round(body.length * 0.1));
+  const other = [...tail].reverse().join('');
+  const files = [body, body.slice(0, body.length - tail.length) + other].map((t, i) => {
+    const f = join(dir, `t${i}.txt`);
+    writeFileSync(f, t);
+    return f;
+  });
+  let runs = 0;
+  const metricsOf = (text: string, split: string, extra: string[] = []) => {
+    const out = join(dir, `run-${runs++}`);
+    const sets = [...tinySets, `evalSplit=${split}`, 'saveModel=false', ...extra];
+    const r = cli(['run', 'compete-smoe', '--data', text, '--methods', 'compete', '--seeds', '1', '--workers', '1', '--quiet', '--out', out, ...sets.flatMap((s) => ['--set', s])]);
+    assert.equal(r.status, 0, r.stderr);
+    return (JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as Results).runs[0].metrics;
+  };
+  const keys = ['val_bpc', 'val_bpc_compete', 'expert_similarity', 'router_agreement', 'load_cv'];
+  const [a, b] = files.map((f) => metricsOf(f, 'tune'));
+  for (const k of keys) assert.equal(a[k], b[k], `tune-split ${k} must not depend on the reported split`);
+  const [va, vb] = files.map((f) => metricsOf(f, 'val'));
+  assert.notEqual(va.val_bpc, vb.val_bpc, 'the val split does read the tail (the check above can fail)');
+  const fast = metricsOf(files[0], 'tune', ['methodLr={"compete":0.5}']);
+  assert.notEqual(fast.val_bpc, a.val_bpc, 'methodLr changes the method it names');
+  const other_ = metricsOf(files[0], 'tune', ['methodLr={"smoe":0.5}']);
+  assert.equal(other_.val_bpc, a.val_bpc, 'methodLr leaves other methods at lr');
+  const bad = cli(['run', 'compete-smoe', '--quiet', '--methods', 'smoe', '--seeds', '1', '--set', 'methodLr={"banana":0.1}']);
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /config key "methodLr": unknown method "banana"/);
+});

@@ -180,6 +180,15 @@ test('competition schedule: warm-up, every step at prob 1, layer cap with reloca
   const n = r.count(0); // binomial(10000, 0.05): mean 500, sd 21.8
   assert.ok(n > 434 && n < 566, `layer 0 competed ${n} times`);
   assert.equal(new CompetitionSchedule(1, 10, { prob: 0.5, warmup: 0, maxLayersPerStep: 3, seed: 3 }).competes(10, 0), false);
+  // per-layer draws are independent: two layers at p = 0.5 agree on about half the steps, not all
+  const ind = new CompetitionSchedule(2, 400, { prob: 0.5, warmup: 0, maxLayersPerStep: 3, seed: 4 });
+  const same = Array.from({ length: 400 }, (_, t) => ind.competes(t, 0) === ind.competes(t, 1)).filter(Boolean).length;
+  assert.ok(same > 150 && same < 250, `layers agree on ${same}/400 steps`);
+  // the v2 defaults: 5% warm-up without competition, then ≈ p of the steps
+  const v2 = new CompetitionSchedule(1, 2000, { prob: 0.05, warmup: 0.05, maxLayersPerStep: 3, seed: 5 });
+  assert.ok(Array.from({ length: 100 }, (_, t) => v2.competes(t, 0)).every((c) => !c));
+  const c = v2.count(0); // binomial(1900, 0.05): mean 95, sd 9.5
+  assert.ok(c > 60 && c < 130, `competed ${c} times`);
 });
 
 /** A reference MoE output computed token by token with plain ops (dropless). */
@@ -280,6 +289,42 @@ test('router loss trains the router only: the competition target is detached fro
   tf.dispose(Object.values(grads));
   x.dispose();
   ffn.dispose();
+});
+
+test('competition gradients: the output trains only the winning experts; balance on affinities reaches all (v2)', () => {
+  // E = 6, k = 1, 2 tokens: at most 2 winners, so at least 4 experts lose on every token
+  const grads = (coefs: { diversityCoef: number; balanceCoef: number }, withOutput: boolean) => {
+    const ffn = new MoeFfn(spec({ type: 'compete', prob: 1, routerLossCoef: 0, ...coefs }, { experts: 6, topK: 1 }), 4, 8, 21, 0.5);
+    const x = randn([2, 4], 22) as tf.Tensor2D;
+    const r = randn([2, 4], 23);
+    const winners = new Set(tf.tidy(() => topkIndices(affinity(ffn.bank.forwardAll(x), 'softplus').dataSync(), 2, 6, 1)));
+    const vars = ffn.bank.variables().map((v) => v.variable);
+    const { grads: g } = tf.variableGrads(() => {
+      const aux: tf.Scalar[] = [];
+      const y = ffn.apply(x, { training: true, rng: null, addAuxLoss: (l) => aux.push(l) });
+      const parts = [...aux, ...(withOutput ? [tf.sum(tf.mul(y, r))] : [])];
+      return tf.addN(parts) as tf.Scalar;
+    }, vars);
+    // per-expert max |gradient| over the four parameter tensors (each laid out expert-major)
+    const perExpert = new Float64Array(6);
+    for (const v of vars) {
+      const d = g[v.name].dataSync();
+      const per = d.length / 6;
+      for (let i = 0; i < d.length; i++) perExpert[Math.floor(i / per)] = Math.max(perExpert[Math.floor(i / per)], Math.abs(d[i]));
+    }
+    tf.dispose([...Object.values(g), x, r]);
+    ffn.dispose();
+    return { winners, perExpert };
+  };
+  const out = grads({ diversityCoef: 0, balanceCoef: 0 }, true);
+  assert.ok(out.winners.size <= 2);
+  for (let e = 0; e < 6; e++) {
+    if (out.winners.has(e)) assert.ok(out.perExpert[e] > 0, `winner ${e} gets a gradient`);
+    else assert.equal(out.perExpert[e], 0, `loser ${e} must get no gradient from the layer output`);
+  }
+  // v2 computes its competition balance loss on softmax(affinities) over all E: every expert gets a gradient
+  const bal = grads({ diversityCoef: 0, balanceCoef: 1 }, false);
+  for (let e = 0; e < 6; e++) assert.ok(bal.perExpert[e] > 0, `balance loss reaches expert ${e}`);
 });
 
 test('MoE FFN gradients match finite differences (routed and competition paths)', () => {

@@ -77,7 +77,9 @@ const schema = z
     diversityCoef: z.number().min(0).default(0.01),
     competeBalanceCoef: z.number().min(0).default(0.01),
     steps: z.number().int().positive().default(1500),
-    lr: z.number().positive().default(6e-3),
+    lr: z.number().positive().default(3e-3),
+    /** Per-method learning rates (method → lr) overriding `lr`; chosen on the tune split (RESULTS.md). */
+    methodLr: z.record(z.string(), z.number().positive()).default({}),
     weightDecay: z.number().min(0).default(0.1),
     clipNorm: z.number().min(0).default(1),
     warmupFraction: z.number().min(0).lt(1).default(0.05),
@@ -97,6 +99,11 @@ const schema = z
 export type CompeteSmoeConfig = z.infer<typeof schema>;
 
 type Cfg = CompeteSmoeConfig;
+
+/** The peak learning rate of a method: `methodLr[method]`, else `lr`. */
+export function lrOf(cfg: Pick<Cfg, 'lr' | 'methodLr'>, method: string): number {
+  return cfg.methodLr[method] ?? cfg.lr;
+}
 
 /** The FFN spec and d_ff of a method. */
 export function ffnFor(method: string, cfg: Cfg): { ffn: FfnSpec; dFf: number } | null {
@@ -189,7 +196,8 @@ export const competeSmoe: Experiment<Cfg> = {
   name: 'compete-smoe',
   description: 'CompeteSMoE vs SMoE, XMoE, SMoE-Dropout and dense FFNs on a character-level transformer (val bits/char with the router; collapse and routing diagnostics)',
   schema: schema as z.ZodType<Cfg>,
-  quick: { methods: ['smoe', 'compete'], seeds: [1, 2], steps: 500, evalEvery: 100, evalWindows: 32, finalEvalWindows: 256 },
+  // lr 3e-3: the best of {3e-3, 6e-3, 1.2e-2} on the tune split at 600 steps for both smoe and compete (RESULTS.md).
+  quick: { methods: ['smoe', 'compete'], seeds: [1, 2, 3, 4], steps: 600, lr: 3e-3, evalEvery: 100, evalWindows: 32, finalEvalWindows: 256 },
   knownMethods: (cfg) => [...new Set([...COMPETE_SMOE_METHODS, ...cfg.methods.filter((m) => ffnFor(m, cfg) !== null)])],
   validate(cfg) {
     if (cfg.dModel % cfg.nHeads !== 0) throw new UserError(`config key "dModel": ${cfg.dModel} is not divisible by nHeads ${cfg.nHeads}`);
@@ -202,6 +210,7 @@ export const competeSmoe: Experiment<Cfg> = {
         if (p) throw new UserError(`method ${m}: ${p}`);
       }
     }
+    for (const m of Object.keys(cfg.methodLr)) if (!ffnFor(m, cfg)) throw new UserError(`config key "methodLr": unknown method "${m}"`);
     loadData(cfg);
   },
   async run(ctx) {
@@ -218,7 +227,8 @@ export const competeSmoe: Experiment<Cfg> = {
     const tokensPerStep = cfg.batchSize * T;
     const macs = model.macsPerToken();
     const optimizer = new AdamW({ weightDecay: cfg.weightDecay });
-    const schedule_ = warmupCosine(cfg.lr, cfg.steps, { warmupSteps: Math.round(cfg.warmupFraction * cfg.steps), minLr: cfg.lr * cfg.minLrFraction });
+    const lr = lrOf(cfg, ctx.method);
+    const schedule_ = warmupCosine(lr, cfg.steps, { warmupSteps: Math.round(cfg.warmupFraction * cfg.steps), minLr: lr * cfg.minLrFraction });
     const trainer = new Trainer({ params: model.variables(), optimizer, schedule: schedule_, clipNorm: cfg.clipNorm });
     const evalSub = evalWindows(held, T, cfg.evalBatch, cfg.evalWindows);
     const evalFull = evalWindows(held, T, cfg.evalBatch, cfg.finalEvalWindows);
@@ -326,7 +336,7 @@ export const competeSmoe: Experiment<Cfg> = {
     md.push(
       `Model: ${config.nLayers}-layer pre-LN causal transformer, d=${config.dModel}, ${config.nHeads} heads, context ${config.contextLength}, batch ${config.batchSize}; ` +
         `every FFN is the method's (MoE: E=${config.experts} experts of hidden ${config.expertHidden}, top-${config.topK}, training capacity factor ${config.capacityFactor}, ` +
-        `balance ${config.balanceCoef}, z-loss ${config.zLossCoef}). AdamW lr ${config.lr}, wd ${config.weightDecay}, clip ${config.clipNorm}, ${config.steps} steps. ` +
+        `balance ${config.balanceCoef}, z-loss ${config.zLossCoef}). AdamW lr ${config.methods.map((m) => `${lrOf(config, m)} (${m})`).join(', ')}, wd ${config.weightDecay}, clip ${config.clipNorm}, ${config.steps} steps. ` +
         `CompeteSMoE: p=${config.competeProb}, warm-up ${config.competeWarmup}, ≤${config.maxCompetingLayers} layers/step, ${config.affinity} affinity, ` +
         `router/diversity/balance ${config.routerLossCoef}/${config.diversityCoef}/${config.competeBalanceCoef}. Metrics on the \`${config.evalSplit}\` split.\n`,
     );
@@ -336,10 +346,20 @@ export const competeSmoe: Experiment<Cfg> = {
       md.push('| method | metric | n | mean diff | 95% CI | p |\n|---|---|---:|---:|---|---:|');
       for (const p of paired) md.push(`| ${p.method} | ${p.metric} | ${p.n} | ${fmt(p.meanDiff)} | [${fmt(p.ci95[0])}, ${fmt(p.ci95[1])}] | ${Number.isFinite(p.p) ? p.p.toFixed(3) : '-'} |`);
     }
+    const perSeed = perSeedDiffs(config.methods, results.runs, 'val_bpc');
+    if (perSeed.length) {
+      md.push('\nPer-seed val_bpc differences, method − smoe:\n\n| method | seed: difference |\n|---|---|');
+      for (const p of perSeed) md.push(`| ${p.method} | ${p.seeds.map((sd, i) => `${sd}: ${p.diffs[i] >= 0 ? '+' : ''}${p.diffs[i].toFixed(4)}`).join(', ')} |`);
+    }
     const q = quickTargets(results.runs);
     if (q.length) {
       md.push('\nTargets (seed means; issue #12):\n\n| target | observed | met |\n|---|---|---|');
       for (const t of q) md.push(`| ${t.target} | ${t.observed} | ${t.met ? 'yes' : 'no'} |`);
+      md.push(
+        '\n`expert_similarity` is the mean pairwise cosine similarity of all E expert outputs on held-out tokens: lower means ' +
+          'less similar experts, i.e. less representation collapse (the paper\'s mechanism). CompeteSMoE\'s diversity loss ' +
+          'lowers the similarity of each token\'s two winners directly on competition steps, so a lower value for compete is partly by construction.',
+      );
     }
     md.push(
       '\n`step_ms` is the mean wall time of this run\'s steps (competition steps included); with several workers sharing the ' +
@@ -394,6 +414,18 @@ export function pairedVsSmoe(methods: string[], runs: RunRecord[]) {
       const t = pairedTTest(a, b);
       out.push({ method: m, metric, n: t.n, meanDiff: t.meanDiff, ci95: t.ci95, p: t.p });
     }
+  }
+  return out;
+}
+
+/** Per-seed differences method − smoe of `metric` on the seeds both have (seeds ascending). */
+export function perSeedDiffs(methods: string[], runs: RunRecord[], metric: string) {
+  const base = new Map(runs.filter((r) => r.method === 'smoe' && Number.isFinite(r.metrics[metric])).map((r) => [r.seed, r.metrics[metric]]));
+  const out: { method: string; seeds: number[]; diffs: number[] }[] = [];
+  for (const m of methods) {
+    if (m === 'smoe') continue;
+    const mine = runs.filter((r) => r.method === m && base.has(r.seed) && Number.isFinite(r.metrics[metric])).sort((a, b) => a.seed - b.seed);
+    if (mine.length) out.push({ method: m, seeds: mine.map((r) => r.seed), diffs: mine.map((r) => r.metrics[metric] - base.get(r.seed)!) });
   }
   return out;
 }

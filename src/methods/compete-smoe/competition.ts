@@ -13,6 +13,10 @@
  * - diversity L_div = mean over tokens and winner pairs i ≠ j of cos(y_i, y_j) (v2's code divides by k²
  *   instead of k(k−1), a constant factor (k−1)/k);
  * - balance on the competition: the Switch loss with P from softmax(s) and f from the winners.
+ *
+ * Gradients on a competition step (as in the v2 code): the layer output reaches only the k winners (through
+ * their outputs and through w); L_div reaches the winners; the balance term reaches every expert through
+ * softmax(s); L_R reaches only the router.
  */
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../../engine/rng.js';

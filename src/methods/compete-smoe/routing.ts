@@ -112,7 +112,8 @@ export function topkGates(probs: tf.Tensor2D, choices: Int32Array, k: number): t
 /**
  * Switch load-balancing loss (Fedus et al. 2022, eq. 4): L = E·Σ_i f_i·P_i, with f_i the fraction of the
  * n·k routed choices that picked expert i (before capacity dropping) and P_i the mean router probability of
- * expert i. Equals 1 under perfectly uniform routing; gradients flow through P only.
+ * expert i. Equals 1 under perfectly uniform routing; gradients flow through P only. f counts all k choices
+ * of each token (GShard and the CompeteSMoE v2 code count only the first choice).
  */
 export function switchBalanceLoss(probs: tf.Tensor2D, choices: Int32Array, k: number): tf.Scalar {
   const [n, e] = probs.shape;
