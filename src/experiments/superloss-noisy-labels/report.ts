@@ -190,7 +190,7 @@ function verdicts(rows: Row[], runs: RunRow[], methods: { name: string; loss: st
       if (pce.epoch === N) v.push(`under CE negloss_auroc is highest at the last epoch (no decline)`);
       else if (ciSign(decline) < 0) v.push(`under CE it declines from @${pce.epoch} to @${N} by ${(-decline.meanDiff).toFixed(3)} (CI ${ciCell(decline, 3)}) while ${pct(mean(ce, 'noisy_fit', N))} of noisy labels get fitted`);
       else v.push(`under CE negloss_auroc @${N} vs @${pce.epoch}: ${ciCell(decline, 3)} — no resolved decline`);
-      if (pce.mean < 0.65) v.push(`**for this noise loss-based difficulty fails under CE** (peak ${pce.mean.toFixed(3)} < 0.65): the flipped labels form a learnable pattern and do not stand out by their loss`);
+      if (pce.mean < 0.65) v.push(`**for this noise loss-based difficulty fails under CE** (peak ${pce.mean.toFixed(3)} < 0.65): the flipped labels do not stand out by their loss`);
     }
     if (ce && sl) {
       const dl = pairBySeed(bySeed(rows, sl, 'negloss_auroc', N), bySeed(rows, ce, 'negloss_auroc', N));
@@ -205,9 +205,9 @@ function verdicts(rows: Row[], runs: RunRow[], methods: { name: string; loss: st
       const g1 = pairBySeed(bySeed(rows, m, 'negloss_auroc', 1), bySeed(rows, m, 'negloss_auroc_hard', 1));
       const gc = pairBySeed(bySeed(rows, m, 'negloss_auroc', 1), bySeed(rows, m, 'negloss_auroc_hardclass', 1));
       const gl = pairBySeed(bySeed(rows, m, 'negloss_auroc', 1), bySeed(rows, m, 'negloss_auroc_hardloss', 1));
-      const part = (t: typeof g1, name: string) => `${name} ${ciSign(t) > 0 ? 'harder' : ciSign(t) < 0 ? 'easier' : 'not resolved'} (${ciCell(t, 3)})`;
+      const part = (t: typeof g1, name: string) => `${name} ${ciCell(t, 3)} (${ciSign(t) > 0 ? 'hard clean harder to separate' : ciSign(t) < 0 ? 'hard clean easier to separate' : 'not resolved'})`;
       const hardN = againstConstant([...bySeed(rows, m, 'negloss_auroc_hardloss', N).values()], 0.5);
-      v.push(`\`${m}\` @1: hard clean vs noisy is ${part(g1, 'union')}, ${part(gl, 'top-loss part')}, ${part(gc, 'confusable-class part')} than clean vs noisy` +
+      v.push(`\`${m}\` @1, negloss_auroc (clean vs noisy) − (hard clean vs noisy): ${part(g1, 'union')}, ${part(gl, 'top-10%-loss part')}, ${part(gc, 'confusable-class part')}` +
         (ciSign(hardN) < 0 ? `; at @${N} the top-loss hard clean samples rank BELOW the noisy ones (negloss_auroc_hardloss ${(0.5 + hardN.meanDiff).toFixed(3)}, CI below 0.5): a loss-based curriculum would down-weight them first` : ''));
     }
     say.push(`- **${noise}**: ${v.join('; ')}.`);

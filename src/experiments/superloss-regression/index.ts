@@ -6,19 +6,17 @@ import { gatherRows, sequentialBatches, trainValSplit } from '../../data/batchin
 import { columnStats, injectTargetOutliers, loadTabular, standardizeColumns, type TabularDataset } from '../../data/tabular.js';
 import { UserError } from '../../errors.js';
 import { l1PerSample, optimalConfidence, superLoss } from '../../methods/superloss/index.js';
-import { fmtStat } from '../../report/report.js';
-import { barChart } from '../../report/svg.js';
 import { fit } from '../../train/fit.js';
 import { glorot, heNormal } from '../../train/layers.js';
-import { auroc, meanStd } from '../../train/metrics.js';
+import { auroc } from '../../train/metrics.js';
 import { createOptimizer } from '../../train/optimizers.js';
 import { createSchedule } from '../../train/schedules.js';
 import { Trainer, trainableVariables } from '../../train/trainer.js';
 import { runRng } from '../common/image-classification.js';
-import type { Experiment, MetricRow, ReportInput, ReportSection, RunContext } from '../types.js';
+import type { Experiment, MetricRow, RunContext } from '../types.js';
 import { median } from '../../stats/index.js';
 import { fileCheckpointStore } from '../../node/checkpoint-file.js';
-import { DEFAULT_OUTLIER_RATES, REGRESSION_LOSSES, RegressionLoss, RegressionMethod, methodsFor, parseRegressionMethod, sameRateBaseline } from './methods.js';
+import { DEFAULT_OUTLIER_RATES, RegressionLoss, RegressionMethod, methodsFor, parseRegressionMethod, sameRateBaseline } from './methods.js';
 import { report } from './report.js';
 export * from './methods.js';
 

@@ -1,10 +1,8 @@
 import { type TabularDataset } from '../../data/tabular.js';
 import { fmtStat } from '../../report/report.js';
 import { barChart } from '../../report/svg.js';
-import { fit } from '../../train/fit.js';
 import { meanStd } from '../../train/metrics.js';
 import type { ReportInput, ReportSection } from '../types.js';
-import { median } from '../../stats/index.js';
 import { ciCell, ciSign, pairBySeed } from '../common/paired-verdict.js';
 import { REGRESSION_LOSSES, parseRegressionMethod } from './methods.js';
 import { loadData, tuningGrid, type Cfg } from './index.js';
