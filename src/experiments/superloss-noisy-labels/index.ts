@@ -4,22 +4,20 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { gatherLabels, sequentialBatches, trainValSplit } from '../../data/batching.js';
 import { FASHION_MNIST_DIR, loadImageDataset, subsetSplit, type ImageSplit } from '../../data/image-dataset.js';
-import { injectLabelNoise, parseNoiseSpec, type NoiseKind } from '../../data/label-noise.js';
+import { injectLabelNoise, pairPartners } from '../../data/label-noise.js';
 import { UserError } from '../../errors.js';
-import { crossEntropyPerSample, optimalConfidence, superLoss } from '../../methods/superloss/index.js';
+import { crossEntropyPerSample, superLoss } from '../../methods/superloss/index.js';
 import { buildMlp } from '../../models/classifiers.js';
-import { curveSeries, fmtStat } from '../../report/report.js';
-import { lineChart, type Series } from '../../report/svg.js';
 import { fit } from '../../train/fit.js';
-import { auroc, evaluateClassifier, meanStd } from '../../train/metrics.js';
+import { evaluateClassifier } from '../../train/metrics.js';
 import { createOptimizer } from '../../train/optimizers.js';
 import { constant } from '../../train/schedules.js';
 import { Trainer, trainableVariables } from '../../train/trainer.js';
 import { imageBatch, imageTrainShape, runRng, trainImageClassifier } from '../common/image-classification.js';
-import type { Chart, Experiment, MetricRow, ReportInput, ReportSection, RunContext } from '../types.js';
+import type { Experiment, MetricRow, RunContext } from '../types.js';
 import { quantile } from '../../stats/index.js';
-import { at, report } from './report.js';
-import { DEFAULT_LAMBDAS, DEFAULT_NOISES, NoisyLabelLoss, NoisyLabelMethod, methodsFor, parseNoisyLabelMethod, sameNoiseBaseline } from './methods.js';
+import { report } from './report.js';
+import { DEFAULT_LAMBDAS, DEFAULT_NOISES, QUICK_NOISES, NoisyLabelLoss, NoisyLabelMethod, methodsFor, parseNoisyLabelMethod, sameNoiseBaseline } from './methods.js';
 import { sigmaDiagnostics, sigmaHistogram } from '../../methods/superloss/index.js';
 export { sigmaDiagnostics } from '../../methods/superloss/index.js';
 export * from './methods.js';
@@ -45,8 +43,12 @@ const schema = z
     ceSigmaLambda: z.number().positive().optional().describe('λ used to turn CE\'s per-sample losses into σ* for its σ-AUROC curves (τ as above); default the first of `lambdas`.'),
     /** Epochs of the clean-label reference model (2-fold cross-fitted) that defines "hard clean" samples. */
     refEpochs: z.number().int().positive().default(3).describe('Epochs of the clean-label reference model (2-fold cross-fitted) that defines "hard clean" samples.'),
-    /** Clean samples at or above this quantile of the reference loss (among clean samples) count as hard. */
-    hardQuantile: z.number().min(0).max(1).default(0.75).describe('Clean samples at or above this quantile of the reference loss (among clean samples) count as hard.'),
+    /** Clean samples at or above this quantile of the reference loss (among clean samples) count as hard (spec: top 10%). */
+    hardQuantile: z.number().min(0).max(1).default(0.9).describe('Clean samples at or above this quantile of the reference loss (among clean samples) count as hard (spec: top 10%).'),
+    /** Confusable classes whose clean samples also count as hard (default: Fashion-MNIST T-shirt/top, Pullover, Coat, Shirt). */
+    hardClasses: z.array(z.number().int().min(0)).default([0, 2, 4, 6]).describe('Confusable classes whose clean samples also count as hard (default: Fashion-MNIST T-shirt/top, Pullover, Coat, Shirt).'),
+    /** Class pairs flipped by `conf-<rate>` noise (default: Fashion-MNIST T-shirt/top ↔ Shirt, Pullover ↔ Coat). */
+    confusablePairs: z.array(z.tuple([z.number().int().min(0), z.number().int().min(0)])).min(1).default([[0, 6], [2, 4]]).describe('Class pairs flipped by `conf-<rate>` noise (default: Fashion-MNIST T-shirt/top ↔ Shirt, Pullover ↔ Coat).'),
     /** Batch size of the per-epoch σ pass over the training set (eval mode). */
     scoreBatch: z.number().int().positive().default(1000).describe('Batch size of the per-epoch σ pass over the training set (eval mode).'),
     /** Bins of the σ histograms (over [0, e]). */
@@ -92,13 +94,45 @@ function scoreSamples(model: tf.LayersModel, split: ImageSplit, labels: Int32Arr
   return { loss, pred };
 }
 
+/** The hard-clean masks of one run (all restricted to clean samples). */
+export interface HardClean {
+  /** The spec's hard-clean group: `hardLoss` OR `hardClass`. */
+  isHard: Uint8Array;
+  /** Clean samples whose cross-fitted reference loss is in the top (1 − hardQuantile) of the clean samples' losses. */
+  hardLoss: Uint8Array;
+  /** Clean samples of the confusable classes (`hardClasses`). */
+  hardClass: Uint8Array;
+}
+
 /**
- * The "hard clean" group. A reference MLP is trained on the TRUE labels of the training split with 2-fold
- * cross-fitting (each half is scored by the model trained on the other half, so a sample's difficulty is never
- * measured by a model that saw it), `refEpochs` epochs, Adam, constant lr. A clean sample is hard when the
- * reference misclassifies it OR its reference CE loss is in the top (1 − hardQuantile) of clean samples' losses.
+ * The spec's "hard clean" group (SuperLoss spec §7): clean samples whose loss under a reference model trained on the
+ * clean labels is in the top (1 − q) of the clean samples' reference losses, plus the clean samples of the confusable
+ * classes. Pure function of the reference losses, so it is testable without training.
  */
-function hardCleanMask(ctx: RunContext<Cfg>, data: RunData): { isHard: Uint8Array; refAcc: number } {
+export function hardCleanGroups(refLoss: ArrayLike<number>, trueLabels: Int32Array, isNoisy: Uint8Array, hardQuantile: number, hardClasses: readonly number[]): HardClean {
+  const n = trueLabels.length;
+  const cleanLosses: number[] = [];
+  for (let i = 0; i < n; i++) if (!isNoisy[i]) cleanLosses.push(refLoss[i]);
+  const thr = cleanLosses.length ? quantile(cleanLosses, hardQuantile) : Infinity;
+  const classes = new Set(hardClasses);
+  const hardLoss = new Uint8Array(n);
+  const hardClass = new Uint8Array(n);
+  const isHard = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    if (isNoisy[i]) continue;
+    hardLoss[i] = refLoss[i] >= thr ? 1 : 0;
+    hardClass[i] = classes.has(trueLabels[i]) ? 1 : 0;
+    isHard[i] = hardLoss[i] | hardClass[i];
+  }
+  return { isHard, hardLoss, hardClass };
+}
+
+/**
+ * Trains the clean-label reference MLP with 2-fold cross-fitting (each half of the training split is scored by a
+ * model trained on the other half, so a sample's difficulty is never measured by a model that saw it), `refEpochs`
+ * epochs, Adam, constant lr, and returns the hard-clean groups built from its per-sample losses on the true labels.
+ */
+function hardCleanMask(ctx: RunContext<Cfg>, data: RunData): HardClean & { refAcc: number } {
   const cfg = ctx.config;
   const { train } = data;
   const rng = runRng(ctx.seed, `${ctx.experiment}/reference`);
@@ -106,7 +140,7 @@ function hardCleanMask(ctx: RunContext<Cfg>, data: RunData): { isHard: Uint8Arra
   const half = Math.floor(train.n / 2);
   const folds = [perm.slice(0, half), perm.slice(half)];
   const refLoss = new Float32Array(train.n);
-  const refWrong = new Uint8Array(train.n);
+  let correct = 0;
   const shape = { height: train.height, width: train.width, channels: 1 };
   for (let f = 0; f < 2; f++) {
     const fitRows = folds[f];
@@ -132,21 +166,12 @@ function hardCleanMask(ctx: RunContext<Cfg>, data: RunData): { isHard: Uint8Arra
     const { loss, pred } = scoreSamples(model, sub, sub.labels, cfg.scoreBatch);
     for (let k = 0; k < scoreRows.length; k++) {
       refLoss[scoreRows[k]] = loss[k];
-      refWrong[scoreRows[k]] = pred[k] !== sub.labels[k] ? 1 : 0;
+      if (pred[k] === sub.labels[k]) correct++;
     }
     model.dispose();
     trainer.optimizer.dispose();
   }
-  const cleanLosses: number[] = [];
-  let correct = 0;
-  for (let i = 0; i < train.n; i++) {
-    if (!data.isNoisy[i]) cleanLosses.push(refLoss[i]);
-    if (!refWrong[i]) correct++;
-  }
-  const thr = quantile(cleanLosses, cfg.hardQuantile);
-  const isHard = new Uint8Array(train.n);
-  for (let i = 0; i < train.n; i++) if (!data.isNoisy[i] && (refWrong[i] || refLoss[i] >= thr)) isHard[i] = 1;
-  return { isHard, refAcc: correct / train.n };
+  return { ...hardCleanGroups(refLoss, train.labels, data.isNoisy, cfg.hardQuantile, cfg.hardClasses), refAcc: train.n ? correct / train.n : NaN };
 }
 
 interface CandidateResult {
@@ -164,7 +189,7 @@ interface CandidateResult {
  * test accuracy, noisy-validation accuracy and σ-diagnostics over the whole training split (eval mode).
  * Rows are buffered (only the selected candidate's curves go to metrics.jsonl).
  */
-function trainCandidate(ctx: RunContext<Cfg>, data: RunData, isHard: Uint8Array, loss: NoisyLabelLoss, lambda: number): CandidateResult {
+function trainCandidate(ctx: RunContext<Cfg>, data: RunData, hard: HardClean, loss: NoisyLabelLoss, lambda: number): CandidateResult {
   const cfg = ctx.config;
   const tag = loss === 'ce' ? 'ce' : `lambda-${lambda}`;
   const rows: MetricRow[] = [];
@@ -183,7 +208,8 @@ function trainCandidate(ctx: RunContext<Cfg>, data: RunData, isHard: Uint8Array,
   const shape = { height: data.train.height, width: data.train.width, channels: 1 };
   const model = buildMlp(shape, C, cfg.mlpHidden, rng);
   const sl = loss === 'superloss' ? superLoss({ lambda, tau: cfg.tau === 'log' ? 'log' : cfg.tau, numClasses: C }) : null;
-  const diagInput = { noisyLabels: data.noisyTrain, trueLabels: data.train.labels, isNoisy: data.isNoisy, isHard };
+  const isHard = hard.isHard;
+  const diagInput = { noisyLabels: data.noisyTrain, trueLabels: data.train.labels, isNoisy: data.isNoisy, isHard, hardParts: { hardloss: hard.hardLoss, hardclass: hard.hardClass } };
   const diagnose = (epoch: number): Record<string, number> => {
     const { loss: l, pred } = scoreSamples(model, data.train, data.noisyTrain, cfg.scoreBatch);
     const d = sigmaDiagnostics(l, pred, diagInput, tau, sigmaLambda);
@@ -223,7 +249,7 @@ function trainCandidate(ctx: RunContext<Cfg>, data: RunData, isHard: Uint8Array,
   let best = r.history[0];
   for (const h of r.history) if (h.val_acc > best.val_acc) best = h;
   const final: Record<string, number> = { test_acc: last.test_acc ?? NaN, test_acc_es: best?.test_acc ?? NaN, test_acc_best: Math.max(...r.history.map((h) => h.test_acc)) };
-  const pick = ['val_acc', 'sigma_auroc', 'sigma_auroc_hard', 'negloss_auroc', 'negloss_auroc_hard', 'noisy_fit', 'lowsigma_precision', 'noisy_sigma_gt1'];
+  const pick = ['val_acc', 'sigma_auroc', 'sigma_auroc_hard', 'negloss_auroc', 'negloss_auroc_hard', 'negloss_auroc_hardloss', 'negloss_auroc_hardclass', 'noisy_fit', 'lowsigma_precision', 'noisy_sigma_gt1', 'noisy_sigma_clamped'];
   for (const k of pick) if (typeof last[k] === 'number') final[k] = last[k];
   final.es_epoch = best?.epoch ?? NaN;
   if (!cfg.keepCheckpoints) rmSync(sub.artifactsDir, { recursive: true, force: true });
@@ -248,7 +274,7 @@ function buildRunData(ctx: RunContext<Cfg>, m: NoisyLabelMethod): RunData {
   const noisy =
     m.kind === 'clean'
       ? { labels: poolLabels, noisy: new Uint8Array(nPool), actualRate: 0 }
-      : injectLabelNoise(poolLabels, ds.numClasses, m.kind, m.rate, runRng(ctx.seed, `${ctx.experiment}/noise/${m.noise}`));
+      : injectLabelNoise(poolLabels, ds.numClasses, m.kind, m.rate, runRng(ctx.seed, `${ctx.experiment}/noise/${m.noise}`), { pairs: cfg.confusablePairs });
   const { train: trIdx, val: valIdx } = trainValSplit(nPool, cfg.valFraction, runRng(ctx.seed, `${ctx.experiment}/split`));
   const train = subsetSplit(ds.train, trIdx);
   const val = subsetSplit(ds.train, valIdx);
@@ -276,22 +302,23 @@ function buildRunData(ctx: RunContext<Cfg>, m: NoisyLabelMethod): RunData {
  * difficulty measure.
  *
  * - Data: Fashion-MNIST (or any MNIST-format IDX directory via `--data DIR`). Training pool = the first
- *   `trainLimit` training images; labels corrupted with symmetric (`sym-r`) or pair-flip (`pair-r`) noise, seeded
- *   by (seed, noise) so CE and SuperLoss see identical noise. The clean test set is never used for choices.
- * - Methods: `<loss>@<noise>`, loss ∈ {ce, superloss}, noise ∈ {sym-r, pair-r, clean}; default grid sym-0.2,
- *   sym-0.4, sym-0.6, pair-0.4. Metric `test_acc` (final epoch), mean ± std over seeds.
+ *   `trainLimit` training images; labels corrupted with symmetric (`sym-r`), pair-flip c → c+1 (`pair-r`) or
+ *   confusable-pair (`conf-r`: T-shirt ↔ Shirt, Pullover ↔ Coat by default) noise, seeded by (seed, noise) so CE and
+ *   SuperLoss see identical noise. The clean test set is never used for choices.
+ * - Methods: `<loss>@<noise>`, loss ∈ {ce, superloss}, noise ∈ {sym-r, pair-r, conf-r, clean}; default grid sym-0.2,
+ *   sym-0.4, sym-0.6, pair-0.4, conf-0.4. Metric `test_acc` (final epoch), mean ± std over seeds.
  * - λ: chosen per (noise, seed) among `lambdas` by final-epoch accuracy on a validation split carved from the noisy
  *   pool (labels stay noisy); each candidate is trained for the full schedule, so the chosen candidate's run is the
  *   reported run. One λ in `lambdas` = no selection (the quick preset).
- * - Diagnostics after every epoch (and at init): σ* for every training sample (eval mode, batched, tf.tidy);
- *   `sigma_auroc` (clean vs noisy), `sigma_auroc_hard` (hard clean vs noisy; hard clean = misclassified by, or in
- *   the top loss quartile of, a 2-fold cross-fitted clean-label reference model trained in the run), the same for
- *   −loss, memorisation of noisy labels, σ histograms at the first and last epoch. CE runs get σ* from their own
- *   losses with the same τ and λ = `ceSigmaLambda`.
- * - Report: chosen-λ table, per-noise test-accuracy and σ-AUROC curves, σ histograms, and a data-driven statement on
- *   loss as a difficulty measure early vs late in training.
- * - Quick preset: sym-0.4 only, 3 seeds, λ fixed to 0.1 (≈ 4.6 CPU-minutes in total, i.e. ≈ 2.5–3 min wall on two
- *   free cores with the default 2 workers). The full preset adds sym-0.2, sym-0.6, pair-0.4 and selects λ.
+ * - Diagnostics after every epoch (and at init): per-sample loss and σ* for every training sample (eval mode,
+ *   batched, tf.tidy); AUROC of −loss (`negloss_auroc`, tie-free) and of σ* (`sigma_auroc`, ties at the clamp) for
+ *   clean vs noisy and hard clean vs noisy — hard clean per the spec: top 10% loss under a 2-fold cross-fitted
+ *   clean-label reference model, or a confusable class (`hardClasses`) — memorisation of noisy labels, σ histograms
+ *   at the first and last epoch. CE runs get σ* from their own losses with the same τ and λ = `ceSigmaLambda`.
+ * - Report: chosen-λ table, a generated AUROC table (metric @ epoch), SuperLoss − CE paired t-CIs, the hard-clean
+ *   gap with t-CIs, curves, σ histograms, and a generated statement whose every clause rests on a CI.
+ * - Quick preset: sym-0.4, pair-0.4 and conf-0.4, 3 seeds, λ fixed to 0.1, pool = first 2000 training images, first
+ *   5000 test images. The full preset uses the default pool and test set, adds sym-0.2 and sym-0.6, and selects λ.
  * - Defaults: pool = first 4000 training images (3600 train / 400 val), MLP 512-256 without regularisation, Adam 1e-3
  *   with cosine decay, batch 128, 30 epochs — enough for CE to memorise a large part of the noisy labels.
  */
@@ -300,8 +327,10 @@ export const superlossNoisyLabels: Experiment<Cfg> = {
   description: 'SuperLoss vs cross-entropy under label noise on Fashion-MNIST, with σ as a noisy-label detector (test accuracy, σ-AUROC)',
   schema: schema as z.ZodType<Cfg>,
   quick: {
-    methods: methodsFor(['sym-0.4']),
+    methods: methodsFor(QUICK_NOISES),
     lambdas: [0.1],
+    trainLimit: 2000,
+    testLimit: 5000,
   },
   knownMethods: (cfg) => {
     const noises = new Set(DEFAULT_NOISES);
@@ -315,17 +344,24 @@ export const superlossNoisyLabels: Experiment<Cfg> = {
     return methodsFor([...noises]);
   },
   validate: (cfg) => {
-    loadImageDataset(cfg.data);
+    const ds = loadImageDataset(cfg.data);
     for (const m of cfg.methods) parseNoisyLabelMethod(m);
+    for (const c of cfg.hardClasses) if (c >= ds.numClasses) throw new UserError(`config key hardClasses: class ${c} does not exist in ${cfg.data} (${ds.numClasses} classes)`);
+    try {
+      pairPartners(cfg.confusablePairs, ds.numClasses);
+    } catch (e) {
+      throw new UserError(`config key confusablePairs: ${(e as Error).message} (${cfg.data})`);
+    }
   },
   async run(ctx) {
     const cfg = ctx.config;
     const m = parseNoisyLabelMethod(ctx.method);
     const data = buildRunData(ctx, m);
-    const { isHard, refAcc } = hardCleanMask(ctx, data);
+    const hard = hardCleanMask(ctx, data);
+    const { isHard, refAcc } = hard;
     const candidates = m.loss === 'ce' ? [NaN] : cfg.lambdas;
     const results: CandidateResult[] = [];
-    for (const lambda of candidates) results.push(trainCandidate(ctx, data, isHard, m.loss, lambda));
+    for (const lambda of candidates) results.push(trainCandidate(ctx, data, hard, m.loss, lambda));
     // Select by final noisy-validation accuracy (first candidate wins ties).
     let chosen = results[0];
     for (const r of results) if (r.valAcc > chosen.valAcc) chosen = r;
@@ -336,8 +372,12 @@ export const superlossNoisyLabels: Experiment<Cfg> = {
     }
     let nHard = 0;
     let nClean = 0;
+    let nHardLoss = 0;
+    let nHardClass = 0;
     for (let i = 0; i < data.train.n; i++) {
       nHard += isHard[i];
+      nHardLoss += hard.hardLoss[i];
+      nHardClass += hard.hardClass[i];
       nClean += 1 - data.isNoisy[i];
     }
     const metrics: Record<string, number> = { ...chosen.final };
@@ -346,13 +386,15 @@ export const superlossNoisyLabels: Experiment<Cfg> = {
     Object.assign(metrics, {
       noise_rate: data.actualRate,
       hard_clean_frac: nClean ? nHard / nClean : NaN,
+      hardloss_frac: nClean ? nHardLoss / nClean : NaN,
+      hardclass_frac: nClean ? nHardClass / nClean : NaN,
       ref_acc: refAcc,
       tensors_after: tf.memory().numTensors,
     });
     return { metrics };
   },
-  metrics: (cfg) => ({ primary: 'test_acc', higherIsBetter: true, baseline: sameNoiseBaseline(cfg.methods), diagnostics: ['es_epoch', 'lambda', 'sigma_lambda', 'noise_rate', 'hard_clean_frac', 'ref_acc', 'tensors_after'] }),
-  methodPatterns: ['<ce|superloss>@<clean|sym-<rate>|pair-<rate>>'],
+  metrics: (cfg) => ({ primary: 'test_acc', higherIsBetter: true, baseline: sameNoiseBaseline(cfg.methods), diagnostics: ['es_epoch', 'lambda', 'sigma_lambda', 'noise_rate', 'hard_clean_frac', 'hardloss_frac', 'hardclass_frac', 'ref_acc', 'tensors_after'] }),
+  methodPatterns: ['<ce|superloss>@<clean|sym-<rate>|pair-<rate>|conf-<rate>>'],
   derive: ({ rows }) => {
     const chosen: Record<string, Record<string, number>> = {};
     for (const r of rows) {

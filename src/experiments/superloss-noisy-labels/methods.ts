@@ -1,12 +1,13 @@
 import { parseNoiseSpec, type NoiseKind } from '../../data/label-noise.js';
 import { UserError } from '../../errors.js';
-import { at } from './report.js';
 
 /** The losses compared: plain cross-entropy and SuperLoss(cross-entropy, τ = log C). */
 export const NOISY_LABEL_LOSSES = ['ce', 'superloss'] as const;
 export type NoisyLabelLoss = (typeof NOISY_LABEL_LOSSES)[number];
-/** Noise settings of the full run (the issue's grid). */
-export const DEFAULT_NOISES = ['sym-0.2', 'sym-0.4', 'sym-0.6', 'pair-0.4'];
+/** Noise settings of the full run: symmetric grid, c → c+1 pair flips and confusable-pair flips. */
+export const DEFAULT_NOISES = ['sym-0.2', 'sym-0.4', 'sym-0.6', 'pair-0.4', 'conf-0.4'];
+/** Noise settings of the quick preset: one of each kind. */
+export const QUICK_NOISES = ['sym-0.4', 'pair-0.4', 'conf-0.4'];
 
 export interface NoisyLabelMethod {
   loss: NoisyLabelLoss;
@@ -18,7 +19,8 @@ export interface NoisyLabelMethod {
 
 /**
  * Parses a method name `<loss>@<noise>`: loss `ce` or `superloss`, noise `sym-<rate>` (symmetric: a uniformly
- * drawn *other* class), `pair-<rate>` (pair flip c → c+1 mod C) or `clean`. E.g. `superloss@sym-0.4`.
+ * drawn *other* class), `pair-<rate>` (pair flip c → c+1 mod C), `conf-<rate>` (flips within the confusable class
+ * pairs, config `confusablePairs`) or `clean`. E.g. `superloss@sym-0.4`.
  * Throws a UserError on anything else.
  */
 export function parseNoisyLabelMethod(name: string): NoisyLabelMethod {

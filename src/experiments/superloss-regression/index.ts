@@ -6,19 +6,17 @@ import { gatherRows, sequentialBatches, trainValSplit } from '../../data/batchin
 import { columnStats, injectTargetOutliers, loadTabular, standardizeColumns, type TabularDataset } from '../../data/tabular.js';
 import { UserError } from '../../errors.js';
 import { l1PerSample, optimalConfidence, superLoss } from '../../methods/superloss/index.js';
-import { fmtStat } from '../../report/report.js';
-import { barChart } from '../../report/svg.js';
 import { fit } from '../../train/fit.js';
 import { glorot, heNormal } from '../../train/layers.js';
-import { auroc, meanStd } from '../../train/metrics.js';
+import { auroc } from '../../train/metrics.js';
 import { createOptimizer } from '../../train/optimizers.js';
 import { createSchedule } from '../../train/schedules.js';
 import { Trainer, trainableVariables } from '../../train/trainer.js';
 import { runRng } from '../common/image-classification.js';
-import type { Experiment, MetricRow, ReportInput, ReportSection, RunContext } from '../types.js';
+import type { Experiment, MetricRow, RunContext } from '../types.js';
 import { median } from '../../stats/index.js';
 import { fileCheckpointStore } from '../../node/checkpoint-file.js';
-import { DEFAULT_OUTLIER_RATES, REGRESSION_LOSSES, RegressionLoss, RegressionMethod, methodsFor, parseRegressionMethod, sameRateBaseline } from './methods.js';
+import { DEFAULT_OUTLIER_RATES, RegressionLoss, RegressionMethod, methodsFor, parseRegressionMethod, sameRateBaseline } from './methods.js';
 import { report } from './report.js';
 export * from './methods.js';
 
@@ -38,15 +36,18 @@ const schema = z
     hidden: z.array(z.number().int().positive()).default([32]),
     epochs: z.number().int().positive().default(100),
     batchSize: z.number().int().positive().default(32),
-    lr: z.number().positive().default(3e-3),
+    /** Learning-rate candidates, tuned on the validation split for EVERY loss (with its own knob below). */
+    lrs: z.array(z.number().positive()).min(1).default([1e-3, 3e-3, 1e-2]).describe('Learning-rate candidates, tuned on the validation split for EVERY loss (with its own knob below).'),
     optimizer: z.enum(['adam', 'adamw', 'sgd', 'momentum', 'nesterov']).default('adam'),
     schedule: z.enum(['constant', 'cosine', 'step', 'plateau']).default('cosine'),
-    /** Smooth-L1 transition β, in robust-standardised target units. */
-    smoothL1Beta: z.number().min(0).default(1).describe('Smooth-L1 transition β, in robust-standardised target units.'),
-    /** SuperLoss λ candidates, chosen per (rate, seed) by the median absolute error on the corrupted validation split. */
-    lambdas: z.array(z.number().positive()).min(1).default([0.1, 0.25, 1, 4]).describe('SuperLoss λ candidates, chosen per (rate, seed) by the median absolute error on the corrupted validation split.'),
-    /** Fraction of the (corrupted) training rows held out for λ selection; every loss trains on the rest. */
-    valFraction: z.number().min(0.05).max(0.5).default(0.2).describe('Fraction of the (corrupted) training rows held out for λ selection; every loss trains on the rest.'),
+    /** Smooth-L1 β candidates of the `smoothl1` baseline (robust-standardised target units), tuned on validation with the LR. */
+    smoothL1Betas: z.array(z.number().min(0)).min(1).default([0.5, 1, 2]).describe('Smooth-L1 β candidates of the `smoothl1` baseline (robust-standardised target units), tuned on validation with the LR.'),
+    /** β of the smooth-L1 inside SuperLoss (fixed; SuperLoss's tuned knob is λ). */
+    smoothL1Beta: z.number().min(0).default(1).describe('β of the smooth-L1 inside SuperLoss (fixed; SuperLoss\'s tuned knob is λ).'),
+    /** SuperLoss λ candidates, tuned with the LR per (rate, seed) by the median absolute error on the corrupted validation split. */
+    lambdas: z.array(z.number().positive()).min(1).default([0.1, 0.25, 1, 4]).describe('SuperLoss λ candidates, tuned with the LR per (rate, seed) by the median absolute error on the corrupted validation split.'),
+    /** Fraction of the (corrupted) training rows held out for the choices (LR, β, λ); every loss trains on the rest. */
+    valFraction: z.number().min(0.05).max(0.5).default(0.2).describe('Fraction of the (corrupted) training rows held out for the choices (LR, β, λ); every loss trains on the rest.'),
     /** SuperLoss EMA momentum for τ. */
     emaMomentum: z.number().min(0).max(0.999).default(0.9).describe('SuperLoss EMA momentum for τ.'),
     /** Log test metrics every N epochs (and at the last epoch). */
@@ -103,14 +104,18 @@ function predictAll(model: tf.LayersModel, x: Float32Array, n: number, d: number
   return out;
 }
 
-/** One run's data: fit rows (corrupted targets), a corrupted validation split for λ selection, the clean test set. */
-interface RegData {
+/**
+ * Everything a candidate may see while it is trained and selected: fit rows (corrupted targets), the corrupted
+ * validation split, and the TEST FEATURES (for per-epoch prediction curves). Test targets are not in here: they
+ * live in {@link TestTargets} and are only read after selection, to score stored predictions.
+ */
+export interface SelectionData {
   d: number;
   nFit: number;
   xFit: Float32Array;
   /** Corrupted fit targets in robust-standardised units. */
   zFit: Float32Array;
-  /** True (clean) targets of the fit rows, for `train_clean_mae`. */
+  /** True (clean) targets of the fit rows, for the `train_clean_mae` diagnostic (training rows, never test rows). */
   yFitClean: Float32Array;
   isClean: Uint8Array;
   nVal: number;
@@ -119,22 +124,30 @@ interface RegData {
   yVal: Float32Array;
   nTest: number;
   xTest: Float32Array;
-  yTest: Float32Array;
   center: number;
   scale: number;
   outlierRate: number;
   outlierRange: [number, number];
 }
 
-function prepare(ctx: RunContext<Cfg>, m: RegressionMethod): RegData {
+/** The clean test targets (target units), in the row order of `SelectionData.xTest`. */
+export interface TestTargets {
+  yTest: Float32Array;
+}
+
+/** Test rows and training-pool rows of one seed (a seeded permutation of all rows; the first ⌈testFraction·n⌉ are test). */
+export function splitRows(n: number, testFraction: number, seed: number, experiment = 'superloss-regression'): { testRows: Int32Array; poolRows: Int32Array } {
+  const perm = runRng(seed, `${experiment}/split`).permutation(n);
+  const nTest = Math.max(1, Math.round(n * testFraction));
+  return { testRows: perm.slice(0, nTest), poolRows: perm.slice(nTest) };
+}
+
+function prepare(ctx: RunContext<Cfg>, m: RegressionMethod): { sel: SelectionData; test: TestTargets } {
   const cfg = ctx.config;
   const ds = loadData(cfg);
   const { d } = ds;
-  // Split and outliers depend on (seed, rate) only: every loss (and every λ) sees the same data.
-  const perm = runRng(ctx.seed, `${ctx.experiment}/split`).permutation(ds.n);
-  const nTest = Math.max(1, Math.round(ds.n * cfg.testFraction));
-  const testRows = perm.slice(0, nTest);
-  const poolRows = perm.slice(nTest);
+  // Split and outliers depend on (seed, rate) only: every loss and every candidate sees the same data.
+  const { testRows, poolRows } = splitRows(ds.n, cfg.testFraction, ctx.seed, ctx.experiment);
   const yPoolClean = Float32Array.from(poolRows, (i) => ds.y[i]);
   const out = injectTargetOutliers(yPoolClean, m.rate, runRng(ctx.seed, `${ctx.experiment}/outliers/${m.rate}`), { below: cfg.outlierBelow, above: cfg.outlierAbove });
   // The validation split is carved from the corrupted training pool (it holds outliers at the same rate).
@@ -148,39 +161,69 @@ function prepare(ctx: RunContext<Cfg>, m: RegressionMethod): RegData {
   const mad = median(Array.from(yFit, (v) => Math.abs(v - center)));
   const scale = mad > 1e-9 ? 1.4826 * mad : 1;
   return {
-    d,
-    nFit: fitRows.length,
-    xFit: standardizeColumns(ds.x, d, fitRows, stats),
-    zFit: Float32Array.from(yFit, (v) => (v - center) / scale),
-    yFitClean: Float32Array.from(fitIdx, (k) => yPoolClean[k]),
-    isClean: Uint8Array.from(fitIdx, (k) => 1 - out.outlier[k]),
-    nVal: valRows.length,
-    xVal: standardizeColumns(ds.x, d, valRows, stats),
-    yVal: Float32Array.from(valIdx, (k) => out.y[k]),
-    nTest,
-    xTest: standardizeColumns(ds.x, d, testRows, stats),
-    yTest: Float32Array.from(testRows, (i) => ds.y[i]),
-    center,
-    scale,
-    outlierRate: out.actualRate,
-    outlierRange: out.range,
+    sel: {
+      d,
+      nFit: fitRows.length,
+      xFit: standardizeColumns(ds.x, d, fitRows, stats),
+      zFit: Float32Array.from(yFit, (v) => (v - center) / scale),
+      yFitClean: Float32Array.from(fitIdx, (k) => yPoolClean[k]),
+      isClean: Uint8Array.from(fitIdx, (k) => 1 - out.outlier[k]),
+      nVal: valRows.length,
+      xVal: standardizeColumns(ds.x, d, valRows, stats),
+      yVal: Float32Array.from(valIdx, (k) => out.y[k]),
+      nTest: testRows.length,
+      xTest: standardizeColumns(ds.x, d, testRows, stats),
+      center,
+      scale,
+      outlierRate: out.actualRate,
+      outlierRange: out.range,
+    },
+    test: { yTest: Float32Array.from(testRows, (i) => ds.y[i]) },
   };
 }
 
-interface RegCandidate {
+/** One point of a loss's tuning grid: the LR for every loss, plus β (smooth-L1) or λ (SuperLoss). */
+export interface RegKnobs {
+  lr: number;
+  beta: number | null;
   lambda: number | null;
-  rows: MetricRow[];
-  final: Record<string, number>;
-  /** Median |ŷ − y| on the corrupted validation targets (the λ-selection criterion). */
-  valMedAE: number;
-  testMae: number;
 }
 
-/** Trains one regressor (one loss, one λ for SuperLoss) and returns its buffered epoch rows and last metrics. */
-function trainOne(ctx: RunContext<Cfg>, data: RegData, loss: RegressionLoss, lambda: number | null): RegCandidate {
+/** The tuning grid of one loss: L1 → LRs; smooth-L1 → LRs × βs; SuperLoss → LRs × λs (inner β fixed). */
+export function tuningGrid(cfg: Pick<Cfg, 'lrs' | 'smoothL1Betas' | 'lambdas'>, loss: RegressionLoss): RegKnobs[] {
+  if (loss === 'l1') return cfg.lrs.map((lr) => ({ lr, beta: null, lambda: null }));
+  if (loss === 'smoothl1') return cfg.lrs.flatMap((lr) => cfg.smoothL1Betas.map((beta) => ({ lr, beta, lambda: null })));
+  return cfg.lrs.flatMap((lr) => cfg.lambdas.map((lambda) => ({ lr, beta: null, lambda })));
+}
+
+/**
+ * The selection rule: lowest median absolute error against the corrupted validation targets (robust to < 50%
+ * outliers, so it needs no clean data); the first candidate wins ties. Takes validation scores only.
+ */
+export function selectByValidation(valMedAE: readonly number[]): number {
+  let best = 0;
+  for (let i = 1; i < valMedAE.length; i++) if (valMedAE[i] < valMedAE[best] || !Number.isFinite(valMedAE[best])) best = i;
+  return best;
+}
+
+interface RegCandidate {
+  knobs: RegKnobs;
+  /** Epoch rows without test metrics (added after selection from `testPreds`). */
+  rows: MetricRow[];
+  /** Test-set predictions (target units) at every logged epoch. */
+  testPreds: Map<number, Float32Array>;
+  final: Record<string, number>;
+  /** Median |ŷ − y| on the corrupted validation targets at the last epoch (the selection criterion). */
+  valMedAE: number;
+}
+
+const tagOf = (loss: RegressionLoss, k: RegKnobs) => `${loss}-lr${k.lr}${k.beta !== null ? `-beta${k.beta}` : ''}${k.lambda !== null ? `-lambda${k.lambda}` : ''}`;
+
+/** Trains one regressor (one loss, one grid point) on `data`; it sees test features, never test targets. */
+function trainOne(ctx: RunContext<Cfg>, data: SelectionData, loss: RegressionLoss, knobs: RegKnobs): RegCandidate {
   const cfg = ctx.config;
   const { d, nFit, center, scale } = data;
-  const tag = lambda === null ? loss : `lambda-${lambda}`;
+  const tag = tagOf(loss, knobs);
   const rng = runRng(ctx.seed, ctx.experiment);
   const model = buildRegressor(d, cfg.hidden, rng);
   const batchSize = Math.min(cfg.batchSize, nFit);
@@ -189,26 +232,21 @@ function trainOne(ctx: RunContext<Cfg>, data: RegData, loss: RegressionLoss, lam
   const trainer = new Trainer({
     params: trainableVariables(model),
     optimizer: createOptimizer(cfg.optimizer),
-    schedule: createSchedule(cfg.schedule, cfg.lr, steps),
+    schedule: createSchedule(cfg.schedule, knobs.lr, steps),
     lastCheckpoint: () => ckptPath,
   });
-  const sl = loss === 'superloss' ? superLoss({ lambda: lambda ?? 1, tau: 'ema', emaMomentum: cfg.emaMomentum }) : null;
-  const perSample = (pred: tf.Tensor1D, y: tf.Tensor1D) => (loss === 'l1' ? l1PerSample(pred, y) : smoothL1Rank1(pred, y, cfg.smoothL1Beta));
+  const beta = loss === 'smoothl1' ? (knobs.beta as number) : cfg.smoothL1Beta;
+  const sl = loss === 'superloss' ? superLoss({ lambda: knobs.lambda ?? 1, tau: 'ema', emaMomentum: cfg.emaMomentum }) : null;
+  const perSample = (pred: tf.Tensor1D, y: tf.Tensor1D) => (loss === 'l1' ? l1PerSample(pred, y) : smoothL1Rank1(pred, y, beta));
   const hasOutliers = data.isClean.some((c) => c === 0);
   const rows: MetricRow[] = [];
+  const testPreds = new Map<number, Float32Array>();
   let valMedAE = NaN;
 
   const evaluate = (epoch: number): Record<string, number> => {
     const last = epoch === cfg.epochs;
     if (epoch % cfg.evalEvery !== 0 && !last) return {};
-    const pTest = predictAll(model, data.xTest, data.nTest, d);
-    let ae = 0;
-    let se = 0;
-    for (let i = 0; i < data.nTest; i++) {
-      const e = pTest[i] * scale + center - data.yTest[i];
-      ae += Math.abs(e);
-      se += e * e;
-    }
+    testPreds.set(epoch, Float32Array.from(predictAll(model, data.xTest, data.nTest, d), (p) => p * scale + center));
     const pVal = predictAll(model, data.xVal, data.nVal, d);
     const valAE = Array.from(pVal, (p, i) => Math.abs(p * scale + center - data.yVal[i]));
     const pFit = predictAll(model, data.xFit, nFit, d);
@@ -223,13 +261,11 @@ function trainOne(ctx: RunContext<Cfg>, data: RegData, loss: RegressionLoss, lam
       }
       // Per-sample training loss against the corrupted target (standardised units), eval mode.
       const a = Math.abs(pFit[i] - data.zFit[i]);
-      const l = loss === 'l1' || cfg.smoothL1Beta === 0 ? a : a < cfg.smoothL1Beta ? (0.5 * a * a) / cfg.smoothL1Beta : a - 0.5 * cfg.smoothL1Beta;
+      const l = loss === 'l1' || beta === 0 ? a : a < beta ? (0.5 * a * a) / beta : a - 0.5 * beta;
       negLoss[i] = -l;
       if (sl && sl.tau !== null) sigma[i] = optimalConfidence(l, sl.tau, sl.lambda);
     }
     const row: Record<string, number> = {
-      test_mae: ae / data.nTest,
-      test_rmse: Math.sqrt(se / data.nTest),
       train_clean_mae: nClean ? cleanAe / nClean : NaN,
       val_medae: median(valAE),
       negloss_auroc: hasOutliers ? auroc(negLoss, data.isClean) : NaN,
@@ -256,10 +292,10 @@ function trainOne(ctx: RunContext<Cfg>, data: RegData, loss: RegressionLoss, lam
     },
     evaluate,
     onEpoch: (row) => {
-      if (typeof row.test_mae !== 'number') return;
+      if (typeof row.val_medae !== 'number') return;
       rows.push(row);
       valMedAE = row.val_medae;
-      ctx.progress({ epoch: row.epoch, epochs: cfg.epochs, loss: row.train_loss, message: `${lambda === null ? '' : `λ=${lambda} `}val_medae ${row.val_medae.toFixed(3)}` });
+      ctx.progress({ epoch: row.epoch, epochs: cfg.epochs, loss: row.train_loss, message: `${tag} val_medae ${row.val_medae.toFixed(3)}` });
     },
     checkpoint: { store: fileCheckpointStore(ckptPath), resume: ctx.resume },
     extraState: sl ? { get: () => ({ superloss: sl.getState() }), set: (s) => sl.setState(s.superloss as ReturnType<typeof sl.getState>) } : undefined,
@@ -268,41 +304,49 @@ function trainOne(ctx: RunContext<Cfg>, data: RegData, loss: RegressionLoss, lam
   trainer.optimizer.dispose();
   if (!cfg.keepCheckpoints) rmSync(join(ctx.artifactsDir, tag), { recursive: true, force: true });
   const last = history[history.length - 1] ?? {};
-  const final: Record<string, number> = {
-    test_mae: last.test_mae ?? NaN,
-    test_rmse: last.test_rmse ?? NaN,
-    train_clean_mae: last.train_clean_mae ?? NaN,
-    val_medae: last.val_medae ?? NaN,
-  };
+  const final: Record<string, number> = { train_clean_mae: last.train_clean_mae ?? NaN, val_medae: last.val_medae ?? NaN };
   if (hasOutliers) final.negloss_auroc = last.negloss_auroc ?? NaN;
   if (sl) {
     if (hasOutliers) final.sigma_auroc = last.sigma_auroc ?? NaN;
     final.tau = last.tau ?? NaN;
   }
-  return { lambda, rows, final, valMedAE, testMae: final.test_mae };
+  return { knobs, rows, testPreds, final, valMedAE };
+}
+
+/** Clean-test MAE and RMSE of stored predictions (target units). */
+export function scoreTest(pred: Float32Array, test: TestTargets): { test_mae: number; test_rmse: number } {
+  let ae = 0;
+  let se = 0;
+  for (let i = 0; i < pred.length; i++) {
+    const e = pred[i] - test.yTest[i];
+    ae += Math.abs(e);
+    se += e * e;
+  }
+  return { test_mae: ae / pred.length, test_rmse: Math.sqrt(se / pred.length) };
 }
 
 async function run(ctx: RunContext<Cfg>): Promise<{ metrics: Record<string, number> }> {
   const cfg = ctx.config;
   const m = parseRegressionMethod(ctx.method);
-  const data = prepare(ctx, m);
-  const cands = m.loss === 'superloss' ? cfg.lambdas.map((l) => trainOne(ctx, data, m.loss, l)) : [trainOne(ctx, data, m.loss, null)];
-  // λ selection: lowest median absolute error on the corrupted validation targets (robust to < 50% outliers).
-  let chosen = cands[0];
-  for (const c of cands) if (c.valMedAE < chosen.valMedAE) chosen = c;
-  for (const row of chosen.rows) ctx.log(row);
-  if (m.loss === 'superloss') {
-    for (const c of cands) ctx.log({ kind: 'selection', select_lambda: c.lambda, select_val_medae: c.valMedAE, select_test_mae: c.testMae, chosen: c === chosen });
+  const { sel, test } = prepare(ctx, m);
+  // Training and selection see `sel` only; the test targets are read below, after the choice is made.
+  const cands = tuningGrid(cfg, m.loss).map((k) => trainOne(ctx, sel, m.loss, k));
+  const chosen = cands[selectByValidation(cands.map((c) => c.valMedAE))];
+  const lastTest = (c: RegCandidate) => scoreTest(c.testPreds.get(cfg.epochs) as Float32Array, test);
+  for (const row of chosen.rows) ctx.log({ ...row, ...scoreTest(chosen.testPreds.get(row.epoch as number) as Float32Array, test) });
+  for (const c of cands) {
+    ctx.log({ kind: 'selection', select_lr: c.knobs.lr, select_beta: c.knobs.beta, select_lambda: c.knobs.lambda, select_val_medae: c.valMedAE, select_test_mae: lastTest(c).test_mae, chosen: c === chosen });
   }
-  const metrics: Record<string, number> = { ...chosen.final };
-  if (chosen.lambda !== null) metrics.lambda = chosen.lambda;
+  const metrics: Record<string, number> = { ...lastTest(chosen), ...chosen.final, lr: chosen.knobs.lr, n_candidates: cands.length };
+  if (chosen.knobs.beta !== null) metrics.beta = chosen.knobs.beta;
+  if (chosen.knobs.lambda !== null) metrics.lambda = chosen.knobs.lambda;
   Object.assign(metrics, {
-    outlier_rate: data.outlierRate,
-    outlier_lo: data.outlierRange[0],
-    outlier_hi: data.outlierRange[1],
-    n_fit: data.nFit,
-    n_val: data.nVal,
-    n_test: data.nTest,
+    outlier_rate: sel.outlierRate,
+    outlier_lo: sel.outlierRange[0],
+    outlier_hi: sel.outlierRange[1],
+    n_fit: sel.nFit,
+    n_val: sel.nVal,
+    n_test: sel.nTest,
     tensors_after: tf.memory().numTensors,
   });
   return { metrics };
@@ -318,17 +362,20 @@ async function run(ctx: RunContext<Cfg>): Promise<{ metrics: Record<string, numb
  * - Corruption: a fraction `rate` of the TRAINING targets is replaced by outliers ~ U(min − below·R, max + above·R)
  *   of the clean training targets (default U(min, max + 2R): one-sided, a third inside the real range). The test set
  *   (a seeded 20% split) stays clean.
- * - Methods `<loss>@out-<rate>`: `l1`, `smoothl1` (β = 1 in robust-standardised units) and `superloss` =
- *   SuperLoss(smooth-L1, τ = EMA of the batch-mean loss, λ fixed). Default rates 0.2 and 0.4.
+ * - Methods `<loss>@out-<rate>`: `l1`, `smoothl1` and `superloss` = SuperLoss(smooth-L1 with β = `smoothL1Beta`,
+ *   τ = EMA of the batch-mean loss). Default rates 0.2 and 0.4.
+ * - Tuning, per (rate, seed), on a validation split carved from the corrupted pool (median absolute error against
+ *   its corrupted targets): the LR for every loss, plus smooth-L1's β and SuperLoss's λ. Candidates see the test
+ *   features but not the test targets (those are only used to score stored predictions after the choice).
  * - Metric: clean-test MAE (`test_mae`, target units), mean ± std over seeds; also RMSE, the MAE of the fit to the
  *   clean training targets, and AUROC of σ* / −loss at flagging the outliers.
- * - Quick preset: 3 seeds, fewer epochs.
+ * - Quick preset: 3 seeds and a smaller grid.
  */
 export const superlossRegression: Experiment<Cfg> = {
   name: 'superloss-regression',
   description: 'SuperLoss(smooth-L1) vs L1 and smooth-L1 on Auto-MPG (vega-datasets cars.json) with outlier-corrupted training targets (clean-test MAE)',
   schema: schema as z.ZodType<Cfg>,
-  quick: { seeds: [1, 2, 3], lambdas: [0.25, 1] },
+  quick: { seeds: [1, 2, 3], lambdas: [0.25, 1], lrs: [3e-3, 1e-2], smoothL1Betas: [0.5, 1] },
   knownMethods: (cfg) => {
     const known = new Set(methodsFor(DEFAULT_OUTLIER_RATES));
     for (const m of cfg.methods) {
@@ -347,12 +394,15 @@ export const superlossRegression: Experiment<Cfg> = {
     if (Math.round(ds.n * (1 - cfg.testFraction)) < 20) throw new UserError(`${ds.source}: too few rows (${ds.n}) for a train/test split`);
   },
   run,
-  metrics: (cfg) => ({ primary: 'test_mae', higherIsBetter: false, baseline: sameRateBaseline(cfg.methods), diagnostics: ['tau', 'lambda', 'outlier_rate', 'outlier_lo', 'outlier_hi', 'n_fit', 'n_val', 'n_test', 'tensors_after'] }),
+  metrics: (cfg) => ({ primary: 'test_mae', higherIsBetter: false, baseline: sameRateBaseline(cfg.methods), diagnostics: ['tau', 'lambda', 'lr', 'beta', 'n_candidates', 'outlier_rate', 'outlier_lo', 'outlier_hi', 'n_fit', 'n_val', 'n_test', 'tensors_after'] }),
   methodPatterns: ['<l1|smoothl1|superloss>@out-<rate>'],
   derive: ({ rows }) => {
-    const chosen: Record<string, Record<string, number>> = {};
-    for (const r of rows) if (r.chosen === true && typeof r.select_lambda === 'number') (chosen[r.method] ??= {})[String(r.seed)] = r.select_lambda;
-    return { values: { chosenLambda: chosen } };
+    const chosen: Record<string, Record<string, RegKnobs>> = {};
+    for (const r of rows) {
+      if (r.chosen !== true || typeof r.select_lr !== 'number') continue;
+      (chosen[r.method] ??= {})[String(r.seed)] = { lr: r.select_lr, beta: (r.select_beta as number | null) ?? null, lambda: (r.select_lambda as number | null) ?? null };
+    }
+    return { values: { chosen } };
   },
   report,
 };
