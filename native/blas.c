@@ -431,9 +431,19 @@ static napi_value config(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/*
+ * The contract version with src/engine/blas.ts (BLAS_ABI there): bump both when a function is added or
+ * its arguments change, so an addon built from older sources is refused (and rebuilt) instead of failing
+ * mid-run.
+ */
+#define EFFTRAIN_BLAS_ABI 2
+
 static napi_value init(napi_env env, napi_value exports) {
   pthread_once(&blas_once, blas_init_once);
+  napi_value abi;
+  if (napi_create_int32(env, EFFTRAIN_BLAS_ABI, &abi) != napi_ok) return NULL;
   napi_property_descriptor props[] = {
+      {"abi", NULL, NULL, NULL, NULL, abi, napi_enumerable, NULL},
       {"sgemm", NULL, sgemm, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setThreads", NULL, set_threads, NULL, NULL, NULL, napi_enumerable, NULL},
       {"threads", NULL, threads, NULL, NULL, NULL, napi_enumerable, NULL},

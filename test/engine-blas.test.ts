@@ -539,6 +539,17 @@ describe('fallback without the addon', () => {
     assert.match(r.line, /addon failed to load/);
   });
 
+  test('an addon built from older sources (no or another contract version) is refused with the rebuild hint', () => {
+    const dir = tempDir('efftrain-blas-');
+    for (const [name, body] of [['old.cjs', ''], ['other.cjs', 'exports.abi = 1;']]) {
+      const stale = join(dir, name);
+      writeFileSync(stale, `${body}\nexports.config = () => 'OpenBLAS stale';\nexports.sgemm = () => {};\n`);
+      const r = probe('auto', { EFFTRAIN_BLAS_ADDON: stale });
+      assert.equal(r.engine, 'wasm');
+      assert.match(r.line, /built from older sources \(contract 1, need \d+\): re-run scripts\/build-native\.sh/);
+    }
+  });
+
   test('--backend wasm never uses BLAS; auto uses it when the addon is built', { skip }, () => {
     const plain = probe('wasm', {});
     assert.equal(plain.engine, 'wasm');

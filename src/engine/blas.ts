@@ -25,8 +25,13 @@ function nodeBuiltins(): {
   return { createRequire: mod.createRequire, existsSync: fs.existsSync, fileURLToPath: url.fileURLToPath };
 }
 
+/** The contract version this file expects of native/blas.c (EFFTRAIN_BLAS_ABI there). */
+export const BLAS_ABI = 2;
+
 /** The addon's functions (see native/blas.c for the exact contract). */
 export interface BlasAddon {
+  /** Contract version (absent in builds before it existed). */
+  abi?: number;
   /**
    * For i in 0..batch: C_i = op(A_i)·op(B_i) + beta·C_i, row-major, with X_i at byte offset
    * xOff + i·xStride of `heap` (stride 0 shares one matrix). Throws RangeError when an operand
@@ -111,6 +116,10 @@ export function loadBlas(): { addon: BlasAddon | null; status: BlasStatus } {
   if (process.env.OPENBLAS_NUM_THREADS === undefined) process.env.OPENBLAS_NUM_THREADS = '1';
   try {
     const addon = node.createRequire(import.meta.url)(path) as BlasAddon;
+    if (addon.abi !== BLAS_ABI) {
+      loaded = { addon: null, status: { available: false, reason: `addon at ${path} was built from older sources (contract ${addon.abi ?? 1}, need ${BLAS_ABI}): re-run scripts/build-native.sh`, path } };
+      return loaded;
+    }
     loaded = { addon, status: { available: true, reason: '', config: addon.config(), path } };
   } catch (e) {
     const msg = (e instanceof Error ? e.message : String(e)).split('\n')[0];
