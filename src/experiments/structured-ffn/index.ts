@@ -11,33 +11,17 @@
  * Metric: validation bits per character on a contiguous held-out tail (`val_bpc`), plus FFN parameters,
  * train-step time, loss spikes, throughput and training FLOPs.
  */
-import * as tf from '@tensorflow/tfjs';
-import { join } from 'node:path';
 import { z } from 'zod';
-import { CharTokenizer, evalWindows, loadTextCorpus, randomWindows, splitTrainVal, type TokenBatch } from '../../data/text-corpus.js';
-import { Rng } from '../../engine/rng.js';
 import { UserError } from '../../errors.js';
-import type { FfnContext, FfnSpec } from '../../models/ffn.js';
-import { TransformerLM, type TransformerConfig } from '../../models/transformer.js';
-import { StructuredFfn, structureForShare, structureProblem, type StructuredFfnSpec } from '../../methods/structured-ffn/ffn.js';
-import type { StructuredMap } from '../../methods/structured-ffn/layers.js';
-import { sameFlopsRho, sgtAlpha } from '../../methods/structured-ffn/sgt.js';
-import { loadCheckpointFrom, resumeGuard, type CheckpointStore } from '../../train/checkpoint.js';
-import { fileCheckpointStore, saveCheckpoint } from '../../node/checkpoint-file.js';
-import { saveTransformer } from '../../node/transformer-files.js';
-import { meanStd } from '../../train/metrics.js';
-import { AdamW, type Optimizer } from '../../train/optimizers.js';
-import { warmupCosine, type Schedule } from '../../train/schedules.js';
-import { decodeSafetensors } from '../../train/safetensors.js';
-import { Trainer } from '../../train/trainer.js';
-import { lineChart, type Series } from '../../report/svg.js';
-import { hashString } from '../common/image-classification.js';
-import type { Experiment, MetricRow, ReportSection } from '../types.js';
-import { readFileSync } from 'node:fs';
-import { median } from '../../stats/index.js';
+import { structureProblem, type StructuredFfnSpec } from '../../methods/structured-ffn/ffn.js';
+import { lineChart } from '../../report/svg.js';
+import type { Experiment, ReportSection } from '../types.js';
+import { loadData } from './data.js';
+import { ffnSpecFor, parseMethod } from './methods.js';
 import { curve, predictionChecks, shareTable } from './report.js';
-import { ffnSpecFor, modelConfigFor, parseMethod, stepPlanFor } from './methods.js';
+import { runStructuredFfn } from './train.js';
 export * from './methods.js';
+export { evalBpc } from './data.js';
 
 export const STRUCTURED_FFN_METHODS = [
   'dense',
@@ -102,53 +86,6 @@ const schema = z
 
 export type StructuredFfnConfig = z.infer<typeof schema>;
 
-const corpusCache = new Map<string, { tok: CharTokenizer; train: Int32Array; val: Int32Array; name: string }>();
-
-function loadData(cfg: StructuredFfnConfig) {
-  const textPath = cfg.text ?? cfg.data;
-  const key = `${textPath ?? cfg.corpus}|${cfg.valFraction}`;
-  let d = corpusCache.get(key);
-  if (!d) {
-    const corpus = loadTextCorpus({ text: textPath, source: cfg.corpus });
-    const tok = CharTokenizer.fromText(corpus.text);
-    const ids = tok.encode(corpus.text);
-    const { train, val } = splitTrainVal(ids, cfg.valFraction);
-    d = { tok, train, val, name: corpus.name };
-    corpusCache.set(key, d);
-  }
-  return d;
-}
-
-/** The batch of data step k: seeded by (seed, k) only, so every method with the same seed sees the same batches. */
-function batchAt(train: Int32Array, cfg: StructuredFfnConfig, seed: number, k: number): TokenBatch {
-  const rng = new Rng((hashString(`structured-ffn/data/${seed}`) ^ Math.imul(k + 1, 0x9e3779b1)) >>> 0);
-  return randomWindows(train, cfg.batchSize, cfg.contextLength, rng);
-}
-
-/** Mean validation loss in bits per character over `batches`. */
-export function evalBpc(model: TransformerLM, batches: TokenBatch[], ctx: FfnContext = { training: false, rng: null }): number {
-  let sum = 0;
-  let n = 0;
-  for (const b of batches) {
-    const l = tf.tidy(() => {
-      const x = tf.tensor2d(b.x, [b.batch, b.T], 'int32');
-      const y = tf.tensor2d(b.y, [b.batch, b.T], 'int32');
-      return model.loss(x, y, ctx, false);
-    });
-    sum += l.dataSync()[0] * b.batch * b.T;
-    n += b.batch * b.T;
-    l.dispose();
-  }
-  return sum / n / Math.LN2;
-}
-
-/** Reads an efftrain checkpoint's metadata without loading its tensors. */
-function checkpointMeta(store: CheckpointStore): { step: number; extra: Record<string, unknown> } {
-  const { tensors, metadata } = resumeGuard(store, () => decodeSafetensors(store.read(), store.name));
-  tf.dispose(Object.values(tensors));
-  return JSON.parse(metadata.efftrain ?? '{}');
-}
-
 export const structuredFfn: Experiment<StructuredFfnConfig> = {
   name: 'structured-ffn',
   description: 'Structured FFN layers (LowRank, BlockDense, BlockShuffle) and self-guided training on a character-level transformer (validation bits per character)',
@@ -174,153 +111,7 @@ export const structuredFfn: Experiment<StructuredFfnConfig> = {
     }
     loadData(cfg);
   },
-  async run(ctx) {
-    const cfg = ctx.config;
-    const plan = parseMethod(ctx.method);
-    if (!plan) throw new UserError(`unknown method "${ctx.method}"`);
-    const data = loadData(cfg);
-    const ffn = ffnSpecFor(plan, cfg);
-    const modelSeed = hashString(`structured-ffn/model/${ctx.seed}`);
-    const model = new TransformerLM(modelConfigFor(cfg, data.tok.vocabSize, ffn), modelSeed);
-    const T = cfg.contextLength;
-    const tokensPerStep = cfg.batchSize * T;
-    const structured = model.blocks.map((b) => b.ffn).filter((f): f is StructuredFfn => f instanceof StructuredFfn);
-    const macsStruct = model.macsPerToken();
-    const denseFfnMacs = 2 * cfg.dModel * cfg.dFf;
-    const macsDense = macsStruct - model.blocks.reduce((s, b) => s + b.ffn.macsPerToken(), 0) + cfg.nLayers * denseFfnMacs;
-    const macsGuide = structured.length * denseFfnMacs;
-    const sp = stepPlanFor(plan, cfg.steps, cfg.sgtRatio, { dense: macsDense, struct: macsStruct, guide: macsGuide });
-
-    // Parameters: guides last, so dropping them keeps the other optimizer slots' indices.
-    const guideSet = new Set(structured.flatMap((f) => f.guideVariables()));
-    const named = model.namedVariables();
-    const baseParams = named.filter((n) => !guideSet.has(n.variable)).map((n) => n.variable);
-    const guideParams = [...guideSet];
-    const optimizer = new AdamW({ weightDecay: cfg.weightDecay });
-    const schedule: Schedule = warmupCosine(cfg.lr, sp.total, { warmupSteps: Math.round(cfg.warmupFraction * sp.total), minLr: cfg.lr * cfg.minLrFraction });
-    const ckptPath = join(ctx.artifactsDir, 'checkpoint.safetensors');
-    // A guide skipped on a step has no gradient: `missingGrads: 'skip'` leaves it out of clipping and the update.
-    const trainer = new Trainer({ params: [...baseParams, ...guideParams], optimizer, schedule, clipNorm: cfg.clipNorm, missingGrads: 'skip', lastCheckpoint: () => (cfg.checkpointEverySteps > 0 ? ckptPath : null) });
-    let guidesDropped = guideParams.length === 0;
-    const dropGuides = () => {
-      if (guidesDropped) return;
-      for (const f of structured) f.dropGuides();
-      trainer.setParams(baseParams);
-      guidesDropped = true;
-    };
-
-    const sgtRng = new Rng(hashString(`structured-ffn/sgt/${ctx.seed}`));
-    const evalSub = evalWindows(data.val, T, cfg.evalBatch, cfg.evalWindows);
-    const evalFull = evalWindows(data.val, T, cfg.evalBatch, cfg.finalEvalWindows);
-    const history: MetricRow[] = [];
-    let flops = 0;
-    let lossSum = 0;
-    let lossN = 0;
-    let ema = NaN;
-    let spikes = 0;
-    let inSpike = false;
-    const stepMs: number[] = [];
-    let valAtT = NaN;
-    const warmSteps = Math.round(cfg.warmupFraction * sp.total);
-
-    const store = fileCheckpointStore(ckptPath);
-    if (ctx.resume && cfg.checkpointEverySteps > 0 && store.exists()) {
-      const meta = checkpointMeta(store);
-      if (meta.step >= sp.tG) dropGuides();
-      const m = loadCheckpointFrom(store, trainer);
-      sgtRng.setState(m.rng);
-      const ex = m.extra as { history: MetricRow[]; loop: { flops: number; lossSum: number; lossN: number; ema: number | null; spikes: number; valAtT: number | null; inSpike: boolean } };
-      history.push(...ex.history);
-      ({ flops, lossSum, lossN, spikes, inSpike } = ex.loop);
-      // JSON stores NaN as null
-      ema = ex.loop.ema ?? NaN;
-      valAtT = ex.loop.valAtT ?? NaN;
-      for (const row of history) ctx.log(row);
-    }
-
-    const fctx: FfnContext & { stats: { extraMacsPerToken: number } } = { training: true, rng: sgtRng, guideSkip: cfg.sgtStochasticSkip, guideAlpha: 0, stats: { extraMacsPerToken: 0 } };
-    const evalCtx = (alpha: number): FfnContext => ({ training: false, rng: null, guideAlpha: alpha });
-    const t0 = performance.now();
-    while (trainer.step < sp.total) {
-      const step = trainer.step;
-      if (step >= sp.tG) dropGuides();
-      const alpha = guidesDropped ? 0 : sgtAlpha(step, sp.tG, cfg.guideDecay);
-      const dataStep = step >= sp.replayFrom ? step - sp.replayFrom : step;
-      const batch = batchAt(data.train, cfg, ctx.seed, dataStep);
-      fctx.guideAlpha = alpha;
-      fctx.stats.extraMacsPerToken = 0;
-      const ts = performance.now();
-      const loss = trainer.trainStep(() => model.loss(tf.tensor2d(batch.x, [batch.batch, T], 'int32'), tf.tensor2d(batch.y, [batch.batch, T], 'int32'), fctx));
-      stepMs.push(performance.now() - ts);
-      flops += 6 * tokensPerStep * (macsStruct + fctx.stats.extraMacsPerToken);
-      lossSum += loss;
-      lossN++;
-      if (step >= warmSteps + 10 && Number.isFinite(ema)) {
-        if (loss > ema + cfg.spikeThreshold) {
-          if (!inSpike) spikes++;
-          inSpike = true;
-        } else if (loss < ema + cfg.spikeThreshold / 2) inSpike = false;
-      }
-      ema = Number.isFinite(ema) ? 0.9 * ema + 0.1 * loss : loss;
-      const done = trainer.step;
-      const atT = done === cfg.steps && sp.total !== cfg.steps;
-      if (done % cfg.evalEvery === 0 || done === sp.total || atT) {
-        const a = done >= sp.tG ? 0 : sgtAlpha(done, sp.tG, cfg.guideDecay);
-        const full = done === sp.total || atT;
-        const bpc = evalBpc(model, full ? evalFull : evalSub, evalCtx(guidesDropped ? 0 : a));
-        if (done === cfg.steps) valAtT = bpc;
-        const row: MetricRow = {
-          step: done,
-          tokens: done * tokensPerStep,
-          train_flops: flops,
-          lr: schedule.lr(done - 1),
-          alpha: a,
-          train_loss: lossSum / lossN,
-          val_bpc: bpc,
-          eval_set: full ? 'final' : 'subset',
-          step_ms: median(stepMs.slice(-cfg.evalEvery)),
-        };
-        lossSum = 0;
-        lossN = 0;
-        history.push(row);
-        ctx.log(row);
-        ctx.progress({ step: done, steps: sp.total, loss: Number(row.train_loss), message: `val_bpc ${bpc.toFixed(3)}` });
-      } else if (done % 10 === 0) ctx.progress({ step: done, steps: sp.total, loss });
-      if (cfg.checkpointEverySteps > 0 && done % cfg.checkpointEverySteps === 0 && done < sp.total) {
-        saveCheckpoint(ckptPath, trainer, {
-          epoch: 0,
-          batchInEpoch: 0,
-          rng: sgtRng.getState(),
-          epochRng: sgtRng.getState(),
-          extra: { history, loop: { flops, lossSum, lossN, ema, spikes, valAtT, inSpike } },
-        });
-      }
-    }
-    const trainSeconds = (performance.now() - t0) / 1000;
-    dropGuides();
-    const last = history[history.length - 1];
-    const valBpc = Number(last?.val_bpc ?? NaN);
-    if (cfg.saveModel) {
-      saveTransformer(model, join(ctx.artifactsDir, 'model'), { tokenizer: data.tok.toJSON(), corpus: data.name, method: ctx.method, seed: ctx.seed, val_bpc: valBpc, steps: sp.total });
-    }
-    const steadyMs = median(stepMs.slice(Math.min(3, stepMs.length - 1)));
-    const metrics: Record<string, number> = {
-      val_bpc: valBpc,
-      ffn_params: model.ffnWeightCount(),
-      step_ms: steadyMs,
-      loss_spikes: spikes,
-      val_bpc_at_T: Number.isFinite(valAtT) ? valAtT : valBpc,
-      tokens_per_s: (tokensPerStep * 1000) / steadyMs,
-      train_flops: flops,
-      steps: sp.total,
-      params: model.paramCount(),
-      train_seconds: trainSeconds,
-    };
-    model.dispose();
-    optimizer.dispose();
-    metrics.tensors_after = tf.memory().numTensors;
-    return { metrics };
-  },
+  run: runStructuredFfn,
   metrics: { primary: 'val_bpc', higherIsBetter: false, baseline: 'dense', diagnostics: ['ffn_params', 'step_ms', 'loss_spikes', 'tokens_per_s', 'train_flops', 'steps', 'params', 'train_seconds', 'tensors_after'] },
   methodPatterns: ['dense', '<lowrank|blockdense|blockshuffle>-<share %>[-sgt][-sameflops]'],
   derive({ config, runs }) {
