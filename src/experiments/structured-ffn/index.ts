@@ -18,10 +18,15 @@ import { lineChart } from '../../report/svg.js';
 import type { Experiment, ReportSection } from '../types.js';
 import { loadData } from './data.js';
 import { ffnSpecFor, parseMethod } from './methods.js';
-import { curve, predictionChecks, shareTable } from './report.js';
+import { curve, predictionChecks, shareTable, type Check } from './report.js';
 import { runStructuredFfn } from './train.js';
 export * from './methods.js';
 export { evalBpc } from './data.js';
+
+/** The reported bits-per-character metric: on the test tail, or on the validation part without a test split. */
+export function primaryMetric(cfg: Pick<StructuredFfnConfig, 'testFraction'>): 'test_bpc' | 'val_bpc' {
+  return cfg.testFraction > 0 ? 'test_bpc' : 'val_bpc';
+}
 
 export const STRUCTURED_FFN_METHODS = [
   'dense',
@@ -43,8 +48,8 @@ const schema = z
     /** Same as `text` (so `efftrain run structured-ffn --data FILE` works). */
     data: z.string().nullable().default(null).describe('Same as `text` (so `efftrain run structured-ffn --data FILE` works).'),
     corpus: z.enum(['auto', 'moby-dick', 'bible-kjv']).default('auto'),
-    /** Contiguous held-out tail of the text. */
-    valFraction: z.number().gt(0).lt(1).default(0.1).describe('Contiguous held-out tail of the text.'),
+    valFraction: z.number().gt(0).lt(1).default(0.1).describe('Validation part: the contiguous text just before the test tail. Curves, val_bpc and every choice (LR, steps) use it.'),
+    testFraction: z.number().min(0).lt(1).default(0.1).describe('Test tail: the last part of the text, evaluated only at the end (test_bpc, the reported number). 0 = no test split (final numbers on the validation part).'),
     nLayers: z.number().int().positive().default(2),
     dModel: z.number().int().positive().default(64),
     nHeads: z.number().int().positive().default(4),
@@ -112,10 +117,15 @@ export const structuredFfn: Experiment<StructuredFfnConfig> = {
     loadData(cfg);
   },
   run: runStructuredFfn,
-  metrics: { primary: 'val_bpc', higherIsBetter: false, baseline: 'dense', diagnostics: ['ffn_params', 'step_ms', 'loss_spikes', 'tokens_per_s', 'train_flops', 'steps', 'params', 'train_seconds', 'tensors_after'] },
+  metrics: (cfg) => ({
+    primary: primaryMetric(cfg),
+    higherIsBetter: false,
+    baseline: 'dense',
+    diagnostics: [...(cfg.testFraction > 0 ? ['val_bpc'] : []), 'ffn_params', 'step_ms', 'loss_spikes', 'tokens_per_s', 'train_flops', 'steps', 'params', 'train_seconds', 'tensors_after'],
+  }),
   methodPatterns: ['dense', '<lowrank|blockdense|blockshuffle>-<share %>[-sgt][-sameflops]'],
   derive({ config, runs }) {
-    return { values: { predictions: predictionChecks(config.methods, [...runs]), shares: shareTable(config) } };
+    return { values: { predictions: predictionChecks(config.methods, [...runs], primaryMetric(config)), shares: shareTable(config) } };
   },
   report({ results, rows, config }) {
     const sections: ReportSection[] = [];
@@ -131,17 +141,20 @@ export const structuredFfn: Experiment<StructuredFfnConfig> = {
         svg: lineChart({ title: 'validation bits/char vs training FLOPs (mean ± std)', xLabel: 'training FLOPs', yLabel: 'val_bpc', series: curve(rows, results.methods, 'train_flops') }),
       },
     ];
-    const checks = predictionChecks(config.methods, results.runs);
+    const primary = primaryMetric(config);
+    const checks = (results.derived?.predictions as Check[] | undefined) ?? predictionChecks(config.methods, results.runs, primary);
     const md: string[] = ['## Structured FFN: setup and the paper’s predictions\n'];
     md.push(
       `Model: ${config.nLayers}-layer pre-LN causal transformer, d=${config.dModel}, ${config.nHeads} heads, d_ff=${config.dFf}, context ${config.contextLength}, ` +
         `batch ${config.batchSize} (${config.batchSize * config.contextLength} tokens/step), AdamW lr ${config.lr} wd ${config.weightDecay}, clip ${config.clipNorm}, ` +
         `${Math.round(config.warmupFraction * 100)}% warmup then cosine to ${config.minLrFraction}× peak, T=${config.steps} steps. Block 0's FFN is dense in every arm. ` +
-        `Intermediate evaluations use ${config.evalWindows || 'all'} validation windows; the final one ${config.finalEvalWindows || 'all'}.\n`,
+        `Text split (contiguous): train | validation ${config.valFraction} | test ${config.testFraction}. ` +
+        `Curves and val_bpc are on the validation part (intermediate evaluations ${config.evalWindows || 'all'} windows, final ${config.finalEvalWindows || 'all'}); ` +
+        (config.testFraction > 0 ? `the test tail is read once, at the end (test_bpc, ${config.finalEvalWindows || 'all'} windows): choices of LR and steps belong on val_bpc, never on test_bpc.\n` : 'there is no test split (testFraction = 0): the final numbers are on the validation part.\n'),
     );
     md.push('| method | structure | FFN weights | share of dense FFN (all blocks) |\n|---|---|---:|---:|');
     for (const s of shareTable(config)) md.push(`| ${s.method} | ${s.structure} | ${s.ffnWeights} | ${(100 * s.share).toFixed(1)}% |`);
-    md.push('\nEach check compares seed means; "within noise" means the difference is below the standard error of the difference (√(s₁²/n₁ + s₂²/n₂)).\n');
+    md.push(`\nEach check pairs the two methods by seed on ${primary} (or the metric named) and takes the 95% t-based confidence interval of the mean difference (df = seeds − 1): "agrees" / "disagrees" when it excludes 0, "within noise" when it contains 0.\n`);
     md.push('| paper predicts | observed | verdict |\n|---|---|---|');
     for (const c of checks) md.push(`| ${c.prediction} | ${c.observed} | ${c.verdict} |`);
     md.push(

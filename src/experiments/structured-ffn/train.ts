@@ -1,7 +1,7 @@
 /**
  * One (method, seed) run of `structured-ffn`: builds the LM for the method, trains it through `fit` in step mode
  * (the SGT guide loop is `SelfGuidedTraining` from the method folder, as a hook), evaluates bits per character on
- * the held-out tail, and returns the run's metrics.
+ * the validation part along the way and, at the end only, on the test tail; returns the run's metrics.
  */
 import * as tf from '@tensorflow/tfjs';
 import { join } from 'node:path';
@@ -32,6 +32,7 @@ interface LoopState {
   spikes: number;
   inSpike: boolean;
   valAtT: number | null;
+  testAtT: number | null;
 }
 
 export async function runStructuredFfn(ctx: RunContext<StructuredFfnConfig>): Promise<{ metrics: Record<string, number> }> {
@@ -67,12 +68,13 @@ export async function runStructuredFfn(ctx: RunContext<StructuredFfnConfig>): Pr
 
   const evalSub = evalWindows(data.val, T, cfg.evalBatch, cfg.evalWindows);
   const evalFull = evalWindows(data.val, T, cfg.evalBatch, cfg.finalEvalWindows);
+  const testFull = data.test ? evalWindows(data.test, T, cfg.evalBatch, cfg.finalEvalWindows) : null;
   const evalCtx = (alpha: number): FfnContext => ({ training: false, rng: null, guideAlpha: alpha });
   const warmSteps = Math.round(cfg.warmupFraction * sp.total);
   // Same-FLOPs arms train past T: they are also evaluated (on the full set) at step T.
   const atT = (done: number) => done === cfg.steps && sp.total !== cfg.steps;
   const isFinal = (done: number) => done === sp.total || atT(done);
-  const loop: LoopState = { flops: 0, ema: null, spikes: 0, inSpike: false, valAtT: null };
+  const loop: LoopState = { flops: 0, ema: null, spikes: 0, inSpike: false, valAtT: null, testAtT: null };
   const stepMs: number[] = [];
   let stepStart = 0;
 
@@ -98,8 +100,13 @@ export async function runStructuredFfn(ctx: RunContext<StructuredFfnConfig>): Pr
     evaluate: (done) => {
       const alpha = sgt.alphaAt(done);
       const valBpc = evalBpc(model, isFinal(done) ? evalFull : evalSub, evalCtx(alpha));
-      if (done === cfg.steps) loop.valAtT = valBpc;
-      return { tokens: done * tokensPerStep, train_flops: loop.flops, lr: schedule.lr(done - 1), alpha, val_bpc: valBpc, step_ms: median(stepMs.slice(-cfg.evalEvery)) };
+      // The test tail is read only by the final evaluations (and at step T of the same-FLOPs arms).
+      const test: Record<string, number> = testFull && isFinal(done) ? { test_bpc: evalBpc(model, testFull, evalCtx(alpha)) } : {};
+      if (done === cfg.steps) {
+        loop.valAtT = valBpc;
+        loop.testAtT = test.test_bpc ?? null;
+      }
+      return { tokens: done * tokensPerStep, train_flops: loop.flops, lr: schedule.lr(done - 1), alpha, val_bpc: valBpc, ...test, step_ms: median(stepMs.slice(-cfg.evalEvery)) };
     },
     epoch: (r: EpochRow) => {
       const row: MetricRow = {
@@ -110,6 +117,7 @@ export async function runStructuredFfn(ctx: RunContext<StructuredFfnConfig>): Pr
         alpha: r.alpha,
         train_loss: r.train_loss,
         val_bpc: r.val_bpc,
+        ...(r.test_bpc !== undefined ? { test_bpc: r.test_bpc } : {}),
         eval_set: isFinal(r.step) ? 'final' : 'subset',
         step_ms: r.step_ms,
       };
@@ -139,13 +147,16 @@ export async function runStructuredFfn(ctx: RunContext<StructuredFfnConfig>): Pr
   });
   const trainSeconds = (performance.now() - t0) / 1000;
   sgt.dropGuides();
-  const valBpc = Number(history[history.length - 1]?.val_bpc ?? NaN);
+  const last = history[history.length - 1];
+  const valBpc = Number(last?.val_bpc ?? NaN);
+  const testBpc = last?.test_bpc;
   if (cfg.saveModel) {
-    saveTransformer(model, join(ctx.artifactsDir, 'model'), { tokenizer: data.tok.toJSON(), corpus: data.name, method: ctx.method, seed: ctx.seed, val_bpc: valBpc, steps: sp.total });
+    saveTransformer(model, join(ctx.artifactsDir, 'model'), { tokenizer: data.tok.toJSON(), corpus: data.name, method: ctx.method, seed: ctx.seed, val_bpc: valBpc, ...(testBpc !== undefined ? { test_bpc: testBpc } : {}), steps: sp.total });
   }
   const steadyMs = median(stepMs.slice(Math.min(3, stepMs.length - 1)));
   const metrics: Record<string, number> = {
     val_bpc: valBpc,
+    ...(testBpc !== undefined ? { test_bpc: testBpc, test_bpc_at_T: loop.testAtT ?? testBpc } : {}),
     ffn_params: model.ffnWeightCount(),
     step_ms: steadyMs,
     loss_spikes: loop.spikes,
