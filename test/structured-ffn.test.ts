@@ -24,7 +24,10 @@ import {
 } from '../src/methods/structured-ffn/index.js';
 import { loadLayersModel, saveLayersModel } from '../src/train/model-io.js';
 import { runExperiment } from '../src/experiments/runner.js';
-import { parseMethod, stepPlanFor } from '../src/experiments/structured-ffn/index.js';
+import { evalBpc, parseMethod, stepPlanFor } from '../src/experiments/structured-ffn/index.js';
+import { splitTrainValTest } from '../src/experiments/structured-ffn/data.js';
+import { predictionChecks } from '../src/experiments/structured-ffn/report.js';
+import { TransformerLM } from '../src/models/transformer.js';
 import { structuredFfnBench } from '../src/bench/structured-ffn.js';
 import type { Results } from '../src/experiments/types.js';
 import { tempDir } from './helpers/tmp.js';
@@ -297,10 +300,22 @@ test('tiny end-to-end runExperiment (workers 1): results, metrics rows, saved mo
   });
   const onDisk = JSON.parse(readFileSync(join(outDir, 'results.json'), 'utf8')) as Results;
   assert.deepEqual(onDisk.methods, methods);
+  const rows = readFileSync(join(outDir, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  // 28 symbols: an untrained model (logits ≈ 0) scores log2(28) ≈ 4.81 bits/char.
+  const uniform = Math.log2(new Set(line).size);
   for (const r of results.runs) {
     const m = r.metrics;
-    for (const k of ['val_bpc', 'ffn_params', 'step_ms', 'loss_spikes']) assert.ok(Number.isFinite(m[k]), `${r.method} ${k}`);
-    assert.ok(m.val_bpc > 0 && m.val_bpc < 10);
+    for (const k of ['val_bpc', 'test_bpc', 'ffn_params', 'step_ms', 'loss_spikes']) assert.ok(Number.isFinite(m[k]), `${r.method} ${k}`);
+    // The run's metrics are its last evaluation (the final one, on the validation part and the test tail).
+    const mine = rows.filter((x) => x.method === r.method && x.kind === 'step');
+    const last = mine[mine.length - 1];
+    assert.equal(last.eval_set, 'final');
+    assert.equal(m.val_bpc, last.val_bpc);
+    assert.equal(m.test_bpc, last.test_bpc);
+    // Only final evaluations read the test tail.
+    assert.ok(mine.filter((x) => x.eval_set === 'subset').every((x) => !('test_bpc' in x)));
+    // Training helped: the first evaluation is near uniform, the last is clearly below it (this text is periodic).
+    assert.ok(mine[0].val_bpc < uniform + 0.1 && m.val_bpc < uniform - 0.3, `${r.method}: ${mine[0].val_bpc} → ${m.val_bpc} (uniform ${uniform})`);
     assert.equal(m.tensors_after, 0, `${r.method} disposed its tensors`);
     assert.ok(existsSync(join(outDir, 'runs', `${r.method}-seed1`, 'model', 'weights.safetensors')));
     const saved = JSON.parse(readFileSync(join(outDir, 'runs', `${r.method}-seed1`, 'model', 'model.json'), 'utf8'));
@@ -311,7 +326,6 @@ test('tiny end-to-end runExperiment (workers 1): results, metrics rows, saved mo
   assert.ok(lr.ffn_params < dense.ffn_params);
   const sf = results.runs.find((r) => r.method === 'blockshuffle-32-sgt-sameflops')!.metrics;
   assert.ok(sf.steps > 6, 'same-FLOPs SGT trains extra (replayed) steps');
-  const rows = readFileSync(join(outDir, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
   assert.ok(rows.some((r) => r.method === 'lowrank-32-sgt' && r.step === 2 && r.alpha > 0));
   const report = readFileSync(join(outDir, 'report.md'), 'utf8');
   assert.match(report, /paper predicts/);
@@ -345,4 +359,89 @@ test('bench structured-ffn (tiny) writes the ffn/* and decode/* cases', async ()
     assert.ok(names.includes(n), `${n} in ${names.join(',')}`);
   }
   for (const c of res.cases) assert.ok(c.msPerStep > 0, c.name);
+});
+
+test('split: train | val | test are contiguous and disjoint, test is the tail, sizes round(n·fraction)', () => {
+  const ids = Int32Array.from({ length: 1000 }, (_, i) => i);
+  const { train, val, test: tail } = splitTrainValTest(ids, 0.1, 0.15);
+  assert.equal(tail!.length, 150);
+  assert.equal(val.length, 100);
+  assert.equal(train.length, 750);
+  assert.deepEqual([train[0], train[749], val[0], val[99], tail![0], tail![149]], [0, 749, 750, 849, 850, 999]);
+  // The test tail does not move when the validation part changes size.
+  assert.deepEqual(Array.from(splitTrainValTest(ids, 0.2, 0.15).test!), Array.from(tail!));
+  assert.equal(splitTrainValTest(ids, 0.1, 0).test, null);
+  assert.throws(() => splitTrainValTest(ids, 0.5, 0.5), /valFraction.*testFraction/);
+});
+
+test('evalBpc is the token-weighted mean cross-entropy in bits (against log-softmax by hand)', () => {
+  const model = new TransformerLM({ vocabSize: 5, contextLength: 4, dModel: 8, nHeads: 2, nLayers: 1, dFf: 16, ffn: { kind: 'dense' } }, 3);
+  const r = new Rng(2);
+  const mk = (batch: number) => ({ batch, T: 4, x: Int32Array.from({ length: batch * 4 }, () => r.int(5)), y: Int32Array.from({ length: batch * 4 }, () => r.int(5)) });
+  const batches = [mk(3), mk(1)];
+  let bits = 0;
+  let n = 0;
+  for (const b of batches) {
+    const logits = tf.tidy(() => model.logits(tf.tensor2d(b.x, [b.batch, 4], 'int32')).arraySync());
+    logits.forEach((row, i) => {
+      const mx = Math.max(...row);
+      const lse = mx + Math.log(row.reduce((s, v) => s + Math.exp(v - mx), 0));
+      bits += (lse - row[b.y[i]]) / Math.LN2;
+      n++;
+    });
+  }
+  assert.ok(Math.abs(evalBpc(model, batches) - bits / n) < 1e-5);
+  model.dispose();
+});
+
+test('prediction checks: paired by seed with a t-based 95% CI (t(0.975, 2) = 4.3027)', () => {
+  const runs = (a: number[], b: number[]) => [
+    ...a.map((v, i) => ({ method: 'lowrank-32-sgt', seed: i + 1, metrics: { test_bpc: v } })),
+    ...b.map((v, i) => ({ method: 'lowrank-32', seed: i + 1, metrics: { test_bpc: v } })),
+  ];
+  const check = (a: number[], b: number[]) => predictionChecks(['lowrank-32', 'lowrank-32-sgt'], runs(a, b), 'test_bpc').find((c) => c.prediction.startsWith('SGT closes'))!;
+  // b − a = 0.10, 0.12, 0.11: mean 0.11, sd 0.01, CI 0.11 ± 4.3027·0.01/√3 = [0.085, 0.135].
+  const agree = check([2.0, 2.1, 2.2], [2.1, 2.22, 2.31]);
+  assert.equal(agree.verdict, 'agrees');
+  assert.match(agree.observed, /95% CI \[0\.085, 0\.135\]/);
+  assert.equal(check([2.1, 2.22, 2.31], [2.0, 2.1, 2.2]).verdict, 'disagrees');
+  // A positive mean difference the CI cannot separate from 0: differences 0.3, −0.1, 0.2 (CI 0.133 ± 0.517).
+  assert.equal(check([2.0, 2.1, 2.2], [2.3, 2.0, 2.4]).verdict, 'within noise');
+  assert.equal(check([2.0], [2.3]).verdict, 'too few seeds');
+  // Pairs are matched by seed, not by position: shuffling one method's runs changes nothing.
+  const shuffled = runs([2.0, 2.1, 2.2], [2.1, 2.22, 2.31]).reverse();
+  assert.equal(predictionChecks(['lowrank-32', 'lowrank-32-sgt'], shuffled, 'test_bpc').find((c) => c.prediction.startsWith('SGT closes'))!.observed, agree.observed);
+  assert.equal(predictionChecks(['dense'], runs([1], [1]), 'test_bpc')[0].verdict, 'not run');
+});
+
+test('no choice reads the test tail: changing its text moves only test_bpc', async () => {
+  const dir = tempDir('efftrain-sffn-split-');
+  const base = 'sphinx of black quartz, judge my vow. '.repeat(70);
+  // Same symbols, other order in the last 10% (the test tail).
+  const cut = base.length - Math.round(base.length * 0.1);
+  const r = new Rng(9);
+  const tailChars = Array.from(base.slice(cut));
+  for (let i = tailChars.length - 1; i > 0; i--) {
+    const j = r.int(i + 1);
+    [tailChars[i], tailChars[j]] = [tailChars[j], tailChars[i]];
+  }
+  const texts = [base, base.slice(0, cut) + tailChars.join('')];
+  const out: Record<string, number>[] = [];
+  for (const [k, t] of texts.entries()) {
+    const file = join(dir, `t${k}.txt`);
+    writeFileSync(file, t);
+    const { results } = await runExperiment({
+      experiment: 'structured-ffn',
+      quick: false,
+      sets: ['dModel=16', 'nHeads=2', 'dFf=64', 'contextLength=16', 'batchSize=4', 'steps=4', 'evalEvery=2', 'evalWindows=4', 'finalEvalWindows=8', 'evalBatch=4', 'saveModel=false'],
+      flags: { methods: ['lowrank-32-sgt'], seeds: [1], data: file },
+      outDir: join(dir, `run${k}`),
+      workers: 1,
+      quiet: true,
+    });
+    assert.equal(results.metrics.primary, 'test_bpc');
+    out.push(results.runs[0].metrics);
+  }
+  for (const key of ['val_bpc', 'val_bpc_at_T', 'train_flops', 'loss_spikes', 'steps']) assert.equal(out[1][key], out[0][key], key);
+  assert.notEqual(out[1].test_bpc, out[0].test_bpc);
 });

@@ -118,6 +118,17 @@ export function loadCheckpointFrom(store: CheckpointStore, trainer: Trainer, ext
   return resumeGuard(store, () => restoreCheckpoint(store.read(), store.name, trainer, extraVars));
 }
 
+/** The metadata of the checkpoint in `store` (step, RNG, extra state) without loading its tensors into anything. */
+export function readCheckpointMeta(store: CheckpointStore): CheckpointMeta {
+  return resumeGuard(store, () => {
+    const { tensors, metadata } = decodeSafetensors(store.read(), store.name);
+    tf.dispose(Object.values(tensors));
+    const meta = JSON.parse(metadata.efftrain ?? 'null') as CheckpointMeta | null;
+    if (!meta || meta.version !== 1) throw new Error(`${store.name}: not an efftrain checkpoint`);
+    return meta;
+  });
+}
+
 /** Runs `read` (which reads `store`), turning any failure into a UserError that says how to recover. */
 export function resumeGuard<T>(store: CheckpointStore, read: () => T): T {
   try {

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../engine/rng.js';
 import { epochBatches } from '../data/batching.js';
-import { loadCheckpointFrom, saveCheckpointTo, type CheckpointStore } from './checkpoint.js';
+import { loadCheckpointFrom, readCheckpointMeta, saveCheckpointTo, type CheckpointStore } from './checkpoint.js';
 import type { GradFn, Trainer } from './trainer.js';
 
 export type EpochRow = Record<string, number>;
@@ -22,6 +22,8 @@ export interface FitStepInfo {
  */
 export interface FitHook<B = Int32Array> {
   name: string;
+  /** Before every optimizer step, with the step about to run (0-based): e.g. set a scheduled mixing weight, or change the trainer's parameter set. */
+  beforeStep?(step: number): void;
   /**
    * Right after each optimizer step (before the `step` observers), with the step's batch: for techniques that
    * read the model after the update (e.g. FAMO's task losses on the same batch after the step).
@@ -29,20 +31,39 @@ export interface FitHook<B = Int32Array> {
   afterStep?(info: FitStepInfo & { batch: B }): void;
   /** After every optimizer step (cheap observers). */
   step?(info: FitStepInfo): void;
-  /** Evaluation after each epoch: metrics merged into the epoch row. */
+  /** Evaluation after each epoch (in step mode: after each recorded step, given the steps done): metrics merged into the row. */
   evaluate?(epoch: number): Record<string, number>;
   /** With each finished epoch row (also replayed for the epochs restored on resume). */
   epoch?(row: EpochRow): void;
   /** Named state kept in checkpoints (JSON-serialisable). */
   state?: { get(): unknown; set(s: unknown): void };
+  /**
+   * On resume, with the checkpoint's step, *before* its tensors are loaded: bring the trainer's parameter set to
+   * what it was at that step (e.g. auxiliary weights dropped mid-run), so the saved tensors and slots line up.
+   */
+  resume?(step: number): void;
+}
+
+/**
+ * Step-based training (language models drawing their own windows): `total` optimizer steps in one pass, no epoch
+ * permutation. `lossFn` gets an empty batch and the step; a row {step, lr, train_loss (mean since the previous
+ * row), …evaluate()} is recorded after every step where `evalAt(done)` holds, and after the last step.
+ * Checkpoints (with `checkpoint.everySteps`) are written every `everySteps` steps before the last one.
+ */
+export interface FitSteps {
+  total: number;
+  evalAt?: (done: number) => boolean;
 }
 
 export interface FitOptions<B = Int32Array> {
   trainer: Trainer;
-  /** Number of training examples; batches are seeded permutations of 0..n-1 with a fixed size (last partial batch dropped). */
+  /** Number of training examples; batches are seeded permutations of 0..n-1 with a fixed size (last partial batch dropped). Unused with `steps`. */
   numTrain: number;
   batchSize: number;
+  /** Unused with `steps`. */
   epochs: number;
+  /** Train for a number of steps instead of epochs (see FitSteps). */
+  steps?: FitSteps;
   /** The run's RNG: it draws each epoch's order, and may be shared with dropout/noise in `lossFn`. Saved in checkpoints. */
   rng: Rng;
   /** Loss of one batch, called inside tf.variableGrads. One of `lossFn` / `gradFn` is required. */
@@ -97,6 +118,10 @@ export function fit<B = Int32Array>(o: FitOptions<B>): FitResult {
   const ckpt = o.checkpoint;
   const hooks = o.hooks ?? [];
   if (ckpt?.resume && ckpt.store.exists()) {
+    if (hooks.some((h) => h.resume)) {
+      const at = readCheckpointMeta(ckpt.store).step;
+      for (const h of hooks) h.resume?.(at);
+    }
     const meta = loadCheckpointFrom(ckpt.store, trainer, o.extraVars);
     rng.setState(meta.rng);
     epochRngState = meta.epochRng;
@@ -122,6 +147,35 @@ export function fit<B = Int32Array>(o: FitOptions<B>): FitResult {
       o.extraVars,
     );
   };
+  if (o.steps) {
+    // One pass ("epoch" 0, batchInEpoch = steps done), checkpointed every `everySteps` before the last step.
+    const { total, evalAt } = o.steps;
+    const empty = new Int32Array(0) as unknown as B;
+    while (trainer.step < total) {
+      const step = trainer.step;
+      for (const h of hooks) h.beforeStep?.(step);
+      const loss = o.gradFn ? tf.tidy(() => trainer.trainStepWith(o.gradFn!(empty, step, 0))) : trainer.trainStep(() => o.lossFn!(empty, step));
+      const done = trainer.step;
+      lossSum += loss;
+      lossN++;
+      const info = { epoch: 0, step: done, batchInEpoch: done, batchesPerEpoch: total, loss };
+      for (const h of hooks) h.afterStep?.({ ...info, batch: empty });
+      o.onStep?.(info);
+      for (const h of hooks) h.step?.(info);
+      if (done === total || evalAt?.(done)) {
+        const row: EpochRow = { step: done, lr: trainer.lr, train_loss: lossN ? lossSum / lossN : NaN };
+        Object.assign(row, o.evaluate?.(done) ?? {});
+        for (const h of hooks) Object.assign(row, h.evaluate?.(done) ?? {});
+        history.push(row);
+        o.onEpoch?.(row);
+        for (const h of hooks) h.epoch?.(row);
+        lossSum = 0;
+        lossN = 0;
+      }
+      if (ckpt?.everySteps && done % ckpt.everySteps === 0 && done < total) save(0, done);
+    }
+    return { history, resumedFrom };
+  }
   for (let epoch = startEpoch; epoch < o.epochs; epoch++) {
     let batches: B[];
     if (skipBatches > 0) {
@@ -138,6 +192,7 @@ export function fit<B = Int32Array>(o: FitOptions<B>): FitResult {
     for (let b = skipBatches; b < batches.length; b++) {
       const batch = batches[b];
       const step = trainer.step;
+      for (const h of hooks) h.beforeStep?.(step);
       const loss = o.gradFn ? tf.tidy(() => trainer.trainStepWith(o.gradFn!(batch, step, epoch))) : trainer.trainStep(() => o.lossFn!(batch, step));
       lossSum += loss;
       lossN++;

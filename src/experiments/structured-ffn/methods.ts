@@ -58,4 +58,4 @@ export function stepPlanFor(plan: MethodPlan, T: number, sgtRatio: number, macs:
   return { total: T + tG, tG, replayFrom: T, rho };
 }
 
-// Corpus cache per worker thread (a worker runs several (method, seed) pairs).
+

@@ -1,5 +1,5 @@
 import { type StructuredFfnSpec } from '../../methods/structured-ffn/ffn.js';
-import { meanStd } from '../../train/metrics.js';
+import { meanStd, pairedTTest } from '../../stats/index.js';
 import { type Series } from '../../report/svg.js';
 import type { MetricRow } from '../types.js';
 import type { StructuredFfnConfig } from './index.js';
@@ -58,31 +58,38 @@ export function shareTable(cfg: StructuredFfnConfig): ShareRow[] {
 export interface Check {
   prediction: string;
   observed: string;
-  verdict: 'agrees' | 'disagrees' | 'within noise' | 'not run';
+  verdict: 'agrees' | 'disagrees' | 'within noise' | 'too few seeds' | 'not run';
 }
 
-/** Compares seed means of the runs with the paper's qualitative predictions (spec §10). */
-export function predictionChecks(methods: string[], runs: { method: string; metrics: Record<string, number> }[]): Check[] {
-  const stat = (m: string, k: string) => meanStd(runs.filter((r) => r.method === m).map((r) => r.metrics[k]).filter((v) => Number.isFinite(v)));
+/**
+ * Compares runs with the paper's qualitative predictions (spec §10), each as "a < b" on `key` for every metric that
+ * is lower-is-better. Paired by seed: the 95% t-based confidence interval of mean(b − a) over the seeds both ran
+ * (src/stats pairedTTest, df = n − 1) decides — above 0: agrees, below 0: disagrees, containing 0: within noise.
+ * `primary` is the bits-per-character metric the checks on loss use (test_bpc, or val_bpc without a test split).
+ */
+export function predictionChecks(methods: string[], runs: { method: string; seed: number; metrics: Record<string, number> }[], primary = 'val_bpc'): Check[] {
   const has = (m: string) => methods.includes(m) && runs.some((r) => r.method === m);
   const fmt = (x: number) => (Math.abs(x) >= 100 ? x.toFixed(1) : x.toFixed(3));
   const less = (a: string, b: string, key: string, prediction: string): Check => {
     if (!has(a) || !has(b)) return { prediction, observed: `needs ${a} and ${b}`, verdict: 'not run' };
-    const sa = stat(a, key);
-    const sb = stat(b, key);
-    const diff = sb.mean - sa.mean;
-    const se = Math.sqrt((sa.n > 1 ? sa.std ** 2 / sa.n : 0) + (sb.n > 1 ? sb.std ** 2 / sb.n : 0));
-    const observed = `${a} ${fmt(sa.mean)} ± ${fmt(sa.std)} vs ${b} ${fmt(sb.mean)} ± ${fmt(sb.std)} (${key})`;
-    const verdict = Math.abs(diff) <= se ? 'within noise' : diff > 0 ? 'agrees' : 'disagrees';
-    return { prediction, observed, verdict };
+    const byA = new Map(runs.filter((r) => r.method === a).map((r) => [r.seed, r.metrics[key]]));
+    const pairs = runs.filter((r) => r.method === b && byA.has(r.seed)).map((r) => [byA.get(r.seed)!, r.metrics[key]] as const);
+    const sa = meanStd(pairs.map((p) => p[0]));
+    const sb = meanStd(pairs.map((p) => p[1]));
+    const t = pairedTTest(pairs.map((p) => p[1]), pairs.map((p) => p[0]));
+    const head = `${a} ${fmt(sa.mean)} ± ${fmt(sa.std)} vs ${b} ${fmt(sb.mean)} ± ${fmt(sb.std)} (${key}, ${t.n} paired seeds)`;
+    if (t.n < 2 || !Number.isFinite(t.ci95[0])) return { prediction, observed: `${head}; ${b} − ${a} = ${fmt(t.meanDiff)}`, verdict: 'too few seeds' };
+    const [lo, hi] = t.ci95;
+    const observed = `${head}; ${b} − ${a} = ${fmt(t.meanDiff)}, 95% CI [${fmt(lo)}, ${fmt(hi)}]`;
+    return { prediction, observed, verdict: lo > 0 ? 'agrees' : hi < 0 ? 'disagrees' : 'within noise' };
   };
   return [
-    less('dense', 'lowrank-63', 'val_bpc', 'dense < LowRank 63% (small gap)'),
-    less('lowrank-63', 'lowrank-32', 'val_bpc', 'LowRank 63% < LowRank 32% (visible gap)'),
-    less('lowrank-32', 'blockshuffle-32', 'val_bpc', 'LowRank ≈ BlockDense < BlockShuffle (32%): LowRank < BlockShuffle'),
-    less('blockdense-32', 'blockshuffle-32', 'val_bpc', 'BlockDense < BlockShuffle (32%)'),
-    less('lowrank-32-sgt', 'lowrank-32', 'val_bpc', 'SGT closes most of the gap: LowRank-32 + SGT < LowRank-32'),
-    less('lowrank-32-sgt-sameflops', 'lowrank-32-sameflops', 'val_bpc', 'same FLOPs: SGT (G) ≤ longer training (F)'),
+    less('dense', 'lowrank-63', primary, 'dense < LowRank 63% (small gap)'),
+    less('lowrank-63', 'lowrank-32', primary, 'LowRank 63% < LowRank 32% (visible gap)'),
+    less('lowrank-32', 'blockshuffle-32', primary, 'LowRank ≈ BlockDense < BlockShuffle (32%): LowRank < BlockShuffle'),
+    less('blockdense-32', 'blockshuffle-32', primary, 'BlockDense < BlockShuffle (32%)'),
+    less('lowrank-32-sgt', 'lowrank-32', primary, 'SGT closes most of the gap: LowRank-32 + SGT < LowRank-32'),
+    less('lowrank-32-sgt-sameflops', 'lowrank-32-sameflops', primary, 'same FLOPs: SGT (G) ≤ longer training (F)'),
     less('lowrank-32', 'dense', 'step_ms', 'structured FFNs train faster per step (step_ms)'),
     less('lowrank-32-sgt', 'lowrank-32', 'loss_spikes', 'SGT removes loss spikes (fewer spikes)'),
   ];
