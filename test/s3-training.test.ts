@@ -218,3 +218,26 @@ test('s3-shift selection runs (finalTest=false) never read test labels; final ru
   assert.notEqual(c.runs[1].metrics.test_acc, d.runs[1].metrics.test_acc);
   assert.deepEqual(c.runs[1].metrics.val_acc, a.runs[1].metrics.val_acc, 'the final test read does not change training');
 });
+
+test('latentWeightDecay decays only the quantised layers\' latents (L2 added to their gradients)', async () => {
+  const { Rng } = await import('../src/engine/rng.js');
+  const { buildShiftCnn } = await import('../src/methods/s3/index.js');
+  const { hooksFor, latentVariables } = await import('../src/experiments/s3-shift/train.js');
+  const { Trainer, trainableVariables } = await import('../src/train/trainer.js');
+  const arm = parseS3Arm('s3-3bit-noreg');
+  const model = buildShiftCnn({ height: 8, width: 8, numClasses: 3, channels: [2, 3, 4], head: 'flatten', method: arm.quant }, new Rng(3));
+  model.predict(tf.zeros([1, 8, 8, 1]));
+  const latents = latentVariables(model);
+  assert.equal(latents.size, 2 * 3, 'two shift layers × (sign, sparse, shift)');
+  const params = trainableVariables(model);
+  const before = params.map((p) => Float32Array.from(p.dataSync()));
+  const trainer = new Trainer({ params, optimizer: new SGD(), hooks: hooksFor(model, arm, latents, 0.1) });
+  // A loss with zero gradient: the update is −lr·wd·θ on latents and nothing elsewhere.
+  trainer.trainStep(() => tf.mul(tf.sum(params[0]), 0) as tf.Scalar);
+  params.forEach((p, i) => {
+    const now = p.dataSync();
+    const k = latents.has(p) ? 1 - 1e-3 * 0.1 : 1;
+    for (let j = 0; j < now.length; j++) assert.ok(Math.abs(now[j] - k * before[i][j]) < 1e-7, `${p.name}[${j}]`);
+  });
+  for (const w of model.weights) w.dispose();
+});

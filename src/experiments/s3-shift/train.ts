@@ -55,8 +55,8 @@ export function recipeFor(arm: S3Arm, cfg: S3ShiftConfig): { optimizer: ReturnTy
   return { optimizer: createOptimizer(name, { weightDecay: cfg.weightDecay }), lr, latentWeightDecay: cfg.latentWeightDecay, label: `${name} lr ${lr}` };
 }
 
-/** The shift-layer hooks of the training step. */
-function hooksFor(model: tf.LayersModel, arm: S3Arm, latents: Set<tf.Variable>, latentWeightDecay: number): TrainHook[] {
+/** The training-step hooks of a method: S3 regulariser, DeepShift-PS clamp, L2 decay of the latents. */
+export function hooksFor(model: tf.LayersModel, arm: S3Arm, latents: Set<tf.Variable>, latentWeightDecay: number): TrainHook[] {
   const hooks: TrainHook[] = [];
   const q = arm.quant;
   if (q.kind === 'shift') {
