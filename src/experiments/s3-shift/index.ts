@@ -54,7 +54,7 @@ export type { ShiftCnnOptions } from '../../methods/s3/index.js';
 export { parseS3Arm, parseS3Method, type S3Arm, type S3MethodSpec } from './arms.js';
 
 /** Default methods and the fixed list `efftrain list` shows (any name matching the patterns is accepted). */
-const DEFAULT_METHODS = ['fp', 'deepshift-ps-3bit', 's3-3bit', 's3-4bit'];
+const DEFAULT_METHODS = ['fp', 'deepshift-ps-3bit', 'deepshift-ps-3bit-lrx10', 's3-3bit', 's3-4bit'];
 const LISTED_METHODS = ['fp', 'deepshift-ps-3bit', 'deepshift-ps-3bit-radam', 'deepshift-ps-3bit-lrx10', 'deepshift-ps-3bit-sgd', 'deepshift-ps-4bit', 's3-3bit', 's3-3bit-sgd', 's3-4bit', 's3-3bit-noreg', 's3-3bit-summed', 'fp-sgd'];
 
 const schema = z
@@ -112,7 +112,7 @@ export const s3Shift: Experiment<S3ShiftConfig> = {
   name: 's3-shift',
   description: 'S3 sign-sparse-shift vs DeepShift-PS vs FP CNN on Fashion-MNIST: accuracy, sign flips, latent movement, sparsity, multiplication-free export',
   schema: schema as z.ZodType<S3ShiftConfig>,
-  quick: { methods: ['fp', 'deepshift-ps-3bit', 'deepshift-ps-3bit-radam', 'deepshift-ps-3bit-lrx10', 's3-3bit'], epochs: 3, trainLimit: 12000 },
+  quick: { methods: ['fp', 'deepshift-ps-3bit', 'deepshift-ps-3bit-lrx10', 'deepshift-ps-3bit-radam', 's3-3bit'], epochs: 3, trainLimit: 6000, valSize: 3000 },
   methodPatterns: ['fp[-sgd|-radam]', 's3-<3|4>bit[-noreg|-summed][-radam|-sgd][-lrx<k>]', 'deepshift-ps-<3|4>bit[-radam|-sgd][-lrx<k>]'],
   knownMethods: (cfg) => [...new Set([...LISTED_METHODS, ...cfg.methods.filter(isS3Method)])],
   validate: (cfg) => {
