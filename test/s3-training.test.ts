@@ -241,3 +241,22 @@ test('latentWeightDecay decays only the quantised layers\' latents (L2 added to 
   });
   for (const w of model.weights) w.dispose();
 });
+
+test('recipeFor: Adam default, -radam, the official -sgd recipe, per-method lr chosen on validation', async () => {
+  const { recipeFor } = await import('../src/experiments/s3-shift/train.js');
+  const { RAdam: RA, SGD: S, AdamW } = await import('../src/train/optimizers.js');
+  const cfg = { lr: 3e-3, lrByMethod: { 'deepshift-ps-3bit': 0.01 }, optimizer: 'adam', weightDecay: 0, latentWeightDecay: 1e-4, sgdLr: 0.1, sgdWeightDecay: 1e-4 } as unknown as Parameters<typeof recipeFor>[1];
+  const adam = recipeFor(parseS3Arm('s3-3bit'), cfg);
+  assert.ok(adam.optimizer instanceof AdamW);
+  assert.equal(adam.lr, 3e-3);
+  assert.equal(adam.latentWeightDecay, 1e-4);
+  const radam = recipeFor(parseS3Arm('deepshift-ps-3bit-radam-lrx10'), cfg);
+  assert.ok(radam.optimizer instanceof RA);
+  assert.equal(radam.lr, 0.01, 'the base method\'s chosen lr');
+  const sgd = recipeFor(parseS3Arm('s3-3bit-sgd'), cfg);
+  assert.ok(sgd.optimizer instanceof S);
+  assert.equal((sgd.optimizer as InstanceType<typeof S>).momentum, 0.9);
+  assert.equal((sgd.optimizer as InstanceType<typeof S>).weightDecay, 1e-4);
+  assert.equal(sgd.lr, 0.1);
+  assert.equal(sgd.latentWeightDecay, 0, 'the SGD decay already covers the latents');
+});
