@@ -176,6 +176,11 @@ test('s3-shift method names, comparisons and the train/validation split', () => 
     ['s3-3bit', 'deepshift-ps-3bit-radam'],
     ['deepshift-ps-3bit-radam', 'deepshift-ps-3bit'],
   ]);
+  assert.deepEqual(comparisonPairs(['fp-sgd', 'deepshift-ps-3bit-sgd', 's3-3bit-sgd']), [
+    ['fp-sgd', 'deepshift-ps-3bit-sgd'],
+    ['fp-sgd', 's3-3bit-sgd'],
+    ['s3-3bit-sgd', 'deepshift-ps-3bit-sgd'],
+  ]);
   const train = { images: new Float32Array(10 * 4).map((_, i) => i), labels: Int32Array.from({ length: 10 }, (_, i) => i), n: 10, height: 2, width: 2 };
   const { fitSplit, val } = trainValSplit(train, { valSize: 3, trainLimit: 0 });
   assert.deepEqual(Array.from(fitSplit.labels), [0, 1, 2, 3, 4, 5, 6]);

@@ -93,13 +93,18 @@ export interface S3Comparison {
   p: number;
 }
 
-/** The pairs the report compares: fp vs every method, S3 vs DeepShift-PS, every PS variant vs plain PS. */
+/** The pairs the report compares: fp (and fp under the same recipe) vs every method, S3 vs DeepShift-PS, every variant vs its base. */
 export function comparisonPairs(methods: string[]): [string, string][] {
   const pairs: [string, string][] = [];
   const add = (a: string, b: string) => {
     if (a !== b && methods.includes(a) && methods.includes(b) && !pairs.some(([x, y]) => x === a && y === b)) pairs.push([a, b]);
   };
-  for (const m of methods) if (m !== 'fp') add('fp', m);
+  for (const m of methods) {
+    if (m === 'fp') continue;
+    add('fp', m);
+    const recipe = parseS3Arm(m).recipe;
+    if (recipe !== 'default' && !m.startsWith('fp')) add(`fp-${recipe}`, m); // fp under the same recipe
+  }
   for (const s of methods.filter((m) => m.startsWith('s3-'))) for (const p of methods.filter((m) => m.startsWith('deepshift-ps-'))) add(s, p);
   for (const m of methods) {
     const arm = parseS3Arm(m);

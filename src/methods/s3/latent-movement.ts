@@ -9,6 +9,10 @@
  * crosses 0, typically ≈ 0.05 away. With Adam-type optimisers a latent moves about lr per step at most, so
  * Σ_t lr_t bounds how far any latent can travel.
  *
+ * The start snapshot is taken before the first step, so for DeepShift-PS conv layers |Δp̃| includes the first
+ * in-place clamp of p̃ from its U(−10, −1) init into [pMin, 0]; the rounded-exponent change (`crossedFraction`)
+ * compares clamped values and is not affected.
+ *
  * Thresholds per role: full precision / S3 `sign`, `sparse`, `shift` latents: 0 (S(x) = [x ≥ 0],
  * H(x) = [x > 0]); DeepShift-PS `sign`: round(s̃) ∈ {…, −1, 0, 1, …} (half-to-even, as tfjs and PyTorch
  * round), `shift`: round(clamp(p̃, pMin, 0)).
