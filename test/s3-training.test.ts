@@ -263,5 +263,6 @@ test('recipeFor: Adam default, -radam, the official -sgd recipe, per-method lr c
   assert.equal((sgd.optimizer as InstanceType<typeof S>).momentum, 0.9);
   assert.equal((sgd.optimizer as InstanceType<typeof S>).weightDecay, 1e-4);
   assert.equal(sgd.lr, 0.1);
+  assert.equal(recipeFor(parseS3Arm('deepshift-ps-3bit-sgd'), cfg).lr, 0.1, 'the Adam-chosen lr of the base does not carry over to SGD');
   assert.equal(sgd.latentWeightDecay, 0, 'the SGD decay already covers the latents');
 });

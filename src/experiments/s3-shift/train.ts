@@ -47,7 +47,8 @@ export function latentVariables(model: tf.LayersModel): Set<tf.Variable> {
 
 /** The recipe of a method: optimizer, peak lr, and the L2 decay of the latents. */
 export function recipeFor(arm: S3Arm, cfg: S3ShiftConfig): { optimizer: ReturnType<typeof createOptimizer>; lr: number; latentWeightDecay: number; label: string } {
-  const lr = cfg.lrByMethod[arm.name] ?? cfg.lrByMethod[arm.base] ?? (arm.recipe === 'sgd' ? cfg.sgdLr : cfg.lr);
+  // A base method's lr (chosen for Adam) carries over to its -radam / -lrx arms, not to the SGD recipe.
+  const lr = cfg.lrByMethod[arm.name] ?? (arm.recipe === 'sgd' ? cfg.sgdLr : (cfg.lrByMethod[arm.base] ?? cfg.lr));
   if (arm.recipe === 'sgd') {
     return { optimizer: new SGD({ momentum: 0.9, weightDecay: cfg.sgdWeightDecay }), lr, latentWeightDecay: 0, label: `SGD m0.9 lr ${lr} wd ${cfg.sgdWeightDecay} (all params)` };
   }
