@@ -39,7 +39,7 @@ test('s3-shift end to end: results.json metrics, export agreement, diagnostics, 
   const { results } = await runExperiment({
     experiment: 's3-shift',
     quick: false,
-    sets: ['trainLimit=1024', 'testLimit=200', 'epochs=2', 'batchSize=32', 'channels=[8,16,16]'],
+    sets: ['trainLimit=1024', 'testLimit=200', 'valSize=200', 'epochs=2', 'batchSize=32', 'channels=[8,16,16]'],
     flags: { methods: METHODS, seeds: [1], data },
     outDir,
     workers: 1,
@@ -67,11 +67,18 @@ test('s3-shift end to end: results.json metrics, export agreement, diagnostics, 
   const s3 = results.runs.find((r) => r.method === 's3-3bit')!;
   assert.ok(s3.metrics.sign_flip_last > 0, 'S3 signs flip');
   assert.ok(ps.metrics.sign_flip_last < s3.metrics.sign_flip_last, 'DeepShift-PS flips less than S3');
+  // Adam moves every latent by at most ≈ Σ lr; PS sign latents need ≥ 1 to reverse, S3's ≈ |W_sign| (≈ 0.05).
+  assert.ok(ps.metrics.sign_latent_dabs_p99 <= 1.2 * ps.metrics.lr_sum_latent, `PS |Δs̃| p99 ${ps.metrics.sign_latent_dabs_p99} vs Σ lr ${ps.metrics.lr_sum_latent}`);
+  assert.ok(ps.metrics.sign_latent_flip_dist_median > 1 && s3.metrics.sign_latent_flip_dist_median < 0.2);
   const rows = readFileSync(join(outDir, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
   for (const m of METHODS) {
     const ep = rows.filter((r) => r.method === m && r.epoch === 1);
     assert.equal(ep.length, 1);
-    for (const k of ['sign_flip', 'sign_flip_latent', 'sign_changed_since_init', 'zero_frac', 'test_acc']) assert.equal(typeof ep[0][k], 'number', `${m} ${k}`);
+    for (const k of ['sign_flip', 'sign_flip_latent', 'sign_changed_since_init', 'zero_frac', 'val_acc']) assert.equal(typeof ep[0][k], 'number', `${m} ${k}`);
+    assert.equal(ep[0].test_acc, undefined, 'the test split is not evaluated per epoch');
+    const mv = rows.filter((r) => r.method === m && r.kind === 'diagnostic' && r.name === 'latent_movement');
+    assert.equal(mv.length, 1);
+    assert.ok(mv[0].sign_dabs_median > 0, `${m}: sign latents moved`);
     const hist = rows.filter((r) => r.method === m && r.kind === 'diagnostic' && r.name === 'shift_hist');
     assert.equal(hist.length, m === 'fp' ? 0 : 1);
   }
@@ -83,6 +90,8 @@ test('s3-shift end to end: results.json metrics, export agreement, diagnostics, 
   assert.equal(extra.targets.export_agreement_min, 1);
   const report = readFileSync(join(outDir, 'report.md'), 'utf8');
   assert.match(report, /## S3 diagnostics/);
+  assert.match(report, /How far the latents moved/);
+  assert.match(report, /Paired comparisons/);
   assert.match(report, /s3-shift-hist-s3-3bit\.svg/);
   for (const f of ['charts/curve-sign_flip.svg', 'charts/curve-zero_frac.svg', 'charts/s3-sign-flip-log.svg', 'charts/s3-shift-hist-deepshift-ps-3bit.svg']) assert.ok(existsSync(join(outDir, f)), f);
 });

@@ -18,8 +18,7 @@ import { initEngine, type BackendChoice } from '../engine/backend.js';
 import { backendOption } from './options.js';
 import { UserError } from '../errors.js';
 import { FASHION_MNIST_DIR, loadImageDataset } from '../data/image-dataset.js';
-import { enginePredictions, float32InferenceBytes, tfjsPredictions } from '../experiments/s3-shift/index.js';
-import { ShiftInferenceEngine, describeShiftModel, packShiftModel } from '../methods/s3/index.js';
+import { ShiftInferenceEngine, describeShiftModel, enginePredictions, float32InferenceBytes, packShiftModel, tfjsPredictions } from '../methods/s3/index.js';
 import { loadLayersModel } from '../train/model-io.js';
 import { writeFileAtomic } from '../util/fs.js';
 

@@ -17,6 +17,11 @@ export abstract class Optimizer {
   iterations = 0;
   protected slots = new Map<string, tf.Variable>();
   abstract readonly kind: string;
+  /**
+   * Optional per-parameter learning-rate multiplier (PyTorch parameter groups with their own `lr`, e.g.
+   * DeepShift's `--lr-sign`): parameter i is updated with lr · lrScale(param, i). Null = 1 for every parameter.
+   */
+  lrScale: ((p: tf.Variable, index: number) => number) | null = null;
 
   /** Applies one update with learning rate `lr` to `params` given `grads` (same order). */
   apply(params: tf.Variable[], grads: tf.Tensor[], lr: number): void {
@@ -24,7 +29,7 @@ export abstract class Optimizer {
     for (let i = 0; i < params.length; i++) {
       const g = grads[i];
       if (!g) continue;
-      this.update(i, params[i], g, lr);
+      this.update(i, params[i], g, this.lrScale ? lr * this.lrScale(params[i], i) : lr);
     }
   }
 
@@ -174,7 +179,66 @@ export class SGD extends Optimizer {
   }
 }
 
-export type OptimizerName = 'adam' | 'adamw' | 'sgd' | 'momentum' | 'nesterov';
+export interface RAdamOptions {
+  beta1?: number;
+  beta2?: number;
+  epsilon?: number;
+  /** L2 weight decay added to the gradient (PyTorch `RAdam(weight_decay=…)` convention). */
+  weightDecay?: number;
+}
+
+/**
+ * RAdam — rectified Adam (Liu et al., "On the Variance of the Adaptive Learning Rate and Beyond", ICLR 2020,
+ * Algorithm 2): with ρ∞ = 2/(1−β2) − 1 and ρ_t = ρ∞ − 2tβ2ᵗ/(1−β2ᵗ), the step is
+ * θ ← θ − lr·m̂·r_t·√(1−β2ᵗ)/(√v + ε) when ρ_t > 5 (variance of the adaptive rate tractable), with
+ * r_t = √((ρ_t−4)(ρ_t−2)ρ∞ / ((ρ∞−4)(ρ∞−2)ρ_t)), and the un-adapted momentum step θ ← θ − lr·m̂ otherwise
+ * (m̂ = m/(1−β1ᵗ)). The threshold 5 is the one of the authors' code and of PyTorch. DeepShift recommends it for
+ * DeepShift-PS (DeepShift README).
+ */
+export class RAdam extends Optimizer {
+  readonly kind = 'radam';
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly epsilon: number;
+  readonly weightDecay: number;
+
+  constructor(opts: RAdamOptions = {}) {
+    super();
+    this.beta1 = opts.beta1 ?? 0.9;
+    this.beta2 = opts.beta2 ?? 0.999;
+    this.epsilon = opts.epsilon ?? 1e-8;
+    this.weightDecay = opts.weightDecay ?? 0;
+  }
+
+  /** ρ_t and the rectification r_t at step t (r_t = null while ρ_t ≤ 5: momentum step). */
+  rectification(t: number): { rho: number; r: number | null } {
+    const b2 = this.beta2;
+    const rhoInf = 2 / (1 - b2) - 1;
+    const b2t = Math.pow(b2, t);
+    const rho = rhoInf - (2 * t * b2t) / (1 - b2t);
+    if (!(rho > 5)) return { rho, r: null };
+    return { rho, r: Math.sqrt(((rho - 4) * (rho - 2) * rhoInf) / ((rhoInf - 4) * (rhoInf - 2) * rho)) };
+  }
+
+  protected update(i: number, p: tf.Variable, g0: tf.Tensor, lr: number): void {
+    const g = this.weightDecay > 0 ? tf.add(g0, tf.mul(p, this.weightDecay)) : g0;
+    const m = this.slot(`${i}/m`, p);
+    const v = this.slot(`${i}/v`, p);
+    const t = this.iterations;
+    m.assign(tf.add(tf.mul(m, this.beta1), tf.mul(g, 1 - this.beta1)));
+    v.assign(tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2)));
+    const c1 = 1 - Math.pow(this.beta1, t);
+    const { r } = this.rectification(t);
+    if (r === null) {
+      p.assign(tf.sub(p, tf.mul(m, lr / c1)));
+      return;
+    }
+    const c2 = Math.sqrt(1 - Math.pow(this.beta2, t));
+    p.assign(tf.sub(p, tf.mul(tf.div(m, tf.add(tf.sqrt(v), this.epsilon)), (lr * r * c2) / c1)));
+  }
+}
+
+export type OptimizerName = 'adam' | 'adamw' | 'sgd' | 'momentum' | 'nesterov' | 'radam';
 
 /** Factory by name (the CLI's `--set optimizer=adamw`). */
 export function createOptimizer(name: OptimizerName, opts: { weightDecay?: number; momentum?: number; beta1?: number; beta2?: number } = {}): Optimizer {
@@ -189,6 +253,8 @@ export function createOptimizer(name: OptimizerName, opts: { weightDecay?: numbe
       return new SGD({ momentum: opts.momentum ?? 0.9, weightDecay: opts.weightDecay });
     case 'nesterov':
       return new SGD({ momentum: opts.momentum ?? 0.9, nesterov: true, weightDecay: opts.weightDecay });
+    case 'radam':
+      return new RAdam({ weightDecay: opts.weightDecay, beta1: opts.beta1, beta2: opts.beta2 });
     default:
       throw new Error(`unknown optimizer ${name as string}`);
   }

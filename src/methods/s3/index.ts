@@ -9,5 +9,8 @@ export * from './ste.js';
 export * from './param.js';
 export * from './layers.js';
 export * from './diagnostics.js';
+export * from './latent-movement.js';
+export * from './batchnorm-training.js';
+export * from './shift-cnn.js';
 export * from './export.js';
 export * from './shift-inference.js';

@@ -202,6 +202,16 @@ export abstract class ShiftLayerBase extends tf.layers.Layer {
     return psDiscrete(v[0].read(), v[1].read(), this.range.pMin);
   }
 
+  /**
+   * Copies of the latent tensors by role (S3 Fig. 3: `sign` W_sign, `sparse` W_sparse, `shift` the stacked
+   * W_s,k of shape [N, ...kernel]; DeepShift-PS Sec. 3.2: `shift` p̃, `sign` s̃), flattened. For diagnostics.
+   */
+  latentValues(): Record<string, Float32Array> {
+    const v = this.requireBuilt();
+    const copy = (i: number) => Float32Array.from(v[i].read().dataSync() as Float32Array);
+    return this.parameterization === 's3' ? { sign: copy(0), sparse: copy(1), shift: copy(2) } : { shift: copy(0), sign: copy(1) };
+  }
+
   /** Full-precision bias values, or null when `useBias` is false. */
   biasValues(): Float32Array | null {
     return this.bias ? Float32Array.from(this.bias.read().dataSync() as Float32Array) : null;
