@@ -25,8 +25,8 @@ import { join } from 'node:path';
 import { FASHION_MNIST_DIR, loadImageDataset } from '../data/image-dataset.js';
 import { applyWasmPatches } from '../engine/wasm-patches.js';
 import { Rng } from '../engine/rng.js';
-import { buildShiftCnn, parseS3Method, snapshotQuantized } from '../experiments/s3-shift/index.js';
-import { ShiftInferenceEngine, ShiftLayerBase, argmaxRows, exportShiftModel, zeroFraction } from '../methods/s3/index.js';
+import { parseS3Method } from '../experiments/s3-shift/arms.js';
+import { ShiftInferenceEngine, ShiftLayerBase, argmaxRows, buildShiftCnn, exportShiftModel, snapshotQuantized, zeroFraction } from '../methods/s3/index.js';
 import type { Bench, BenchCase, BenchResult } from './types.js';
 
 const CHANNELS = [16, 32, 64];
