@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { activeBlas, BLAS_MIN_MACS, convGeom, gemm, heapOffsets } from './blas_gemm.js';
-import { IM2COL_CHUNK_FLOATS, WASM, type WasmBackendLike } from './shared.js';
+import { IM2COL_CHUNK_FLOATS, nhwcConvGeometry, WASM, type WasmBackendLike } from './shared.js';
 
 /**
  * Conv2DBackpropFilter (the conv2d weight gradient) for NHWC as im2col + one XNNPACK matmul:
@@ -23,22 +23,7 @@ export function makeConv2DBackpropFilterKernel(fallback: tf.KernelFunc): tf.Kern
     if (dataFormat !== 'NHWC' || x.dtype !== 'float32' || dy.dtype !== 'float32' || matmul === undefined) {
       return fallback(args);
     }
-    const info = tf.backend_util.computeConv2DInfo(
-      x.shape as [number, number, number, number],
-      attrs.filterShape as [number, number, number, number],
-      attrs.strides as number | [number, number],
-      1,
-      attrs.pad as 'same' | 'valid' | number,
-      attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined,
-      false,
-      'channelsLast',
-    );
-    const { batchSize, inHeight: H, inWidth: W, inChannels: CI, outHeight: OH, outWidth: OW, outChannels: CO } = info;
-    const { filterHeight: KH, filterWidth: KW, strideHeight: SH, strideWidth: SW } = info;
-    const top = info.padInfo.top;
-    const left = info.padInfo.left;
-    const kkc = KH * KW * CI;
-    const perImage = OH * OW;
+    const { batchSize, H, W, CI, OH, OW, CO, KH, KW, SH, SW, top, left, kkc, perImage } = nhwcConvGeometry(x.shape as number[], attrs.filterShape as number[], attrs);
     const out = backend.makeOutput([KH, KW, CI, CO], 'float32');
     if (kkc * CO === 0) return out;
     if (batchSize * perImage === 0) {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { activeBlas, BLAS_MIN_MACS, convGeom, gemm, heapOffsets } from './blas_gemm.js';
-import { copySlice, IM2COL_CHUNK_FLOATS, type WasmBackendLike } from './shared.js';
+import { copySlice, IM2COL_CHUNK_FLOATS, nhwcConvGeometry, type WasmBackendLike } from './shared.js';
 
 /**
  * Conv2DBackpropInput (the conv2d input gradient) for NHWC as one XNNPACK matmul + col2im:
@@ -20,22 +20,7 @@ export function makeConv2DBackpropInputKernel(stock: tf.KernelConfig, stockMatMu
     const attrs = args.attrs ?? {};
     const dataFormat = (attrs.dataFormat ?? 'NHWC') as 'NHWC' | 'NCHW';
     if (dataFormat !== 'NHWC' || dy.dtype !== 'float32' || filter.dtype !== 'float32') return stock.kernelFunc(args);
-    const info = tf.backend_util.computeConv2DInfo(
-      attrs.inputShape as [number, number, number, number],
-      filter.shape as [number, number, number, number],
-      attrs.strides as number | [number, number],
-      1,
-      attrs.pad as 'same' | 'valid' | number,
-      attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined,
-      false,
-      'channelsLast',
-    );
-    const { batchSize, inHeight: H, inWidth: W, inChannels: CI, outHeight: OH, outWidth: OW, outChannels: CO } = info;
-    const { filterHeight: KH, filterWidth: KW, strideHeight: SH, strideWidth: SW } = info;
-    const top = info.padInfo.top;
-    const left = info.padInfo.left;
-    const kkc = KH * KW * CI;
-    const perImage = OH * OW;
+    const { batchSize, H, W, CI, OH, OW, CO, KH, KW, SH, SW, top, left, kkc, perImage } = nhwcConvGeometry(attrs.inputShape as number[], filter.shape as number[], attrs);
     const out = backend.makeOutput([batchSize, H, W, CI], 'float32');
     if (batchSize * H * W * CI === 0) return out;
     backend.typedArrayFromHeap(out).fill(0);

@@ -40,3 +40,41 @@ function copySlice(backend: WasmBackendLike, src: tf.TensorInfo, offset: number,
   backend.typedArrayFromHeap(t).set(backend.typedArrayFromHeap(src).subarray(offset, offset + len));
   return t;
 }
+
+/** NHWC conv2d geometry of a backprop kernel: sizes, strides, top/left padding, patch width and positions per image. */
+export interface NhwcConvGeometry {
+  batchSize: number;
+  H: number;
+  W: number;
+  CI: number;
+  OH: number;
+  OW: number;
+  CO: number;
+  KH: number;
+  KW: number;
+  SH: number;
+  SW: number;
+  top: number;
+  left: number;
+  /** KH·KW·CI: one im2col row. */
+  kkc: number;
+  /** OH·OW: im2col rows per image. */
+  perImage: number;
+}
+
+/** The geometry tfjs's computeConv2DInfo gives for an NHWC conv2d with the kernel's attrs (dilation 1). */
+export function nhwcConvGeometry(inputShape: number[], filterShape: number[], attrs: tf.NamedAttrMap): NhwcConvGeometry {
+  const info = tf.backend_util.computeConv2DInfo(
+    inputShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    attrs.strides as number | [number, number],
+    1,
+    attrs.pad as 'same' | 'valid' | number,
+    attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined,
+    false,
+    'channelsLast',
+  );
+  const { batchSize, inHeight: H, inWidth: W, inChannels: CI, outHeight: OH, outWidth: OW, outChannels: CO } = info;
+  const { filterHeight: KH, filterWidth: KW, strideHeight: SH, strideWidth: SW } = info;
+  return { batchSize, H, W, CI, OH, OW, CO, KH, KW, SH, SW, top: info.padInfo.top, left: info.padInfo.left, kkc: KH * KW * CI, perImage: OH * OW };
+}
