@@ -132,13 +132,23 @@ export class AdamW extends Optimizer {
       p.assign(fused[0]);
       return;
     }
-    m.assign(tf.add(tf.mul(m, b1), tf.mul(g, 1 - b1)));
-    v.assign(tf.add(tf.mul(v, b2), tf.mul(tf.square(g), 1 - b2)));
+    updateMoments(m, v, g, b1, b2);
     const upd = tf.div(m, tf.add(tf.sqrt(v), this.epsilon * c2));
     let next = tf.sub(p, tf.mul(upd, stepSize));
     if (decayOn) next = tf.sub(next, tf.mul(p, decay));
     p.assign(next);
   }
+}
+
+/** Adam's moment estimates in place (Kingma & Ba, ICLR 2015, Alg. 1): m ← β1·m + (1−β1)·g, v ← β2·v + (1−β2)·g². */
+function updateMoments(m: tf.Variable, v: tf.Variable, g: tf.Tensor, b1: number, b2: number): void {
+  m.assign(tf.add(tf.mul(m, b1), tf.mul(g, 1 - b1)));
+  v.assign(tf.add(tf.mul(v, b2), tf.mul(tf.square(g), 1 - b2)));
+}
+
+/** L2 weight decay folded into the gradient (the SGD / PyTorch `weight_decay` convention): g + wd·p. */
+function withL2(g: tf.Tensor, p: tf.Variable, wd: number): tf.Tensor {
+  return wd > 0 ? tf.add(g, tf.mul(p, wd)) : g;
 }
 
 export interface SGDOptions {
@@ -167,8 +177,7 @@ export class SGD extends Optimizer {
   }
 
   protected update(i: number, p: tf.Variable, g0: tf.Tensor, lr: number): void {
-    let g = g0;
-    if (this.weightDecay > 0) g = tf.add(g, tf.mul(p, this.weightDecay));
+    let g = withL2(g0, p, this.weightDecay);
     if (this.momentum > 0) {
       const b = this.slot(`${i}/momentum`, p);
       const nb = tf.add(tf.mul(b, this.momentum), g);
@@ -221,12 +230,11 @@ export class RAdam extends Optimizer {
   }
 
   protected update(i: number, p: tf.Variable, g0: tf.Tensor, lr: number): void {
-    const g = this.weightDecay > 0 ? tf.add(g0, tf.mul(p, this.weightDecay)) : g0;
+    const g = withL2(g0, p, this.weightDecay);
     const m = this.slot(`${i}/m`, p);
     const v = this.slot(`${i}/v`, p);
     const t = this.iterations;
-    m.assign(tf.add(tf.mul(m, this.beta1), tf.mul(g, 1 - this.beta1)));
-    v.assign(tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2)));
+    updateMoments(m, v, g, this.beta1, this.beta2);
     const c1 = 1 - Math.pow(this.beta1, t);
     const { r } = this.rectification(t);
     if (r === null) {
