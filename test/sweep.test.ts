@@ -133,9 +133,14 @@ test('two workers, one SIGKILLed mid-job: the job resumes elsewhere from its sha
       const by = redis.cli('hget', `bull:efftrain-runs:${id}`, 'pb');
       const w = pids.get(Number(by.split(':').pop()));
       if (w && redis.cli('zscore', 'bull:efftrain-runs:completed', id) === '') {
-        victim = w;
-        killedJob = id;
-        break;
+        // Freeze, then re-check: a tiny job may have completed between the check and the kill.
+        w.p.kill('SIGSTOP');
+        if (redis.cli('zscore', 'bull:efftrain-runs:completed', id) === '' && redis.cli('hexists', key, 'checkpoint.safetensors') === '1') {
+          victim = w;
+          killedJob = id;
+          break;
+        }
+        w.p.kill('SIGCONT');
       }
     }
     if (!victim) await new Promise((r) => setTimeout(r, 30));
@@ -209,19 +214,20 @@ test('Redis restarted without persistence mid-sweep: the sweep re-enqueues what 
   const out = join(tempDir('efftrain-sweep-'), 'restart');
   const sweep = proc(['sweep', 'fashion-baseline', '--queue', redis.url, ...tiny, '--methods', 'mlp', '--seeds', '1,2', '--out', out]);
   await w.waitFor(/mlp seed 2\] start/, 'second job started');
-  // Freeze the worker so the second job is verifiably in flight (uncommitted) while Redis loses everything;
-  // a tiny job would otherwise finish during the restart and leave nothing to re-enqueue. (The first job may
-  // also be lost, if the sweep had not collected it yet: then both are re-enqueued.)
+  // Freeze the worker until Redis is down, so the second job is verifiably in flight (uncommitted) when Redis
+  // loses everything; a tiny job would otherwise finish before the restart and leave nothing to re-enqueue.
+  // Then let the worker see the outage before Redis comes back. (The first job may also be lost, if the sweep
+  // had not collected it yet: then both are re-enqueued.)
   w.p.kill('SIGSTOP');
   try {
     await redis.stop();
     assert.ok(!existsSync(join(redis.dir, 'appendonly.aof')) && !existsSync(join(redis.dir, 'dump.rdb')), 'no persistence');
-    await new Promise((r) => setTimeout(r, 500));
-    await redis.start();
-    await sweep.waitFor(/re-enqueued [12] job\(s\) that Redis no longer had/, 'the in-flight job re-enqueued');
   } finally {
     w.p.kill('SIGCONT');
   }
+  await w.waitFor(/Redis connection lost/, 'the worker sees the outage');
+  await redis.start();
+  await sweep.waitFor(/re-enqueued [12] job\(s\) that Redis no longer had/, 'the in-flight job re-enqueued');
   assert.equal(await sweep.exited, 0, sweep.out);
   assert.match(w.out, /Redis reconnected/);
   const c = commits(out);
