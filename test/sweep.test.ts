@@ -15,7 +15,11 @@ const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'm
 const env = { ...process.env, CI: 'true', EFFTRAIN_QUEUE: '' };
 const data = writeSyntheticIdx({ nTrain: 480, nTest: 160, size: 12, classes: 4 });
 // Tiny runs; checkpoints every 5 steps so a killed job has one to resume from.
-const tiny = ['--data', data, '--set', 'epochs=4', '--set', 'batchSize=32', '--set', 'mlpHidden=[32]', '--set', 'cnnChannels=[4,8]', '--set', 'cnnHidden=16', '--set', 'checkpointEverySteps=5'];
+const sized = (epochs: number, batchSize: number) => ['--data', data, '--set', `epochs=${epochs}`, '--set', `batchSize=${batchSize}`, '--set', 'mlpHidden=[32]', '--set', 'cnnChannels=[4,8]', '--set', 'cnnHidden=16', '--set', 'checkpointEverySteps=5'];
+// 12 epochs of 15 steps: the SIGKILL test kills a job whose progress in Redis says epoch ≤ 4, so it is still far
+// from done when the signal lands however fast the machine (a 4-epoch job could finish between check and kill).
+const tiny = sized(12, 32);
+const KILL_BEFORE_EPOCH = 4;
 const noRedis = REDIS_SERVER ? false : 'redis-server is not installed (.ci/run installs it)';
 
 const cli = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env });
@@ -72,6 +76,14 @@ const rowsOf = (dir: string) =>
     const { epoch_seconds: _t, ...r } = JSON.parse(l);
     return JSON.stringify(r);
   }).sort();
+/** The epoch in a BullMQ job's `progress` field (0 when none has been reported yet). */
+const reportedEpoch = (progress: string): number => {
+  try {
+    return Number((JSON.parse(progress) as { epoch?: number }).epoch ?? 0);
+  } catch {
+    return 0;
+  }
+};
 const commits = (out: string) => readFileSync(join(out, 'commits.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { job: string; worker: string; resumedFrom: string[] });
 
 test('grid axes, points and job ids', () => {
@@ -119,7 +131,8 @@ test('two workers, one SIGKILLed mid-job: the job resumes elsewhere from its sha
   await Promise.all([workerReady(w1), workerReady(w2)]);
   const out = join(tempDir('efftrain-sweep-'), 'sw');
   const sweep = proc(['sweep', 'fashion-baseline', '--queue', redis.url, ...tiny, '--methods', 'cnn,mlp', '--seeds', '1,2', '--out', out]);
-  // Kill whichever worker first runs a job whose checkpoint is already in Redis.
+  // Kill whichever worker first runs a job whose checkpoint is already in Redis and whose reported progress is
+  // early (epoch-end progress reaches Redis as each epoch ends, so the job is at most about one epoch further).
   const pids = new Map([[w1.p.pid!, w1], [w2.p.pid!, w2]]);
   let victim: Proc | null = null;
   let killedJob = '';
@@ -132,7 +145,7 @@ test('two workers, one SIGKILLed mid-job: the job resumes elsewhere from its sha
       if (redis.cli('hexists', key, 'checkpoint.safetensors') !== '1') continue;
       const by = redis.cli('hget', `bull:efftrain-runs:${id}`, 'pb');
       const w = pids.get(Number(by.split(':').pop()));
-      if (w && redis.cli('zscore', 'bull:efftrain-runs:completed', id) === '') {
+      if (w && redis.cli('zscore', 'bull:efftrain-runs:completed', id) === '' && reportedEpoch(redis.cli('hget', `bull:efftrain-runs:${id}`, 'progress')) <= KILL_BEFORE_EPOCH) {
         victim = w;
         killedJob = id;
         break;
