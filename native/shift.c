@@ -1,0 +1,546 @@
+/*
+ * efftrain-shift: batched kernels of the multiplication-free S3 shift-network engine
+ * (src/methods/s3/shift-batched.ts drives them; src/methods/s3/shift-inference.ts is the reference).
+ *
+ * Paper: Li et al., "S³: Sign-Sparse-Shift Reparametrization …", NeurIPS 2021, Sec. 1/3 (weights ±2^p, so a
+ * multiply-accumulate is a shift and an add); integer kernel after DeepShift (Elhoushi et al., CVPR-W 2021,
+ * Sec. 3.3): y = bias + Σ_p ((Σ_{w=+2^p} x) − (Σ_{w=−2^p} x)) << (p − pMin).
+ *
+ * Layout: a block of LANES samples, element-major and sample-minor: value e of sample s sits at
+ * [e·LANES + s] (e is the NHWC index of one sample). Every sample of a block shares the layer's offset
+ * lists, so each add is one SIMD add over LANES samples; the int32 sums do not depend on a sample's
+ * fixed-point scale, so the result equals the per-sample TypeScript engine bit for bit. The per-sample
+ * scale choices stay in TypeScript (the very same code as the reference engine); these kernels only take
+ * their results (scale factors, shift counts, quantised biases).
+ *
+ * The float parts (stem conv, dense head, per-channel affine, pooling) repeat the reference engine's
+ * float64 operations in the same order, including its skip of zero inputs; built with
+ * -ffp-contract=off so no multiply-add is fused, they round exactly like the JavaScript.
+ *
+ *   loadInput(images f32, n, inputSize, b0, scale, offset, out f64)  out = images[b0+s]·scale + offset (0 past n)
+ *   conv2d(x f64, out f64, kernel f64, bias f64|null, geom i32[12])   geom = [inH, inW, cin, outH, outW, kh, kw,
+ *                                                                      sh, sw, padTop, padLeft, cout]
+ *   dense(x f64, out f64, kernel f64, bias f64|null, inFeatures, units)
+ *   affine(x f64, scale f64, offset f64)                               in place, x·scale[c] + offset[c]
+ *   relu(x f64|i32)                                                    in place
+ *   maxPool(x, out, geom i32[9])                                       same type; geom = [inH, inW, c, outH, outW,
+ *                                                                      ph, pw, sh, sw]
+ *   globalAvgPool(x f64, out f64, positions, channels)
+ *   toFloat(x i32, out f64, scales f64[LANES])                          out = x·scales[s]
+ *   maxAbs(x f64|i32, out f64[LANES])                                  per-sample max |x|
+ *   quantize(x f64, out i32, scales f64[LANES])                        out = Math.round(x·scales[s]) as int32
+ *   shiftRight(x i32, r i32[LANES])                                    in place, round(x / 2^r[s]) (ties up)
+ *   shiftLayer(x i32, pad i32|null, out i32, ptr i32, offs i32, bias i32, geom i32[14])
+ *       geom = [inH, inW, cin, padTop, padLeft, hp, wp, outH, outW, outC, nShift, rowStep, colStep, relu];
+ *       ptr/offs = the ShiftProgram of shift-inference.ts (offsets in elements of one sample)
+ *   output(x f64, out f32, b0, n, outSize)                             out[b0+s] = x (samples below n)
+ *   abi, lanes, config()
+ * Every function checks its arrays' types and lengths and throws instead of reading out of bounds.
+ */
+#include <node_api.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+/* The contract with src/engine/shift-addon.ts (SHIFT_ABI there): bump both when a function changes. */
+#define EFFTRAIN_SHIFT_ABI 1
+#define LANES 16
+
+typedef uint32_t vu __attribute__((vector_size(LANES * 4)));
+typedef int32_t vi __attribute__((vector_size(LANES * 4)));
+typedef double vd __attribute__((vector_size(LANES * 8)));
+typedef int64_t vl __attribute__((vector_size(LANES * 8)));
+
+static inline vu ld_u(const int32_t *p) { vu v; memcpy(&v, p, sizeof v); return v; }
+static inline void st_u(int32_t *p, vu v) { memcpy(p, &v, sizeof v); }
+static inline vd ld_d(const double *p) { vd v; memcpy(&v, p, sizeof v); return v; }
+static inline void st_d(double *p, vd v) { memcpy(p, &v, sizeof v); }
+static inline vd splat_d(double x) { vd v; for (int s = 0; s < LANES; s++) v[s] = x; return v; }
+/* m ? a : b for a lane mask m of all-ones / zeros (C has no vector ?:). */
+static inline vd select_d(vl m, vd a, vd b) { return (vd)(((vl)a & m) | ((vl)b & ~m)); }
+
+/* ---------- argument helpers ---------- */
+
+typedef struct {
+  void *p;
+  size_t n; /* elements */
+  napi_typedarray_type t;
+} arr_t;
+
+static napi_value fail(napi_env env, const char *msg) {
+  napi_throw_type_error(env, NULL, msg);
+  return NULL;
+}
+
+/* Reads a typed array; with `nullable`, null/undefined gives p = NULL. Returns 0 on a wrong argument. */
+static int get_arr(napi_env env, napi_value v, arr_t *a, int nullable) {
+  napi_valuetype vt;
+  if (napi_typeof(env, v, &vt) != napi_ok) return 0;
+  if (nullable && (vt == napi_null || vt == napi_undefined)) {
+    a->p = NULL;
+    a->n = 0;
+    a->t = napi_float64_array;
+    return 1;
+  }
+  bool is;
+  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return 0;
+  napi_value buf;
+  size_t off;
+  return napi_get_typedarray_info(env, v, &a->t, &a->n, &a->p, &buf, &off) == napi_ok;
+}
+
+static int get_typed(napi_env env, napi_value v, arr_t *a, napi_typedarray_type t, int nullable) {
+  if (!get_arr(env, v, a, nullable)) return 0;
+  return a->p == NULL || a->t == t;
+}
+
+static int get_int(napi_env env, napi_value v, int64_t *out) { return napi_get_value_int64(env, v, out) == napi_ok; }
+static int get_num(napi_env env, napi_value v, double *out) { return napi_get_value_double(env, v, out) == napi_ok; }
+
+#define ARGS(k)                                                                                     \
+  size_t argc = k;                                                                                  \
+  napi_value argv[k];                                                                               \
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < k)                  \
+    return fail(env, "efftrain-shift: " FN ": expected " #k " arguments");
+#define REQUIRE(cond, what)                                                                         \
+  if (!(cond)) return fail(env, "efftrain-shift: " FN ": " what);
+
+/* A geometry array of exactly k non-negative int32 values. */
+static int get_geom(napi_env env, napi_value v, int k, int64_t *g) {
+  arr_t a;
+  if (!get_typed(env, v, &a, napi_int32_array, 0) || (int)a.n != k) return 0;
+  for (int i = 0; i < k; i++) {
+    g[i] = ((int32_t *)a.p)[i];
+    if (g[i] < 0) return 0;
+  }
+  return 1;
+}
+
+/* ---------- kernels ---------- */
+
+#undef FN
+#define FN "loadInput"
+static napi_value load_input(napi_env env, napi_callback_info info) {
+  ARGS(7);
+  arr_t img, out;
+  int64_t n, size, b0;
+  double scale, offset;
+  REQUIRE(get_typed(env, argv[0], &img, napi_float32_array, 0), "images must be a Float32Array");
+  REQUIRE(get_int(env, argv[1], &n) && get_int(env, argv[2], &size) && get_int(env, argv[3], &b0), "n, inputSize, b0 must be integers");
+  REQUIRE(get_num(env, argv[4], &scale) && get_num(env, argv[5], &offset), "scale, offset must be numbers");
+  REQUIRE(get_typed(env, argv[6], &out, napi_float64_array, 0), "out must be a Float64Array");
+  REQUIRE(n >= 0 && size > 0 && b0 >= 0 && (size_t)(n * size) <= img.n && out.n == (size_t)size * LANES, "sizes do not match");
+  const float *x = img.p;
+  double *o = out.p;
+  for (int s = 0; s < LANES; s++) {
+    int64_t b = b0 + s;
+    if (b < n) {
+      const float *xs = x + b * size;
+      for (int64_t e = 0; e < size; e++) o[e * LANES + s] = (double)xs[e] * scale + offset;
+    } else {
+      for (int64_t e = 0; e < size; e++) o[e * LANES + s] = 0;
+    }
+  }
+  return NULL;
+}
+
+#undef FN
+#define FN "conv2d"
+static napi_value conv2d(napi_env env, napi_callback_info info) {
+  ARGS(5);
+  arr_t xa, oa, ka, ba;
+  int64_t g[12];
+  REQUIRE(get_typed(env, argv[0], &xa, napi_float64_array, 0) && get_typed(env, argv[1], &oa, napi_float64_array, 0) &&
+              get_typed(env, argv[2], &ka, napi_float64_array, 0) && get_typed(env, argv[3], &ba, napi_float64_array, 1),
+          "x, out, kernel must be Float64Arrays, bias a Float64Array or null");
+  REQUIRE(get_geom(env, argv[4], 12, g), "geom must be an Int32Array of 12 non-negative values");
+  const int64_t inH = g[0], inW = g[1], cin = g[2], outH = g[3], outW = g[4], kh = g[5], kw = g[6], sh = g[7], sw = g[8],
+                padTop = g[9], padLeft = g[10], cout = g[11];
+  REQUIRE(xa.n == (size_t)(inH * inW * cin * LANES) && oa.n == (size_t)(outH * outW * cout * LANES) &&
+              ka.n == (size_t)(kh * kw * cin * cout) && (ba.p == NULL || ba.n == (size_t)cout),
+          "array lengths do not match geom");
+  const double *x = xa.p, *k = ka.p, *bias = ba.p;
+  double *out = oa.p;
+  for (int64_t oy = 0; oy < outH; oy++) {
+    for (int64_t ox = 0; ox < outW; ox++) {
+      double *o = out + (oy * outW + ox) * cout * LANES;
+      for (int64_t co = 0; co < cout; co++) st_d(o + co * LANES, splat_d(bias ? bias[co] : 0));
+      for (int64_t dy = 0; dy < kh; dy++) {
+        const int64_t iy = oy * sh + dy - padTop;
+        if (iy < 0 || iy >= inH) continue;
+        for (int64_t dx = 0; dx < kw; dx++) {
+          const int64_t ix = ox * sw + dx - padLeft;
+          if (ix < 0 || ix >= inW) continue;
+          const double *xi = x + (iy * inW + ix) * cin * LANES;
+          const double *ki = k + (dy * kw + dx) * cin * cout;
+          for (int64_t ci = 0; ci < cin; ci++) {
+            const vd xv = ld_d(xi + ci * LANES);
+            const vl nz = xv != 0; /* the reference skips zero inputs: keep that per sample */
+            const double *kr = ki + ci * cout;
+            for (int64_t co = 0; co < cout; co++) {
+              const vd acc = ld_d(o + co * LANES);
+              st_d(o + co * LANES, select_d(nz, acc + xv * splat_d(kr[co]), acc));
+            }
+          }
+        }
+      }
+    }
+  }
+  return NULL;
+}
+
+#undef FN
+#define FN "dense"
+static napi_value dense(napi_env env, napi_callback_info info) {
+  ARGS(6);
+  arr_t xa, oa, ka, ba;
+  int64_t nin, units;
+  REQUIRE(get_typed(env, argv[0], &xa, napi_float64_array, 0) && get_typed(env, argv[1], &oa, napi_float64_array, 0) &&
+              get_typed(env, argv[2], &ka, napi_float64_array, 0) && get_typed(env, argv[3], &ba, napi_float64_array, 1),
+          "x, out, kernel must be Float64Arrays, bias a Float64Array or null");
+  REQUIRE(get_int(env, argv[4], &nin) && get_int(env, argv[5], &units) && nin > 0 && units > 0, "inFeatures, units must be positive integers");
+  REQUIRE(xa.n == (size_t)(nin * LANES) && oa.n == (size_t)(units * LANES) && ka.n == (size_t)(nin * units) &&
+              (ba.p == NULL || ba.n == (size_t)units),
+          "array lengths do not match");
+  const double *x = xa.p, *k = ka.p, *bias = ba.p;
+  double *o = oa.p;
+  for (int64_t j = 0; j < units; j++) st_d(o + j * LANES, splat_d(bias ? bias[j] : 0));
+  for (int64_t i = 0; i < nin; i++) {
+    const vd xv = ld_d(x + i * LANES);
+    const vl nz = xv != 0;
+    const double *kr = k + i * units;
+    for (int64_t j = 0; j < units; j++) {
+      const vd acc = ld_d(o + j * LANES);
+      st_d(o + j * LANES, select_d(nz, acc + xv * splat_d(kr[j]), acc));
+    }
+  }
+  return NULL;
+}
+
+#undef FN
+#define FN "affine"
+static napi_value affine(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  arr_t xa, sa, fa;
+  REQUIRE(get_typed(env, argv[0], &xa, napi_float64_array, 0) && get_typed(env, argv[1], &sa, napi_float64_array, 0) &&
+              get_typed(env, argv[2], &fa, napi_float64_array, 0),
+          "x, scale, offset must be Float64Arrays");
+  const size_t c = sa.n;
+  REQUIRE(c > 0 && fa.n == c && xa.n % (c * LANES) == 0, "array lengths do not match");
+  double *x = xa.p;
+  const double *sc = sa.p, *of = fa.p;
+  const size_t elems = xa.n / LANES;
+  for (size_t e = 0, ch = 0; e < elems; e++) {
+    st_d(x + e * LANES, ld_d(x + e * LANES) * splat_d(sc[ch]) + splat_d(of[ch]));
+    if (++ch == c) ch = 0;
+  }
+  return NULL;
+}
+
+#undef FN
+#define FN "relu"
+static napi_value relu(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  arr_t xa;
+  REQUIRE(get_arr(env, argv[0], &xa, 0) && (xa.t == napi_float64_array || xa.t == napi_int32_array) && xa.n % LANES == 0,
+          "x must be a Float64Array or Int32Array of whole blocks");
+  if (xa.t == napi_int32_array) {
+    int32_t *x = xa.p;
+    for (size_t i = 0; i < xa.n; i++) if (x[i] < 0) x[i] = 0;
+  } else {
+    double *x = xa.p;
+    for (size_t i = 0; i < xa.n; i += LANES) {
+      const vd v = ld_d(x + i);
+      st_d(x + i, select_d(v < 0, splat_d(0), v)); /* -0 and NaN stay, as `if (x < 0) x = 0` */
+    }
+  }
+  return NULL;
+}
+
+#undef FN
+#define FN "maxPool"
+static napi_value max_pool(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  arr_t xa, oa;
+  int64_t g[9];
+  REQUIRE(get_arr(env, argv[0], &xa, 0) && get_arr(env, argv[1], &oa, 0) && xa.t == oa.t &&
+              (xa.t == napi_float64_array || xa.t == napi_int32_array),
+          "x and out must both be Float64Arrays or both Int32Arrays");
+  REQUIRE(get_geom(env, argv[2], 9, g), "geom must be an Int32Array of 9 non-negative values");
+  const int64_t inH = g[0], inW = g[1], c = g[2], outH = g[3], outW = g[4], ph = g[5], pw = g[6], sh = g[7], sw = g[8];
+  REQUIRE(xa.n == (size_t)(inH * inW * c * LANES) && oa.n == (size_t)(outH * outW * c * LANES) && ph > 0 && pw > 0 &&
+              (outH == 0 || (outH - 1) * sh + ph <= inH) && (outW == 0 || (outW - 1) * sw + pw <= inW),
+          "array lengths do not match geom");
+  for (int64_t oy = 0; oy < outH; oy++) {
+    for (int64_t ox = 0; ox < outW; ox++) {
+      for (int64_t ch = 0; ch < c; ch++) {
+        const int64_t o = ((oy * outW + ox) * c + ch) * LANES;
+        if (xa.t == napi_int32_array) {
+          const int32_t *x = xa.p;
+          int32_t *out = oa.p;
+          for (int s = 0; s < LANES; s++) {
+            int32_t m = INT32_MIN;
+            for (int64_t dy = 0; dy < ph; dy++)
+              for (int64_t dx = 0; dx < pw; dx++) {
+                const int32_t v = x[(((oy * sh + dy) * inW + (ox * sw + dx)) * c + ch) * LANES + s];
+                if (v > m) m = v;
+              }
+            out[o + s] = m;
+          }
+        } else {
+          const double *x = xa.p;
+          vd m = splat_d(-INFINITY);
+          for (int64_t dy = 0; dy < ph; dy++)
+            for (int64_t dx = 0; dx < pw; dx++) {
+              const vd v = ld_d(x + (((oy * sh + dy) * inW + (ox * sw + dx)) * c + ch) * LANES);
+              m = select_d(v > m, v, m); /* `if (v > m) m = v`: NaN never wins */
+            }
+          st_d((double *)oa.p + o, m);
+        }
+      }
+    }
+  }
+  return NULL;
+}
+
+#undef FN
+#define FN "globalAvgPool"
+static napi_value global_avg_pool(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  arr_t xa, oa;
+  int64_t hw, c;
+  REQUIRE(get_typed(env, argv[0], &xa, napi_float64_array, 0) && get_typed(env, argv[1], &oa, napi_float64_array, 0),
+          "x, out must be Float64Arrays");
+  REQUIRE(get_int(env, argv[2], &hw) && get_int(env, argv[3], &c) && hw > 0 && c > 0, "positions, channels must be positive integers");
+  REQUIRE(xa.n == (size_t)(hw * c * LANES) && oa.n == (size_t)(c * LANES), "array lengths do not match");
+  const double *x = xa.p;
+  double *o = oa.p;
+  for (int64_t ch = 0; ch < c; ch++) st_d(o + ch * LANES, splat_d(0));
+  for (int64_t i = 0; i < hw; i++)
+    for (int64_t ch = 0; ch < c; ch++) st_d(o + ch * LANES, ld_d(o + ch * LANES) + ld_d(x + (i * c + ch) * LANES));
+  const vd d = splat_d((double)hw);
+  for (int64_t ch = 0; ch < c; ch++) st_d(o + ch * LANES, ld_d(o + ch * LANES) / d);
+  return NULL;
+}
+
+#undef FN
+#define FN "toFloat"
+static napi_value to_float(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  arr_t xa, oa, sa;
+  REQUIRE(get_typed(env, argv[0], &xa, napi_int32_array, 0) && get_typed(env, argv[1], &oa, napi_float64_array, 0) &&
+              get_typed(env, argv[2], &sa, napi_float64_array, 0),
+          "x must be an Int32Array, out and scales Float64Arrays");
+  REQUIRE(oa.n == xa.n && xa.n % LANES == 0 && sa.n == LANES, "array lengths do not match");
+  const int32_t *x = xa.p;
+  double *o = oa.p;
+  const vd sc = ld_d(sa.p);
+  for (size_t i = 0; i < xa.n; i += LANES) {
+    vd v;
+    for (int s = 0; s < LANES; s++) v[s] = (double)x[i + s];
+    st_d(o + i, v * sc);
+  }
+  return NULL;
+}
+
+#undef FN
+#define FN "maxAbs"
+static napi_value max_abs(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  arr_t xa, oa;
+  REQUIRE(get_arr(env, argv[0], &xa, 0) && (xa.t == napi_float64_array || xa.t == napi_int32_array) && xa.n % LANES == 0,
+          "x must be a Float64Array or Int32Array of whole blocks");
+  REQUIRE(get_typed(env, argv[1], &oa, napi_float64_array, 0) && oa.n == LANES, "out must be a Float64Array of one value per lane");
+  double m[LANES];
+  for (int s = 0; s < LANES; s++) m[s] = 0;
+  if (xa.t == napi_int32_array) {
+    const int32_t *x = xa.p;
+    int64_t mi[LANES] = {0};
+    for (size_t i = 0; i < xa.n; i += LANES)
+      for (int s = 0; s < LANES; s++) {
+        const int64_t v = x[i + s] < 0 ? -(int64_t)x[i + s] : x[i + s];
+        if (v > mi[s]) mi[s] = v;
+      }
+    for (int s = 0; s < LANES; s++) m[s] = (double)mi[s];
+  } else {
+    const double *x = xa.p;
+    for (size_t i = 0; i < xa.n; i += LANES)
+      for (int s = 0; s < LANES; s++) {
+        const double v = x[i + s] < 0 ? -x[i + s] : x[i + s];
+        if (v > m[s]) m[s] = v; /* NaN never wins, as in the reference */
+      }
+  }
+  memcpy(oa.p, m, sizeof m);
+  return NULL;
+}
+
+/* JavaScript's ToInt32(Math.round(v)): nearest integer, ties toward +∞; NaN and ±∞ give 0; wraps mod 2^32. */
+static int32_t js_round_int32(double v) {
+  double r = floor(v);
+  if (v - r >= 0.5) r += 1; /* v − floor(v) is exact */
+  if (r >= -2147483648.0 && r < 2147483648.0) return (int32_t)r;
+  if (!isfinite(r)) return 0;
+  double m = fmod(r, 4294967296.0);
+  if (m < 0) m += 4294967296.0;
+  return (int32_t)(uint32_t)m;
+}
+
+#undef FN
+#define FN "quantize"
+static napi_value quantize(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  arr_t xa, oa, sa;
+  REQUIRE(get_typed(env, argv[0], &xa, napi_float64_array, 0) && get_typed(env, argv[1], &oa, napi_int32_array, 0) &&
+              get_typed(env, argv[2], &sa, napi_float64_array, 0),
+          "x must be a Float64Array, out an Int32Array, scales a Float64Array");
+  REQUIRE(oa.n == xa.n && xa.n % LANES == 0 && sa.n == LANES, "array lengths do not match");
+  const double *x = xa.p, *sc = sa.p;
+  int32_t *o = oa.p;
+  for (size_t i = 0; i < xa.n; i += LANES)
+    for (int s = 0; s < LANES; s++) o[i + s] = js_round_int32(x[i + s] * sc[s]);
+  return NULL;
+}
+
+#undef FN
+#define FN "shiftRight"
+static napi_value shift_right(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  arr_t xa, ra;
+  REQUIRE(get_typed(env, argv[0], &xa, napi_int32_array, 0) && get_typed(env, argv[1], &ra, napi_int32_array, 0),
+          "x and r must be Int32Arrays");
+  REQUIRE(xa.n % LANES == 0 && ra.n == LANES, "array lengths do not match");
+  int32_t *x = xa.p;
+  const int32_t *r = ra.p;
+  for (int s = 0; s < LANES; s++) {
+    const int32_t k = r[s];
+    if (k <= 0) continue;
+    for (size_t i = s; i < xa.n; i += LANES) x[i] = k > 31 ? 0 : (x[i] >> k) + ((x[i] >> (k - 1)) & 1);
+  }
+  return NULL;
+}
+
+#undef FN
+#define FN "shiftLayer"
+static napi_value shift_layer(napi_env env, napi_callback_info info) {
+  ARGS(7);
+  arr_t xa, pa, oa, pta, ofa, ba;
+  int64_t g[14];
+  REQUIRE(get_typed(env, argv[0], &xa, napi_int32_array, 0) && get_typed(env, argv[1], &pa, napi_int32_array, 1) &&
+              get_typed(env, argv[2], &oa, napi_int32_array, 0) && get_typed(env, argv[3], &pta, napi_int32_array, 0) &&
+              get_typed(env, argv[4], &ofa, napi_int32_array, 0) && get_typed(env, argv[5], &ba, napi_int32_array, 0),
+          "x, out, ptr, offs, bias must be Int32Arrays, pad an Int32Array or null");
+  REQUIRE(get_geom(env, argv[6], 14, g), "geom must be an Int32Array of 14 non-negative values");
+  const int64_t inH = g[0], inW = g[1], cin = g[2], padTop = g[3], padLeft = g[4], hp = g[5], wp = g[6], outH = g[7],
+                outW = g[8], outC = g[9], nShift = g[10], rowStep = g[11], colStep = g[12], doRelu = g[13];
+  REQUIRE(xa.n == (size_t)(inH * inW * cin * LANES) && oa.n == (size_t)(outH * outW * outC * LANES) &&
+              ba.n == (size_t)(outC * LANES) && pta.n == (size_t)(outC * nShift * 2 + 1) && nShift <= 31 && outH > 0 && outW > 0,
+          "array lengths do not match geom");
+  const int32_t *ptr = pta.p, *offs = ofa.p;
+  REQUIRE(ptr[0] >= 0 && (size_t)ptr[pta.n - 1] <= ofa.n, "ptr out of range");
+  for (size_t i = 1; i < pta.n; i++) REQUIRE(ptr[i] >= ptr[i - 1], "ptr must be non-decreasing");
+  int64_t maxOff = 0;
+  for (size_t t = 0; t < ofa.n; t++) {
+    REQUIRE(offs[t] >= 0, "negative offset");
+    if (offs[t] > maxOff) maxOff = offs[t];
+  }
+  const int32_t *src = xa.p;
+  size_t srcElems = (size_t)(inH * inW * cin);
+  if (pa.p != NULL) {
+    REQUIRE(pa.n == (size_t)(hp * wp * cin * LANES) && padTop + inH <= hp && padLeft + inW <= wp, "pad length does not match geom");
+    int32_t *pad = pa.p; /* its border is zero and never written */
+    const size_t row = (size_t)(inW * cin * LANES);
+    for (int64_t y = 0; y < inH; y++) memcpy(pad + ((padTop + y) * wp + padLeft) * cin * LANES, src + y * row, row * 4);
+    src = pad;
+    srcElems = (size_t)(hp * wp * cin);
+  }
+  REQUIRE((size_t)((outH - 1) * rowStep + (outW - 1) * colStep + maxOff) < srcElems || ofa.n == 0, "offsets reach past the input");
+  const int32_t *bias = ba.p;
+  int32_t *out = oa.p;
+  int32_t *o = out;
+  for (int64_t oy = 0; oy < outH; oy++) {
+    const int32_t *rowBase = src + oy * rowStep * LANES;
+    for (int64_t ox = 0; ox < outW; ox++) {
+      const int32_t *base = rowBase + ox * colStep * LANES;
+      const int32_t *seg = ptr;
+      for (int64_t co = 0; co < outC; co++) {
+        vu acc = ld_u(bias + co * LANES);
+        for (int64_t k = 0; k < nShift; k++) {
+          vu pos = {0}, neg = {0};
+          for (int32_t t = seg[0]; t < seg[1]; t++) pos += ld_u(base + (size_t)offs[t] * LANES);
+          for (int32_t t = seg[1]; t < seg[2]; t++) neg += ld_u(base + (size_t)offs[t] * LANES);
+          acc += (pos - neg) << (uint32_t)k; /* wrapping uint32 arithmetic = the reference's `| 0` */
+          seg += 2;
+        }
+        if (doRelu) acc &= (vu)~((vi)acc < 0);
+        st_u(o, acc);
+        o += LANES;
+      }
+    }
+  }
+  return NULL;
+}
+
+#undef FN
+#define FN "output"
+static napi_value output(napi_env env, napi_callback_info info) {
+  ARGS(5);
+  arr_t xa, oa;
+  int64_t b0, n, size;
+  REQUIRE(get_typed(env, argv[0], &xa, napi_float64_array, 0) && get_typed(env, argv[1], &oa, napi_float32_array, 0),
+          "x must be a Float64Array, out a Float32Array");
+  REQUIRE(get_int(env, argv[2], &b0) && get_int(env, argv[3], &n) && get_int(env, argv[4], &size) && b0 >= 0 && n >= 0 && size > 0,
+          "b0, n, outSize must be non-negative integers");
+  REQUIRE(xa.n == (size_t)(size * LANES) && oa.n >= (size_t)(n * size), "array lengths do not match");
+  const double *x = xa.p;
+  float *o = oa.p;
+  for (int s = 0; s < LANES && b0 + s < n; s++)
+    for (int64_t j = 0; j < size; j++) o[(b0 + s) * size + j] = (float)x[j * LANES + s];
+  return NULL;
+}
+
+static napi_value config(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value out;
+  const char *isa =
+#if defined(__AVX512F__)
+      "AVX-512";
+#elif defined(__AVX2__)
+      "AVX2";
+#elif defined(__SSE2__)
+      "SSE2";
+#elif defined(__ARM_NEON)
+      "NEON";
+#else
+      "generic";
+#endif
+  char buf[96];
+  snprintf(buf, sizeof buf, "%d-sample blocks, %s", LANES, isa);
+  if (napi_create_string_utf8(env, buf, NAPI_AUTO_LENGTH, &out) != napi_ok) return NULL;
+  return out;
+}
+
+NAPI_MODULE_INIT() {
+  napi_value abi, lanes;
+  if (napi_create_int32(env, EFFTRAIN_SHIFT_ABI, &abi) != napi_ok || napi_create_int32(env, LANES, &lanes) != napi_ok) return NULL;
+  napi_property_descriptor props[] = {
+      {"abi", NULL, NULL, NULL, NULL, abi, napi_enumerable, NULL},
+      {"lanes", NULL, NULL, NULL, NULL, lanes, napi_enumerable, NULL},
+      {"config", NULL, config, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"loadInput", NULL, load_input, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"conv2d", NULL, conv2d, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"dense", NULL, dense, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"affine", NULL, affine, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"relu", NULL, relu, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"maxPool", NULL, max_pool, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"globalAvgPool", NULL, global_avg_pool, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"toFloat", NULL, to_float, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"maxAbs", NULL, max_abs, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"quantize", NULL, quantize, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"shiftRight", NULL, shift_right, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"shiftLayer", NULL, shift_layer, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"output", NULL, output, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return NULL;
+  return exports;
+}
