@@ -41,24 +41,29 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The contract with src/engine/shift-addon.ts (SHIFT_ABI there): bump both when a function changes. */
 #define EFFTRAIN_SHIFT_ABI 1
 #define LANES 16
 
+/* One block of int32 lanes is one 64-byte vector; doubles go in 64-byte halves (DL lanes each). */
+#define DL 8
 typedef uint32_t vu __attribute__((vector_size(LANES * 4)));
 typedef int32_t vi __attribute__((vector_size(LANES * 4)));
-typedef double vd __attribute__((vector_size(LANES * 8)));
-typedef int64_t vl __attribute__((vector_size(LANES * 8)));
+typedef double vd __attribute__((vector_size(DL * 8)));
+typedef int64_t vl __attribute__((vector_size(DL * 8)));
 
 static inline vu ld_u(const int32_t *p) { vu v; memcpy(&v, p, sizeof v); return v; }
 static inline void st_u(int32_t *p, vu v) { memcpy(p, &v, sizeof v); }
 static inline vd ld_d(const double *p) { vd v; memcpy(&v, p, sizeof v); return v; }
 static inline void st_d(double *p, vd v) { memcpy(p, &v, sizeof v); }
-static inline vd splat_d(double x) { vd v; for (int s = 0; s < LANES; s++) v[s] = x; return v; }
+static inline vd splat_d(double x) { return (vd){x, x, x, x, x, x, x, x}; }
 /* m ? a : b for a lane mask m of all-ones / zeros (C has no vector ?:). */
 static inline vd select_d(vl m, vd a, vd b) { return (vd)(((vl)a & m) | ((vl)b & ~m)); }
+/* acc + x·k where x ≠ 0, else acc: the reference's `if (x === 0) continue; acc += x * k`, per sample. */
+static inline vd mac_nz(vd acc, vd x, vd k) { return select_d(x != 0, acc + x * k, acc); }
 
 /* ---------- argument helpers ---------- */
 
@@ -162,31 +167,47 @@ static napi_value conv2d(napi_env env, napi_callback_info info) {
           "array lengths do not match geom");
   const double *x = xa.p, *k = ka.p, *bias = ba.p;
   double *out = oa.p;
+  /* Per output position: the in-bounds taps in the reference's (dy, dx, ci) order, then one register
+   * accumulator per output channel over them, so every sum runs in the same order as the reference. */
+  const int64_t maxTaps = kh * kw * cin;
+  const double **xs = malloc(sizeof(double *) * (size_t)(maxTaps > 0 ? maxTaps : 1));
+  int64_t *ks = malloc(sizeof(int64_t) * (size_t)(maxTaps > 0 ? maxTaps : 1));
+  if (!xs || !ks) {
+    free(xs);
+    free(ks);
+    napi_throw_error(env, NULL, "efftrain-shift: conv2d: out of memory");
+    return NULL;
+  }
   for (int64_t oy = 0; oy < outH; oy++) {
     for (int64_t ox = 0; ox < outW; ox++) {
-      double *o = out + (oy * outW + ox) * cout * LANES;
-      for (int64_t co = 0; co < cout; co++) st_d(o + co * LANES, splat_d(bias ? bias[co] : 0));
+      int64_t nt = 0;
       for (int64_t dy = 0; dy < kh; dy++) {
         const int64_t iy = oy * sh + dy - padTop;
         if (iy < 0 || iy >= inH) continue;
         for (int64_t dx = 0; dx < kw; dx++) {
           const int64_t ix = ox * sw + dx - padLeft;
           if (ix < 0 || ix >= inW) continue;
-          const double *xi = x + (iy * inW + ix) * cin * LANES;
-          const double *ki = k + (dy * kw + dx) * cin * cout;
-          for (int64_t ci = 0; ci < cin; ci++) {
-            const vd xv = ld_d(xi + ci * LANES);
-            const vl nz = xv != 0; /* the reference skips zero inputs: keep that per sample */
-            const double *kr = ki + ci * cout;
-            for (int64_t co = 0; co < cout; co++) {
-              const vd acc = ld_d(o + co * LANES);
-              st_d(o + co * LANES, select_d(nz, acc + xv * splat_d(kr[co]), acc));
-            }
+          for (int64_t ci = 0; ci < cin; ci++, nt++) {
+            xs[nt] = x + ((iy * inW + ix) * cin + ci) * LANES;
+            ks[nt] = ((dy * kw + dx) * cin + ci) * cout;
           }
         }
       }
+      double *o = out + (oy * outW + ox) * cout * LANES;
+      for (int64_t co = 0; co < cout; co++) {
+        vd a0 = splat_d(bias ? bias[co] : 0), a1 = a0;
+        for (int64_t t = 0; t < nt; t++) {
+          const vd kv = splat_d(k[ks[t] + co]);
+          a0 = mac_nz(a0, ld_d(xs[t]), kv);
+          a1 = mac_nz(a1, ld_d(xs[t] + DL), kv);
+        }
+        st_d(o + co * LANES, a0);
+        st_d(o + co * LANES + DL, a1);
+      }
     }
   }
+  free(xs);
+  free(ks);
   return NULL;
 }
 
@@ -205,15 +226,15 @@ static napi_value dense(napi_env env, napi_callback_info info) {
           "array lengths do not match");
   const double *x = xa.p, *k = ka.p, *bias = ba.p;
   double *o = oa.p;
-  for (int64_t j = 0; j < units; j++) st_d(o + j * LANES, splat_d(bias ? bias[j] : 0));
-  for (int64_t i = 0; i < nin; i++) {
-    const vd xv = ld_d(x + i * LANES);
-    const vl nz = xv != 0;
-    const double *kr = k + i * units;
-    for (int64_t j = 0; j < units; j++) {
-      const vd acc = ld_d(o + j * LANES);
-      st_d(o + j * LANES, select_d(nz, acc + xv * splat_d(kr[j]), acc));
+  for (int64_t j = 0; j < units; j++) { /* one register accumulator per unit, inputs in the reference's order */
+    vd a0 = splat_d(bias ? bias[j] : 0), a1 = a0;
+    for (int64_t i = 0; i < nin; i++) {
+      const vd kv = splat_d(k[i * units + j]);
+      a0 = mac_nz(a0, ld_d(x + i * LANES), kv);
+      a1 = mac_nz(a1, ld_d(x + i * LANES + DL), kv);
     }
+    st_d(o + j * LANES, a0);
+    st_d(o + j * LANES + DL, a1);
   }
   return NULL;
 }
@@ -232,7 +253,7 @@ static napi_value affine(napi_env env, napi_callback_info info) {
   const double *sc = sa.p, *of = fa.p;
   const size_t elems = xa.n / LANES;
   for (size_t e = 0, ch = 0; e < elems; e++) {
-    st_d(x + e * LANES, ld_d(x + e * LANES) * splat_d(sc[ch]) + splat_d(of[ch]));
+    for (int h = 0; h < LANES; h += DL) st_d(x + e * LANES + h, ld_d(x + e * LANES + h) * splat_d(sc[ch]) + splat_d(of[ch]));
     if (++ch == c) ch = 0;
   }
   return NULL;
@@ -247,10 +268,10 @@ static napi_value relu(napi_env env, napi_callback_info info) {
           "x must be a Float64Array or Int32Array of whole blocks");
   if (xa.t == napi_int32_array) {
     int32_t *x = xa.p;
-    for (size_t i = 0; i < xa.n; i++) if (x[i] < 0) x[i] = 0;
+    for (size_t i = 0; i < xa.n; i++) x[i] = x[i] < 0 ? 0 : x[i];
   } else {
     double *x = xa.p;
-    for (size_t i = 0; i < xa.n; i += LANES) {
+    for (size_t i = 0; i < xa.n; i += DL) {
       const vd v = ld_d(x + i);
       st_d(x + i, select_d(v < 0, splat_d(0), v)); /* -0 and NaN stay, as `if (x < 0) x = 0` */
     }
@@ -290,13 +311,15 @@ static napi_value max_pool(napi_env env, napi_callback_info info) {
           }
         } else {
           const double *x = xa.p;
-          vd m = splat_d(-INFINITY);
-          for (int64_t dy = 0; dy < ph; dy++)
-            for (int64_t dx = 0; dx < pw; dx++) {
-              const vd v = ld_d(x + (((oy * sh + dy) * inW + (ox * sw + dx)) * c + ch) * LANES);
-              m = select_d(v > m, v, m); /* `if (v > m) m = v`: NaN never wins */
-            }
-          st_d((double *)oa.p + o, m);
+          for (int h = 0; h < LANES; h += DL) {
+            vd m = splat_d(-INFINITY);
+            for (int64_t dy = 0; dy < ph; dy++)
+              for (int64_t dx = 0; dx < pw; dx++) {
+                const vd v = ld_d(x + (((oy * sh + dy) * inW + (ox * sw + dx)) * c + ch) * LANES + h);
+                m = select_d(v > m, v, m); /* `if (v > m) m = v`: NaN never wins */
+              }
+            st_d((double *)oa.p + o + h, m);
+          }
         }
       }
     }
@@ -316,11 +339,10 @@ static napi_value global_avg_pool(napi_env env, napi_callback_info info) {
   REQUIRE(xa.n == (size_t)(hw * c * LANES) && oa.n == (size_t)(c * LANES), "array lengths do not match");
   const double *x = xa.p;
   double *o = oa.p;
-  for (int64_t ch = 0; ch < c; ch++) st_d(o + ch * LANES, splat_d(0));
+  for (size_t e = 0; e < oa.n; e++) o[e] = 0;
   for (int64_t i = 0; i < hw; i++)
-    for (int64_t ch = 0; ch < c; ch++) st_d(o + ch * LANES, ld_d(o + ch * LANES) + ld_d(x + (i * c + ch) * LANES));
-  const vd d = splat_d((double)hw);
-  for (int64_t ch = 0; ch < c; ch++) st_d(o + ch * LANES, ld_d(o + ch * LANES) / d);
+    for (int64_t e = 0; e < c * LANES; e++) o[e] += x[i * c * LANES + e];
+  for (size_t e = 0; e < oa.n; e++) o[e] /= (double)hw;
   return NULL;
 }
 
@@ -335,12 +357,9 @@ static napi_value to_float(napi_env env, napi_callback_info info) {
   REQUIRE(oa.n == xa.n && xa.n % LANES == 0 && sa.n == LANES, "array lengths do not match");
   const int32_t *x = xa.p;
   double *o = oa.p;
-  const vd sc = ld_d(sa.p);
-  for (size_t i = 0; i < xa.n; i += LANES) {
-    vd v;
-    for (int s = 0; s < LANES; s++) v[s] = (double)x[i + s];
-    st_d(o + i, v * sc);
-  }
+  const double *sc = sa.p;
+  for (size_t i = 0; i < xa.n; i += LANES)
+    for (int s = 0; s < LANES; s++) o[i + s] = (double)x[i + s] * sc[s];
   return NULL;
 }
 
@@ -353,22 +372,22 @@ static napi_value max_abs(napi_env env, napi_callback_info info) {
           "x must be a Float64Array or Int32Array of whole blocks");
   REQUIRE(get_typed(env, argv[1], &oa, napi_float64_array, 0) && oa.n == LANES, "out must be a Float64Array of one value per lane");
   double m[LANES];
-  for (int s = 0; s < LANES; s++) m[s] = 0;
   if (xa.t == napi_int32_array) {
     const int32_t *x = xa.p;
-    int64_t mi[LANES] = {0};
+    uint32_t mu[LANES] = {0}; /* |INT32_MIN| = 2^31 fits */
     for (size_t i = 0; i < xa.n; i += LANES)
       for (int s = 0; s < LANES; s++) {
-        const int64_t v = x[i + s] < 0 ? -(int64_t)x[i + s] : x[i + s];
-        if (v > mi[s]) mi[s] = v;
+        const uint32_t v = x[i + s] < 0 ? 0u - (uint32_t)x[i + s] : (uint32_t)x[i + s];
+        mu[s] = v > mu[s] ? v : mu[s];
       }
-    for (int s = 0; s < LANES; s++) m[s] = (double)mi[s];
+    for (int s = 0; s < LANES; s++) m[s] = (double)mu[s];
   } else {
     const double *x = xa.p;
+    for (int s = 0; s < LANES; s++) m[s] = 0;
     for (size_t i = 0; i < xa.n; i += LANES)
       for (int s = 0; s < LANES; s++) {
         const double v = x[i + s] < 0 ? -x[i + s] : x[i + s];
-        if (v > m[s]) m[s] = v; /* NaN never wins, as in the reference */
+        m[s] = v > m[s] ? v : m[s]; /* NaN never wins, as in the reference */
       }
   }
   memcpy(oa.p, m, sizeof m);
@@ -397,8 +416,25 @@ static napi_value quantize(napi_env env, napi_callback_info info) {
   REQUIRE(oa.n == xa.n && xa.n % LANES == 0 && sa.n == LANES, "array lengths do not match");
   const double *x = xa.p, *sc = sa.p;
   int32_t *o = oa.p;
+  /* The common case, vectorised: v = x·scale in [−2^31, 2^31 − 1/2); floor via truncation to int64. Any
+   * other lane (NaN, ±∞, out of range) sends the whole array through the scalar js_round_int32. */
+  int bad = 0;
+  const vd lo = splat_d(-2147483648.0), hi = splat_d(2147483647.5), half = splat_d(0.5), one = splat_d(1);
   for (size_t i = 0; i < xa.n; i += LANES)
-    for (int s = 0; s < LANES; s++) o[i + s] = js_round_int32(x[i + s] * sc[s]);
+    for (int h = 0; h < LANES; h += DL) {
+      const vd v = ld_d(x + i + h) * ld_d(sc + h);
+      const vl ok = (v >= lo) & (v < hi);
+      const vd vs = select_d(ok, v, splat_d(0));
+      const vd t = __builtin_convertvector(__builtin_convertvector(vs, vl), vd); /* trunc(vs) */
+      const vd fl = select_d(t > vs, t - one, t);                               /* floor(vs) */
+      const vd r = select_d(vs - fl >= half, fl + one, fl);                      /* ties up */
+      const vl ri = __builtin_convertvector(r, vl);
+      for (int s = 0; s < DL; s++) o[i + h + s] = (int32_t)ri[s];
+      for (int s = 0; s < DL; s++) bad |= ok[s] == 0;
+    }
+  if (bad)
+    for (size_t i = 0; i < xa.n; i += LANES)
+      for (int s = 0; s < LANES; s++) o[i + s] = js_round_int32(x[i + s] * sc[s]);
   return NULL;
 }
 
