@@ -33,7 +33,7 @@
  *   shiftLayer(x i32, pad i32|null, out i32, ptr i32, offs i32, bias i32, geom i32[14])
  *       geom = [inH, inW, cin, padTop, padLeft, hp, wp, outH, outW, outC, nShift, rowStep, colStep, relu];
  *       ptr/offs = the ShiftProgram of shift-inference.ts (offsets in elements of one sample)
- *   output(x f64, out f32, b0, n, outSize)                             out[b0+s] = x (samples below n)
+ *   output(x f64, out f32|f64, b0, n, outSize)                         out[b0+s] = x (samples below n)
  *   abi, lanes, config()
  * Every function checks its arrays' types and lengths and throws instead of reading out of bounds.
  */
@@ -523,15 +523,18 @@ static napi_value output(napi_env env, napi_callback_info info) {
   ARGS(5);
   arr_t xa, oa;
   int64_t b0, n, size;
-  REQUIRE(get_typed(env, argv[0], &xa, napi_float64_array, 0) && get_typed(env, argv[1], &oa, napi_float32_array, 0),
-          "x must be a Float64Array, out a Float32Array");
+  REQUIRE(get_typed(env, argv[0], &xa, napi_float64_array, 0) && get_arr(env, argv[1], &oa, 0) &&
+              (oa.t == napi_float32_array || oa.t == napi_float64_array),
+          "x must be a Float64Array, out a Float32Array or Float64Array");
   REQUIRE(get_int(env, argv[2], &b0) && get_int(env, argv[3], &n) && get_int(env, argv[4], &size) && b0 >= 0 && n >= 0 && size > 0,
           "b0, n, outSize must be non-negative integers");
   REQUIRE(xa.n == (size_t)(size * LANES) && oa.n >= (size_t)(n * size), "array lengths do not match");
   const double *x = xa.p;
-  float *o = oa.p;
   for (int s = 0; s < LANES && b0 + s < n; s++)
-    for (int64_t j = 0; j < size; j++) o[(b0 + s) * size + j] = (float)x[j * LANES + s];
+    for (int64_t j = 0; j < size; j++) {
+      if (oa.t == napi_float32_array) ((float *)oa.p)[(b0 + s) * size + j] = (float)x[j * LANES + s];
+      else ((double *)oa.p)[(b0 + s) * size + j] = x[j * LANES + s];
+    }
   return NULL;
 }
 

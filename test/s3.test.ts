@@ -567,6 +567,10 @@ test('native shift engine equals the TypeScript engine bit for bit (random and t
       const a = native.logits(x, n);
       const b = ts.logits(x, n);
       assert.deepEqual(bitsOf(a), bitsOf(b), `${name}, n=${n}: logits differ`);
+      // float64 before the final rounding: catches any change of float operation or order in the float layers
+      const a64 = native.logitsFloat64(x, n);
+      const b64 = ts.logitsFloat64(x, n);
+      for (let i = 0; i < a64.length; i++) assert.ok(Object.is(a64[i], b64[i]), `${name}, n=${n}: float64 logit ${i}: ${a64[i]} vs ${b64[i]}`);
       assert.deepEqual(native.lastFracBits, ts.lastFracBits, `${name}, n=${n}: fractional bits of the last sample`);
       if (n > 4) assert.ok(a.some((v) => v !== 0 && Number.isFinite(v)), `${name}: logits all zero`);
     }

@@ -33,7 +33,7 @@ export interface ShiftAddon {
   quantize(x: F64, out: I32, scales: F64): void;
   shiftRight(x: I32, r: I32): void;
   shiftLayer(x: I32, pad: I32 | null, out: I32, ptr: I32, offs: I32, bias: I32, geom: I32): void;
-  output(x: F64, out: Float32Array, b0: number, n: number, outSize: number): void;
+  output(x: F64, out: Float32Array | F64, b0: number, n: number, outSize: number): void;
 }
 
 export interface ShiftAddonStatus {

@@ -212,7 +212,7 @@ export class BatchedShiftRunner {
    * Logits of n samples into `out` [n, outputSize]; returns the input fractional bits of every shift
    * layer for the last sample (the engine's `lastFracBits`), or null when n = 0.
    */
-  logits(images: Float32Array, n: number, out: Float32Array): number[] | null {
+  logits(images: Float32Array, n: number, out: Float32Array | Float64Array): number[] | null {
     const L = this.lanes;
     const { inputScale, inputOffset } = this.description;
     const st: BlockState = { a: { kind: 'float', data: this.input }, frac: new Float64Array(L), inFrac: Array.from({ length: this.nShiftLayers }, () => new Float64Array(L)) };

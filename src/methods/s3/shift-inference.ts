@@ -523,10 +523,18 @@ export class ShiftInferenceEngine {
    * Shift layers run on int32 fixed point with shifts and adds only (S3 Sec. 3; DeepShift Sec. 3.3).
    */
   logits(images: Float32Array, n: number): Float32Array {
+    return this.run(images, n, new Float32Array(n * this.outputSize));
+  }
+
+  /** The same outputs before their rounding to float32 (the engine's float64 values; for exactness checks). */
+  logitsFloat64(images: Float32Array, n: number): Float64Array {
+    return this.run(images, n, new Float64Array(n * this.outputSize));
+  }
+
+  private run<T extends Float32Array | Float64Array>(images: Float32Array, n: number, out: T): T {
     if (images.length !== n * this.inputSize) {
       throw new Error(`ShiftInferenceEngine: expected ${n}×${this.inputSize} = ${n * this.inputSize} values, got ${images.length}`);
     }
-    const out = new Float32Array(n * this.outputSize);
     if (this.batched) {
       const fracs = this.batched.logits(images, n, out);
       if (fracs) this.lastFracBits = fracs;
