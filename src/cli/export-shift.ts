@@ -161,7 +161,7 @@ export function registerExportShiftCommand(program: Command): void {
             if (pe[i] === ds.test.labels[i]) accE++;
             if (pt[i] === ds.test.labels[i]) accT++;
           }
-          summary.verify = { images: n, agreement: agree / n, engineAcc: accE / n, tfjsAcc: accT / n, engineImagesPerSec: n / sec };
+          summary.verify = { images: n, agreement: agree / n, engineAcc: accE / n, tfjsAcc: accT / n, engineImagesPerSec: n / sec, engineBackend: engine.backend === 'native' ? 'native' : engine.backendReason };
         }
         if (o.json) {
           process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
@@ -174,10 +174,10 @@ export function registerExportShiftCommand(program: Command): void {
           `  shift weights: ${shiftWeights} at ${[...bitsUsed].join('/') || '-'} bits = ${Math.ceil(packedBits / 8)} bytes packed (vs ${4 * shiftWeights} as float32); full-precision values (stem, head, folded BN): ${floatValues}`,
           `  training model (latent variables): ${latentBytes} bytes`,
         ];
-        const v = summary.verify as { images: number; agreement: number; engineAcc: number; tfjsAcc: number; engineImagesPerSec: number } | undefined;
+        const v = summary.verify as { images: number; agreement: number; engineAcc: number; tfjsAcc: number; engineImagesPerSec: number; engineBackend: string } | undefined;
         if (v) {
           lines.push(
-            `  verify on ${v.images} test images: argmax agreement ${(100 * v.agreement).toFixed(2)}%, engine acc ${(100 * v.engineAcc).toFixed(2)}%, tfjs acc ${(100 * v.tfjsAcc).toFixed(2)}%, engine ${v.engineImagesPerSec.toFixed(0)} images/s`,
+            `  verify on ${v.images} test images: argmax agreement ${(100 * v.agreement).toFixed(2)}%, engine acc ${(100 * v.engineAcc).toFixed(2)}%, tfjs acc ${(100 * v.tfjsAcc).toFixed(2)}%, engine ${v.engineImagesPerSec.toFixed(0)} images/s (${v.engineBackend})`,
           );
         }
         process.stdout.write(lines.join('\n') + '\n');
