@@ -131,6 +131,7 @@ test('export-shift verb: run directory (default and --method/--seed), model dire
   assert.equal(j3.verify.agreement, 1);
   assert.equal(j3.verify.engineAcc, j3.verify.tfjsAcc);
   assert.ok(j3.verify.engineBackend === 'native' || /runs in TypeScript: ./.test(j3.verify.engineBackend), j3.verify.engineBackend);
+  if (j3.verify.engineBackend === 'native') assert.equal(j3.verify.bitIdenticalToTypeScript, true);
 
   const bad = cli(['export-shift', runDir, '--method', 'nope', '--out', join(tmp, 'd.efsh')]);
   assert.equal(bad.status, 2);
