@@ -46,7 +46,8 @@
 
 /* The contract with src/engine/shift-addon.ts (SHIFT_ABI there): bump both when a function changes. */
 #define EFFTRAIN_SHIFT_ABI 1
-#define LANES 16
+#define LANE_BITS 4
+#define LANES (1 << LANE_BITS)
 
 /* One block of int32 lanes is one 64-byte vector; doubles go in 64-byte halves (DL lanes each). */
 #define DL 8
@@ -456,6 +457,40 @@ static napi_value shift_right(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * The shift-add kernel for one output position (two = 0) or two (two = 1; window bases b0, b1), every output
+ * channel: acc = bias + Σ_k ((Σ_{+} x) − (Σ_{−} x)) << k over the ShiftProgram's segments (S3 Sec. 1/3;
+ * DeepShift Sec. 3.3). Adds and shifts only; wrapping uint32 arithmetic equals the reference's int32 `| 0`.
+ */
+static inline __attribute__((always_inline)) void shift_positions(const int32_t *b0, const int32_t *b1, const int two, const int32_t *seg,
+                                                                  const int32_t *offs, const int32_t *bias, int64_t outC, int64_t nShift,
+                                                                  int64_t doRelu, int32_t *o0, int32_t *o1) {
+  for (int64_t co = 0; co < outC; co++, bias += LANES, o0 += LANES, o1 += LANES) {
+    vu acc0 = ld_u(bias), acc1 = acc0;
+    for (int64_t k = 0; k < nShift; k++, seg += 2) {
+      vu p0 = {0}, n0 = {0}, p1 = {0}, n1 = {0};
+      for (int32_t t = seg[0]; t < seg[1]; t++) {
+        const size_t off = (size_t)offs[t] << LANE_BITS;
+        p0 += ld_u(b0 + off);
+        if (two) p1 += ld_u(b1 + off);
+      }
+      for (int32_t t = seg[1]; t < seg[2]; t++) {
+        const size_t off = (size_t)offs[t] << LANE_BITS;
+        n0 += ld_u(b0 + off);
+        if (two) n1 += ld_u(b1 + off);
+      }
+      acc0 += (p0 - n0) << (uint32_t)k;
+      if (two) acc1 += (p1 - n1) << (uint32_t)k;
+    }
+    if (doRelu) {
+      acc0 &= (vu)~((vi)acc0 < 0);
+      acc1 &= (vu)~((vi)acc1 < 0);
+    }
+    st_u(o0, acc0);
+    if (two) st_u(o1, acc1);
+  }
+}
+
 #undef FN
 #define FN "shiftLayer"
 static napi_value shift_layer(napi_env env, napi_callback_info info) {
@@ -492,27 +527,22 @@ static napi_value shift_layer(napi_env env, napi_callback_info info) {
   }
   REQUIRE((size_t)((outH - 1) * rowStep + (outW - 1) * colStep + maxOff) < srcElems || ofa.n == 0, "offsets reach past the input");
   const int32_t *bias = ba.p;
-  int32_t *out = oa.p;
-  int32_t *o = out;
+  int32_t *o = oa.p;
+  const size_t rs = (size_t)rowStep << LANE_BITS, cs = (size_t)colStep << LANE_BITS, oc = (size_t)outC << LANE_BITS;
+  const int32_t *rowBase = src;
   for (int64_t oy = 0; oy < outH; oy++) {
-    const int32_t *rowBase = src + oy * rowStep * LANES;
-    for (int64_t ox = 0; ox < outW; ox++) {
-      const int32_t *base = rowBase + ox * colStep * LANES;
-      const int32_t *seg = ptr;
-      for (int64_t co = 0; co < outC; co++) {
-        vu acc = ld_u(bias + co * LANES);
-        for (int64_t k = 0; k < nShift; k++) {
-          vu pos = {0}, neg = {0};
-          for (int32_t t = seg[0]; t < seg[1]; t++) pos += ld_u(base + (size_t)offs[t] * LANES);
-          for (int32_t t = seg[1]; t < seg[2]; t++) neg += ld_u(base + (size_t)offs[t] * LANES);
-          acc += (pos - neg) << (uint32_t)k; /* wrapping uint32 arithmetic = the reference's `| 0` */
-          seg += 2;
-        }
-        if (doRelu) acc &= (vu)~((vi)acc < 0);
-        st_u(o, acc);
-        o += LANES;
-      }
+    const int32_t *base = rowBase;
+    int64_t ox = 0;
+    for (; ox + 1 < outW; ox += 2) { /* two output columns share each offset load */
+      shift_positions(base, base + cs, 1, ptr, offs, bias, outC, nShift, doRelu, o, o + oc);
+      base += cs + cs;
+      o += oc + oc;
     }
+    if (ox < outW) {
+      shift_positions(base, base, 0, ptr, offs, bias, outC, nShift, doRelu, o, o);
+      o += oc;
+    }
+    rowBase += rs;
   }
   return NULL;
 }
