@@ -1,5 +1,7 @@
 /**
- * Multiplication-free inference engine for exported shift networks (plain TypeScript, no tfjs).
+ * Multiplication-free inference engine for exported shift networks (no tfjs). This file is the
+ * per-sample TypeScript reference; when the shift addon (native/shift.c) loads, `ShiftInferenceEngine`
+ * runs the same computation batched over 16-sample SIMD blocks (shift-batched.ts), bit for bit.
  *
  * Paper: Li et al., "S³: Sign-Sparse-Shift Reparametrization …", NeurIPS 2021 — Sec. 1/3: with
  * w = ±2^p and fixed-point activations, every multiply-accumulate becomes a shift and an add. The
@@ -482,7 +484,9 @@ function compileOp(spec: LayerSpec, inShape: number[], outShape: number[]): Comp
  * Runs an exported shift network with fixed-point shift-add arithmetic in the shift layers (S3 paper
  * Sec. 1/3 — multiplication-free shift networks; DeepShift Sec. 3.3 integer kernel). See the file
  * header for the fixed-point scheme. Inputs are raw samples in the model's input layout (NHWC
- * flattened), scaled by the recorded `inputScale`/`inputOffset`.
+ * flattened), scaled by the recorded `inputScale`/`inputOffset`. Runs on the shift addon's batched
+ * kernels when it loads (`backend` = 'native'), else per sample in TypeScript (`backendReason` says why);
+ * both give the same outputs bit for bit.
  */
 export class ShiftInferenceEngine {
   readonly description: ShiftModelDescription;
