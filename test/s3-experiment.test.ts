@@ -156,4 +156,12 @@ test('bench shift-inference (quick) reports both cases', async () => {
   assert.equal(agreement.engineVsTfjsShiftLayers, 1);
   assert.equal(tf.getBackend(), 'wasm');
   assert.ok(lines.some((l) => l.includes('shift-inference/engine')));
+  if (shiftAddonStatus().available) {
+    // the native path ran, and the TypeScript path was timed next to it with bit-identical logits
+    assert.ok(names.includes('shift-inference/engine-ts'));
+    assert.equal(res.bitIdenticalToTypeScript, true);
+    assert.match(String(res.engineBackend), /^native addon/);
+  } else {
+    assert.ok(lines.some((l) => /shift engine runs in TypeScript: ./.test(l)), 'one line saying why the native path is off');
+  }
 });
