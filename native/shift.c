@@ -51,6 +51,7 @@
 
 /* One block of int32 lanes is one 64-byte vector; doubles go in 64-byte halves (DL lanes each). */
 #define DL 8
+_Static_assert(LANES == 2 * DL, "conv2d and dense keep a block in two double vectors");
 typedef uint32_t vu __attribute__((vector_size(LANES * 4)));
 typedef int32_t vi __attribute__((vector_size(LANES * 4)));
 typedef double vd __attribute__((vector_size(DL * 8)));
@@ -101,6 +102,18 @@ static int get_typed(napi_env env, napi_value v, arr_t *a, napi_typedarray_type 
   return a->p == NULL || a->t == t;
 }
 
+/* Products and sums of non-negative sizes, saturating at INT64_MAX, so a length check can never pass by overflow. */
+static int64_t smul(int64_t a, int64_t b) {
+  int64_t r;
+  return __builtin_mul_overflow(a, b, &r) ? INT64_MAX : r;
+}
+static int64_t smul3(int64_t a, int64_t b, int64_t c) { return smul(smul(a, b), c); }
+static int64_t smul4(int64_t a, int64_t b, int64_t c, int64_t d) { return smul(smul3(a, b, c), d); }
+static int64_t sadd(int64_t a, int64_t b) {
+  int64_t r;
+  return __builtin_add_overflow(a, b, &r) ? INT64_MAX : r;
+}
+
 static int get_int(napi_env env, napi_value v, int64_t *out) { return napi_get_value_int64(env, v, out) == napi_ok; }
 static int get_num(napi_env env, napi_value v, double *out) { return napi_get_value_double(env, v, out) == napi_ok; }
 
@@ -136,7 +149,7 @@ static napi_value load_input(napi_env env, napi_callback_info info) {
   REQUIRE(get_int(env, argv[1], &n) && get_int(env, argv[2], &size) && get_int(env, argv[3], &b0), "n, inputSize, b0 must be integers");
   REQUIRE(get_num(env, argv[4], &scale) && get_num(env, argv[5], &offset), "scale, offset must be numbers");
   REQUIRE(get_typed(env, argv[6], &out, napi_float64_array, 0), "out must be a Float64Array");
-  REQUIRE(n >= 0 && size > 0 && b0 >= 0 && (size_t)(n * size) <= img.n && out.n == (size_t)size * LANES, "sizes do not match");
+  REQUIRE(n >= 0 && size > 0 && b0 >= 0 && (size_t)smul(n, size) <= img.n && out.n == (size_t)smul(size, LANES), "sizes do not match");
   const float *x = img.p;
   double *o = out.p;
   for (int s = 0; s < LANES; s++) {
@@ -163,8 +176,8 @@ static napi_value conv2d(napi_env env, napi_callback_info info) {
   REQUIRE(get_geom(env, argv[4], 12, g), "geom must be an Int32Array of 12 non-negative values");
   const int64_t inH = g[0], inW = g[1], cin = g[2], outH = g[3], outW = g[4], kh = g[5], kw = g[6], sh = g[7], sw = g[8],
                 padTop = g[9], padLeft = g[10], cout = g[11];
-  REQUIRE(xa.n == (size_t)(inH * inW * cin * LANES) && oa.n == (size_t)(outH * outW * cout * LANES) &&
-              ka.n == (size_t)(kh * kw * cin * cout) && (ba.p == NULL || ba.n == (size_t)cout),
+  REQUIRE(xa.n == (size_t)smul4(inH, inW, cin, LANES) && oa.n == (size_t)smul4(outH, outW, cout, LANES) &&
+              ka.n == (size_t)smul4(kh, kw, cin, cout) && (ba.p == NULL || ba.n == (size_t)cout),
           "array lengths do not match geom");
   const double *x = xa.p, *k = ka.p, *bias = ba.p;
   double *out = oa.p;
@@ -222,7 +235,7 @@ static napi_value dense(napi_env env, napi_callback_info info) {
               get_typed(env, argv[2], &ka, napi_float64_array, 0) && get_typed(env, argv[3], &ba, napi_float64_array, 1),
           "x, out, kernel must be Float64Arrays, bias a Float64Array or null");
   REQUIRE(get_int(env, argv[4], &nin) && get_int(env, argv[5], &units) && nin > 0 && units > 0, "inFeatures, units must be positive integers");
-  REQUIRE(xa.n == (size_t)(nin * LANES) && oa.n == (size_t)(units * LANES) && ka.n == (size_t)(nin * units) &&
+  REQUIRE(xa.n == (size_t)smul(nin, LANES) && oa.n == (size_t)smul(units, LANES) && ka.n == (size_t)smul(nin, units) &&
               (ba.p == NULL || ba.n == (size_t)units),
           "array lengths do not match");
   const double *x = xa.p, *k = ka.p, *bias = ba.p;
@@ -291,7 +304,7 @@ static napi_value max_pool(napi_env env, napi_callback_info info) {
           "x and out must both be Float64Arrays or both Int32Arrays");
   REQUIRE(get_geom(env, argv[2], 9, g), "geom must be an Int32Array of 9 non-negative values");
   const int64_t inH = g[0], inW = g[1], c = g[2], outH = g[3], outW = g[4], ph = g[5], pw = g[6], sh = g[7], sw = g[8];
-  REQUIRE(xa.n == (size_t)(inH * inW * c * LANES) && oa.n == (size_t)(outH * outW * c * LANES) && ph > 0 && pw > 0 &&
+  REQUIRE(xa.n == (size_t)smul4(inH, inW, c, LANES) && oa.n == (size_t)smul4(outH, outW, c, LANES) && ph > 0 && pw > 0 &&
               (outH == 0 || (outH - 1) * sh + ph <= inH) && (outW == 0 || (outW - 1) * sw + pw <= inW),
           "array lengths do not match geom");
   for (int64_t oy = 0; oy < outH; oy++) {
@@ -337,7 +350,7 @@ static napi_value global_avg_pool(napi_env env, napi_callback_info info) {
   REQUIRE(get_typed(env, argv[0], &xa, napi_float64_array, 0) && get_typed(env, argv[1], &oa, napi_float64_array, 0),
           "x, out must be Float64Arrays");
   REQUIRE(get_int(env, argv[2], &hw) && get_int(env, argv[3], &c) && hw > 0 && c > 0, "positions, channels must be positive integers");
-  REQUIRE(xa.n == (size_t)(hw * c * LANES) && oa.n == (size_t)(c * LANES), "array lengths do not match");
+  REQUIRE(xa.n == (size_t)smul3(hw, c, LANES) && oa.n == (size_t)smul(c, LANES), "array lengths do not match");
   const double *x = xa.p;
   double *o = oa.p;
   for (size_t e = 0; e < oa.n; e++) o[e] = 0;
@@ -504,8 +517,8 @@ static napi_value shift_layer(napi_env env, napi_callback_info info) {
   REQUIRE(get_geom(env, argv[6], 14, g), "geom must be an Int32Array of 14 non-negative values");
   const int64_t inH = g[0], inW = g[1], cin = g[2], padTop = g[3], padLeft = g[4], hp = g[5], wp = g[6], outH = g[7],
                 outW = g[8], outC = g[9], nShift = g[10], rowStep = g[11], colStep = g[12], doRelu = g[13];
-  REQUIRE(xa.n == (size_t)(inH * inW * cin * LANES) && oa.n == (size_t)(outH * outW * outC * LANES) &&
-              ba.n == (size_t)(outC * LANES) && pta.n == (size_t)(outC * nShift * 2 + 1) && nShift <= 31 && outH > 0 && outW > 0,
+  REQUIRE(xa.n == (size_t)smul4(inH, inW, cin, LANES) && oa.n == (size_t)smul4(outH, outW, outC, LANES) &&
+              ba.n == (size_t)smul(outC, LANES) && pta.n == (size_t)sadd(smul3(outC, nShift, 2), 1) && nShift <= 31 && outH > 0 && outW > 0,
           "array lengths do not match geom");
   const int32_t *ptr = pta.p, *offs = ofa.p;
   REQUIRE(ptr[0] >= 0 && (size_t)ptr[pta.n - 1] <= ofa.n, "ptr out of range");
@@ -518,14 +531,14 @@ static napi_value shift_layer(napi_env env, napi_callback_info info) {
   const int32_t *src = xa.p;
   size_t srcElems = (size_t)(inH * inW * cin);
   if (pa.p != NULL) {
-    REQUIRE(pa.n == (size_t)(hp * wp * cin * LANES) && padTop + inH <= hp && padLeft + inW <= wp, "pad length does not match geom");
+    REQUIRE(pa.n == (size_t)smul4(hp, wp, cin, LANES) && padTop + inH <= hp && padLeft + inW <= wp, "pad length does not match geom");
     int32_t *pad = pa.p; /* its border is zero and never written */
     const size_t row = (size_t)(inW * cin * LANES);
     for (int64_t y = 0; y < inH; y++) memcpy(pad + ((padTop + y) * wp + padLeft) * cin * LANES, src + y * row, row * 4);
     src = pad;
     srcElems = (size_t)(hp * wp * cin);
   }
-  REQUIRE((size_t)((outH - 1) * rowStep + (outW - 1) * colStep + maxOff) < srcElems || ofa.n == 0, "offsets reach past the input");
+  REQUIRE((size_t)sadd(sadd(smul(outH - 1, rowStep), smul(outW - 1, colStep)), maxOff) < srcElems || ofa.n == 0, "offsets reach past the input");
   const int32_t *bias = ba.p;
   int32_t *o = oa.p;
   const size_t rs = (size_t)rowStep << LANE_BITS, cs = (size_t)colStep << LANE_BITS, oc = (size_t)outC << LANE_BITS;
@@ -558,7 +571,7 @@ static napi_value output(napi_env env, napi_callback_info info) {
           "x must be a Float64Array, out a Float32Array or Float64Array");
   REQUIRE(get_int(env, argv[2], &b0) && get_int(env, argv[3], &n) && get_int(env, argv[4], &size) && b0 >= 0 && n >= 0 && size > 0,
           "b0, n, outSize must be non-negative integers");
-  REQUIRE(xa.n == (size_t)(size * LANES) && oa.n >= (size_t)(n * size), "array lengths do not match");
+  REQUIRE(xa.n == (size_t)smul(size, LANES) && oa.n >= (size_t)smul(n, size), "array lengths do not match");
   const double *x = xa.p;
   for (int s = 0; s < LANES && b0 + s < n; s++)
     for (int64_t j = 0; j < size; j++) {
