@@ -4,6 +4,7 @@
 # Never fails: when something is missing it prints one line saying why, and efftrain runs on wasm.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+bash scripts/build-native-shift.sh  # the S3 shift-engine addon (needs no OpenBLAS)
 out=native/build/efftrain_blas.node
 why() { echo "efftrain: BLAS addon not built ($1); training uses plain wasm"; rm -f "$out"; exit 0; }
 command -v node >/dev/null 2>&1 || why "node not found"

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { FASHION_MNIST_DIR } from '../src/data/image-dataset.js';
 import { initEngine } from '../src/engine/backend.js';
+import { shiftAddonStatus } from '../src/engine/shift-addon.js';
 import { runExperiment } from '../src/experiments/runner.js';
 import { parseS3Method } from '../src/experiments/s3-shift/index.js';
 import { shiftInferenceBench } from '../src/bench/shift-inference.js';
@@ -59,6 +60,7 @@ test('s3-shift end to end: results.json metrics, export agreement, diagnostics, 
     assert.ok(m.zero_frac >= 0 && m.zero_frac <= 1);
     assert.ok(m.export_bytes > 0 && m.float32_bytes > 0);
     assert.equal(m.tensors_after, 0, `${r.method} disposed its tensors`);
+    assert.equal(m.export_engine_native, shiftAddonStatus().available ? 1 : 0, `${r.method}: engine path recorded`);
     assert.ok(existsSync(join(outDir, 'runs', `${r.method}-seed1`, 'model.efsh')));
     assert.ok(existsSync(join(outDir, 'runs', `${r.method}-seed1`, 'model', 'model.json')));
     if (r.method !== 'fp') assert.ok(m.export_bytes < m.float32_bytes / 1.5, `${r.method}: export ${m.export_bytes} vs float32 ${m.float32_bytes}`);
@@ -128,6 +130,8 @@ test('export-shift verb: run directory (default and --method/--seed), model dire
   assert.equal(j3.verify.images, 50);
   assert.equal(j3.verify.agreement, 1);
   assert.equal(j3.verify.engineAcc, j3.verify.tfjsAcc);
+  assert.ok(j3.verify.engineBackend === 'native' || /runs in TypeScript: ./.test(j3.verify.engineBackend), j3.verify.engineBackend);
+  if (j3.verify.engineBackend === 'native') assert.equal(j3.verify.bitIdenticalToTypeScript, true);
 
   const bad = cli(['export-shift', runDir, '--method', 'nope', '--out', join(tmp, 'd.efsh')]);
   assert.equal(bad.status, 2);
@@ -152,4 +156,12 @@ test('bench shift-inference (quick) reports both cases', async () => {
   assert.equal(agreement.engineVsTfjsShiftLayers, 1);
   assert.equal(tf.getBackend(), 'wasm');
   assert.ok(lines.some((l) => l.includes('shift-inference/engine')));
+  if (shiftAddonStatus().available) {
+    // the native path ran, and the TypeScript path was timed next to it with bit-identical logits
+    assert.ok(names.includes('shift-inference/engine-ts'));
+    assert.equal(res.bitIdenticalToTypeScript, true);
+    assert.match(String(res.engineBackend), /^native addon/);
+  } else {
+    assert.ok(lines.some((l) => /shift engine runs in TypeScript: ./.test(l)), 'one line saying why the native path is off');
+  }
 });

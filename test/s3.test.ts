@@ -34,6 +34,9 @@ import {
   type ShiftParameterization,
   type ShiftModelDescription,
 } from '../src/methods/s3/index.js';
+import { buildShiftCnn } from '../src/methods/s3/shift-cnn.js';
+import { parseS3Method } from '../src/experiments/s3-shift/arms.js';
+import { loadShiftAddon } from '../src/engine/shift-addon.js';
 
 await tf.setBackend('cpu');
 await tf.ready();
@@ -499,4 +502,103 @@ test('inner loops use only shifts and adds (no multiplication in their source)',
   const expected = Array.from(v, (x) => Math.floor(x / 4 + 0.5));
   roundingShiftRightInt(v, 2);
   assert.deepEqual(Array.from(v), expected);
+});
+
+// ---- the batched native path (native/shift.c) against the per-sample TypeScript engine ----
+
+/** Bit patterns of float32 logits (NaN compared as NaN). */
+function bitsOf(z: Float32Array): number[] {
+  const u = new Uint32Array(z.buffer, z.byteOffset, z.length);
+  return Array.from(z, (v, i) => (Number.isNaN(v) ? -1 : u[i]));
+}
+
+/** Inputs with the cases that exercise every scale path: zeros, huge and tiny magnitudes, and a NaN pixel. */
+function stressInputs(rng: Rng, n: number, size: number): Float32Array {
+  const x = randomArray(rng, n * size, -1, 1.5);
+  x.fill(0, 0, size); // sample 0: all zero
+  for (let i = size; i < 2 * size; i++) x[i] *= 3e7; // sample 1: huge → int rescales between shift layers
+  for (let i = 2 * size; i < 3 * size; i++) x[i] *= 1e-12; // sample 2: tiny → many fractional bits
+  x[3 * size + 1] = Number.NaN; // sample 3: a NaN pixel
+  return x;
+}
+
+const shiftAddon = loadShiftAddon();
+
+test('native shift engine equals the TypeScript engine bit for bit (random and trained models, n not a multiple of the block)', { skip: shiftAddon.addon ? false : shiftAddon.status.reason }, () => {
+  const rng = new Rng(77);
+  const models: { name: string; model: tf.LayersModel; size: number }[] = [];
+  const bnRandom = (m: tf.LayersModel) => {
+    for (const l of m.layers) {
+      if (l.getClassName() !== 'BatchNormalization') continue;
+      tf.tidy(() => l.setWeights(l.getWeights().map((w, i) => tf.tensor(randomArray(rng, w.size, i === 3 ? 0.5 : -0.5, i === 3 ? 2 : 0.5), w.shape))));
+    }
+  };
+  models.push({ name: 'tiny s3 3-bit', model: tinyCnn('s3', 3, 91), size: 72 });
+  const trained = tinyCnn('deepshift-ps', 4, 92, { bias: true, bn: true });
+  const opt = tf.train.adam(0.05);
+  trainSteps(trained, 5, 9, opt, () => clampShiftLatents(trained));
+  opt.dispose();
+  models.push({ name: 'tiny deepshift-ps 4-bit, bias, BN, trained', model: trained, size: 72 });
+  const dense = tf.sequential();
+  dense.add(new ShiftDense({ inputShape: [20], units: 16, activation: 'relu', seed: 1, useBias: true }));
+  dense.add(new ShiftDense({ units: 16, activation: 'relu', seed: 2, parameterization: 'deepshift-ps' }));
+  dense.add(new ShiftDense({ units: 5, seed: 3, bits: 4 }));
+  models.push({ name: 'fully quantised dense', model: dense, size: 20 });
+  const gap = tf.sequential();
+  gap.add(new ShiftConv2D({ inputShape: [9, 8, 2], filters: 3, kernelSize: [3, 2], strides: [2, 1], padding: 'valid', seed: 4, activation: 'relu', useBias: true }));
+  gap.add(new ShiftConv2D({ filters: 4, kernelSize: 3, strides: 2, padding: 'same', seed: 5, parameterization: 'deepshift-ps', bits: 4 }));
+  gap.add(tf.layers.batchNormalization({}));
+  gap.add(tf.layers.reLU());
+  gap.add(tf.layers.globalAveragePooling2d({}));
+  gap.add(tf.layers.dense({ units: 4, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: 6 }) }));
+  models.push({ name: 'strided/valid/non-square + GAP', model: gap, size: 9 * 8 * 2 });
+  const bench = buildShiftCnn({ height: 28, width: 28, numClasses: 10, channels: [16, 32, 64], head: 'flatten', method: parseS3Method('s3-3bit') }, new Rng(1234));
+  models.push({ name: 'bench CNN (s3-3bit, 28×28)', model: bench, size: 784 });
+  for (const { name, model, size } of models) {
+    bnRandom(model);
+    const bytes = exportShiftModel(model);
+    const native = new ShiftInferenceEngine(bytes);
+    const ts = new ShiftInferenceEngine(bytes, { native: false });
+    assert.equal(native.backend, 'native', native.backendReason);
+    assert.equal(ts.backend, 'typescript');
+    assert.match(ts.backendReason, /disabled by the caller/);
+    for (const n of [37, 16, 1]) {
+      const x = stressInputs(rng, Math.max(n, 4), size).subarray(0, n * size);
+      const a = native.logits(x, n);
+      const b = ts.logits(x, n);
+      assert.deepEqual(bitsOf(a), bitsOf(b), `${name}, n=${n}: logits differ`);
+      // float64 before the final rounding: catches any change of float operation or order in the float layers
+      const a64 = native.logitsFloat64(x, n);
+      const b64 = ts.logitsFloat64(x, n);
+      for (let i = 0; i < a64.length; i++) assert.ok(Object.is(a64[i], b64[i]), `${name}, n=${n}: float64 logit ${i}: ${a64[i]} vs ${b64[i]}`);
+      assert.deepEqual(native.lastFracBits, ts.lastFracBits, `${name}, n=${n}: fractional bits of the last sample`);
+      if (n > 4) assert.ok(a.some((v) => v !== 0 && Number.isFinite(v)), `${name}: logits all zero`);
+    }
+    model.dispose();
+  }
+});
+
+test('shift addon refuses wrong arrays instead of reading out of bounds', { skip: shiftAddon.addon ? false : shiftAddon.status.reason }, () => {
+  const addon = shiftAddon.addon!;
+  const L = addon.lanes;
+  const x = new Int32Array(4 * L);
+  const out = new Int32Array(2 * L);
+  const bias = new Int32Array(2 * L);
+  const geom = Int32Array.of(1, 1, 4, 0, 0, 1, 1, 1, 1, 2, 1, 0, 0, 0); // dense 4 → 2, one exponent
+  const ptr = Int32Array.of(0, 1, 2, 3, 4);
+  addon.shiftLayer(x.fill(3), null, out, ptr, Int32Array.of(0, 1, 2, 3), bias, geom);
+  assert.deepEqual(Array.from(out.subarray(0, 2 * L)), new Array(2 * L).fill(0)); // (3 − 3) per output
+  assert.throws(() => addon.shiftLayer(x, null, out, ptr, Int32Array.of(0, 1, 2, 4), bias, geom), /reach past the input/);
+  assert.throws(() => addon.shiftLayer(x, null, out, Int32Array.of(0, 1, 2, 3, 9), Int32Array.of(0, 1, 2, 3), bias, geom), /ptr out of range/);
+  assert.throws(() => addon.shiftLayer(x, null, new Int32Array(L), ptr, Int32Array.of(0, 1, 2, 3), bias, geom), /lengths/);
+  assert.throws(() => addon.conv2d(new Float64Array(3), new Float64Array(3), new Float64Array(1), null, new Int32Array(12)), /lengths/);
+  assert.throws(() => addon.relu(new Float32Array(L) as unknown as Float64Array), /Float64Array or Int32Array/);
+  // Math.round semantics (ties toward +∞) and ToInt32 of NaN in quantize
+  const v = new Float64Array(L).fill(-2.5);
+  v[1] = 2.5;
+  v[2] = Number.NaN;
+  v[3] = -0.5;
+  const q = new Int32Array(L);
+  addon.quantize(v, q, new Float64Array(L).fill(1));
+  assert.deepEqual(Array.from(q.subarray(0, 4)), [Math.round(-2.5), Math.round(2.5), 0, 0]);
 });

@@ -11,7 +11,10 @@
  * installed, else uniform noise in [0, 1].
  *
  * Cases (msPerStep = milliseconds per batch, plus imagesPerSec):
- * - `shift-inference/engine`: `ShiftInferenceEngine.predict` on the batch (built from the packed bytes).
+ * - `shift-inference/engine`: `ShiftInferenceEngine.logits` on the batch (built from the packed bytes) —
+ *   the batched native path (native/shift.c) when the shift addon loads, else the TypeScript path.
+ * - `shift-inference/engine-ts`: the same engine forced onto its per-sample TypeScript path (only when
+ *   the native path ran; the two must agree bit for bit, reported as `bitIdenticalToTypeScript`).
  * - `shift-inference/tfjs-wasm`: a plain tfjs model with the effective weights baked into float Conv2D
  *   layers (how the same network would be deployed with tfjs), `model.apply` in inference mode + reading
  *   the logits, on the wasm backend.
@@ -24,6 +27,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { FASHION_MNIST_DIR, loadImageDataset } from '../data/image-dataset.js';
 import { applyWasmPatches } from '../engine/wasm-patches.js';
+import { shiftAddonStatus } from '../engine/shift-addon.js';
 import { Rng } from '../engine/rng.js';
 import { parseS3Method } from '../experiments/s3-shift/arms.js';
 import { ShiftInferenceEngine, ShiftLayerBase, argmaxRows, buildShiftCnn, exportShiftModel, snapshotQuantized, zeroFraction } from '../methods/s3/index.js';
@@ -43,6 +47,14 @@ export function bakeFloatModel(shiftModel: tf.LayersModel, floatModel: tf.Layers
       w.dispose();
     } else if (src.getWeights().length) dst.setWeights(src.getWeights());
   });
+}
+
+/** True when two float32 arrays hold the same bit patterns. */
+function sameBits(a: Float32Array, b: Float32Array): boolean {
+  if (a.length !== b.length) return false;
+  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length);
+  const ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  return ua.every((v, i) => v === ub[i]);
 }
 
 function inputs(batch: number, log: (l: string) => void): { x: Float32Array; source: string } {
@@ -85,7 +97,7 @@ function timeInterleaved(fns: (() => void)[], plan: { warmup: number; min: numbe
 
 export const shiftInferenceBench: Bench = {
   name: 'shift-inference',
-  description: 'multiplication-free ShiftInferenceEngine vs tfjs float inference (wasm) of the same S3 3-bit CNN, images/s',
+  description: 'multiplication-free ShiftInferenceEngine (native addon, TypeScript fallback) vs tfjs float inference (wasm) of the same S3 3-bit CNN, images/s',
   async run(opts: { quick: boolean; log: (line: string) => void }): Promise<BenchResult> {
     const { quick, log } = opts;
     const previous = tf.getBackend();
@@ -106,12 +118,15 @@ export const shiftInferenceBench: Bench = {
       const zeroFrac = zeroFraction(snapshotQuantized(shiftModel));
       const bytes = exportShiftModel(shiftModel);
       const engine = new ShiftInferenceEngine(bytes);
+      const engineTs = engine.backend === 'native' ? new ShiftInferenceEngine(bytes, { native: false }) : null;
+      const engineBackend = engine.backend === 'native' ? `native addon (${shiftAddonStatus().config})` : 'TypeScript';
       const cost = engine.costPerSample();
       const { x, source } = inputs(batch, log);
       const xTensor = tf.tensor4d(x, [batch, 28, 28, 1]);
       xt.push(xTensor);
       log(`shift-inference bench (${quick ? 'quick' : 'full'}): batch ${batch}, inputs: ${source}; model: s3-3bit CNN [${CHANNELS.join(', ')}] at random init (zero fraction ${(100 * zeroFrac).toFixed(1)}%), export ${bytes.length} bytes`);
       log(`engine cost per image: ${cost.shiftAdds} int adds, ${cost.shifts} shifts, ${cost.floatMacs} float MACs (FP stem/head/BN); backend ${tf.getBackend()}`);
+      log(engine.backend === 'native' ? `shift engine: ${engineBackend}` : engine.backendReason);
 
       const tfLogitsOf = (m: tf.LayersModel): Float32Array => {
         const y = tf.tidy(() => m.apply(xTensor, { training: false }) as tf.Tensor);
@@ -122,12 +137,13 @@ export const shiftInferenceBench: Bench = {
       let enLogits: Float32Array = new Float32Array(0);
       let floatLogits: Float32Array = new Float32Array(0);
       let shiftLogits: Float32Array = new Float32Array(0);
+      let tsLogits: Float32Array = new Float32Array(0);
       tfLogitsOf(floatModel); // extra warm-up of the wasm kernels
       tfLogitsOf(shiftModel);
-      const [en, fl, sl] = timeInterleaved(
-        [() => void (enLogits = engine.logits(x, batch)), () => void (floatLogits = tfLogitsOf(floatModel)), () => void (shiftLogits = tfLogitsOf(shiftModel))],
-        plan,
-      );
+      const fns = [() => void (enLogits = engine.logits(x, batch)), () => void (floatLogits = tfLogitsOf(floatModel)), () => void (shiftLogits = tfLogitsOf(shiftModel))];
+      if (engineTs) fns.push(() => void (tsLogits = engineTs.logits(x, batch)));
+      const [en, fl, sl, ts] = timeInterleaved(fns, plan);
+      const bitIdentical = engineTs ? sameBits(enLogits, tsLogits) : null;
 
       const pe = argmaxRows(enLogits, batch, 10);
       const pf = argmaxRows(floatLogits, batch, 10);
@@ -153,14 +169,16 @@ export const shiftInferenceBench: Bench = {
         ...extra,
       });
       const cases: BenchCase[] = [
-        mk('shift-inference/engine', en, { backend: 'none (plain TypeScript, int32 shift-add)', argmaxAgreementWithTfjs: agreeF / batch }),
+        mk('shift-inference/engine', en, { backend: engineBackend, argmaxAgreementWithTfjs: agreeF / batch, ...(bitIdentical === null ? { fallbackReason: engine.backendReason } : { bitIdenticalToTypeScript: bitIdentical }) }),
         mk('shift-inference/tfjs-wasm', fl, { backend: 'wasm', model: 'float Conv2D with baked effective weights' }),
         mk('shift-inference/tfjs-wasm-shiftlayers', sl, { backend: 'wasm', model: 'ShiftConv2D layers (kernel recomputed from latents per call)', argmaxAgreementWithEngine: agreeS / batch }),
       ];
+      if (ts) cases.push(mk('shift-inference/engine-ts', ts, { backend: 'TypeScript (per sample, int32 shift-add)' }));
       log(`${'case'.padEnd(40)} ${'ms/batch'.padStart(10)} ${'images/s'.padStart(10)} ${'reps'.padStart(5)}`);
       for (const c of cases) log(`${c.name.padEnd(40)} ${c.msPerStep.toFixed(1).padStart(10)} ${(c.imagesPerSec as number).toFixed(0).padStart(10)} ${String(c.reps).padStart(5)}`);
       const speedup = fl.ms / en.ms;
       log(`engine vs tfjs-wasm (baked float): ${speedup >= 1 ? `engine ${speedup.toFixed(2)}x faster` : `tfjs-wasm ${(1 / speedup).toFixed(2)}x faster`}`);
+      if (ts) log(`native vs TypeScript engine: ${(ts.ms / en.ms).toFixed(2)}x faster; logits bit-identical: ${bitIdentical ? 'yes' : 'NO'}`);
       log(`argmax agreement engine vs tfjs float: ${(100 * agreeF / batch).toFixed(2)}%, vs tfjs shift layers: ${(100 * agreeS / batch).toFixed(2)}%; max |Δlogit| ${maxDiff.toExponential(2)} (max |logit| ${maxAbs.toFixed(2)})`);
       return {
         cases,
@@ -169,6 +187,8 @@ export const shiftInferenceBench: Bench = {
         inputs: source,
         model: { architecture: `s3-3bit CNN, channels ${CHANNELS.join('/')}, flatten head`, init: 'seeded random init, untrained', zeroFraction: zeroFrac, exportBytes: bytes.length, costPerImage: cost },
         engineVsTfjsWasm: speedup,
+        engineBackend,
+        ...(ts ? { nativeVsTypeScript: ts.ms / en.ms, bitIdenticalToTypeScript: bitIdentical } : {}),
         agreement: { engineVsTfjsFloat: agreeF / batch, engineVsTfjsShiftLayers: agreeS / batch, maxAbsLogitDiff: maxDiff },
       };
     } finally {

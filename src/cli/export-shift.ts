@@ -9,7 +9,8 @@
  *   `<runDir>/runs/<method>-seed<seed>/model/`. `--method` / `--seed` pick it; by default the first run
  *   (in config.json's method × seed order) whose model contains shift layers.
  * `--verify N` additionally runs the multiplication-free engine on the first N test images of --data and
- * reports argmax agreement with the tfjs model.
+ * reports argmax agreement with the tfjs model (and, on the native engine path, whether its outputs equal
+ * the TypeScript engine's bit for bit).
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
@@ -161,7 +162,18 @@ export function registerExportShiftCommand(program: Command): void {
             if (pe[i] === ds.test.labels[i]) accE++;
             if (pt[i] === ds.test.labels[i]) accT++;
           }
-          summary.verify = { images: n, agreement: agree / n, engineAcc: accE / n, tfjsAcc: accT / n, engineImagesPerSec: n / sec };
+          const verify: Record<string, unknown> = { images: n, agreement: agree / n, engineAcc: accE / n, tfjsAcc: accT / n, engineImagesPerSec: n / sec, engineBackend: engine.backend === 'native' ? 'native' : engine.backendReason };
+          summary.verify = verify;
+          if (engine.backend === 'native') {
+            // The native path must equal the per-sample TypeScript engine bit for bit (float64 outputs).
+            const images = ds.test.images.subarray(0, n * ds.test.height * ds.test.width);
+            const ts = new ShiftInferenceEngine(bytes, { native: false });
+            const t1 = performance.now();
+            const zt = ts.logitsFloat64(images, n);
+            const tsSec = (performance.now() - t1) / 1000;
+            const zn = engine.logitsFloat64(images, n);
+            Object.assign(verify, { bitIdenticalToTypeScript: zn.every((v, i) => Object.is(v, zt[i])), typeScriptImagesPerSec: n / tsSec });
+          }
         }
         if (o.json) {
           process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
@@ -174,11 +186,16 @@ export function registerExportShiftCommand(program: Command): void {
           `  shift weights: ${shiftWeights} at ${[...bitsUsed].join('/') || '-'} bits = ${Math.ceil(packedBits / 8)} bytes packed (vs ${4 * shiftWeights} as float32); full-precision values (stem, head, folded BN): ${floatValues}`,
           `  training model (latent variables): ${latentBytes} bytes`,
         ];
-        const v = summary.verify as { images: number; agreement: number; engineAcc: number; tfjsAcc: number; engineImagesPerSec: number } | undefined;
+        const v = summary.verify as
+          | { images: number; agreement: number; engineAcc: number; tfjsAcc: number; engineImagesPerSec: number; engineBackend: string; bitIdenticalToTypeScript?: boolean; typeScriptImagesPerSec?: number }
+          | undefined;
         if (v) {
           lines.push(
-            `  verify on ${v.images} test images: argmax agreement ${(100 * v.agreement).toFixed(2)}%, engine acc ${(100 * v.engineAcc).toFixed(2)}%, tfjs acc ${(100 * v.tfjsAcc).toFixed(2)}%, engine ${v.engineImagesPerSec.toFixed(0)} images/s`,
+            `  verify on ${v.images} test images: argmax agreement ${(100 * v.agreement).toFixed(2)}%, engine acc ${(100 * v.engineAcc).toFixed(2)}%, tfjs acc ${(100 * v.tfjsAcc).toFixed(2)}%, engine ${v.engineImagesPerSec.toFixed(0)} images/s (${v.engineBackend})`,
           );
+          if (v.bitIdenticalToTypeScript !== undefined) {
+            lines.push(`  native vs TypeScript engine: outputs bit-identical: ${v.bitIdenticalToTypeScript ? 'yes' : 'NO'}; TypeScript ${v.typeScriptImagesPerSec!.toFixed(0)} images/s`);
+          }
         }
         process.stdout.write(lines.join('\n') + '\n');
       } finally {

@@ -218,7 +218,7 @@ export const s3Shift: Experiment<S3ShiftConfig> = {
     if (bytes && tfPred) {
       const t0 = performance.now();
       const engine = new ShiftInferenceEngine(bytes); // from the packed bytes: checks the file round trip too
-      const enPred = enginePredictions(engine, ds.test, nTest, (done) => ctx.progress({ epoch: cfg.epochs, epochs: cfg.epochs, message: `export check ${done}/${nTest}` }));
+      const enPred = enginePredictions(engine, ds.test, nTest, (done) => ctx.progress({ epoch: cfg.epochs, epochs: cfg.epochs, message: `export check ${done}/${nTest} (${engine.backend} shift engine)` }));
       const engineSeconds = (performance.now() - t0) / 1000;
       let correct = 0;
       let agree = 0;
@@ -229,6 +229,7 @@ export const s3Shift: Experiment<S3ShiftConfig> = {
       metrics.export_test_acc = correct / nTest;
       metrics.export_agreement = agree / nTest;
       metrics.export_images_per_sec = nTest / engineSeconds;
+      metrics.export_engine_native = engine.backend === 'native' ? 1 : 0; // which engine path export_images_per_sec timed
     }
     return { metrics };
   },

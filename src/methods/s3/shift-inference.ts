@@ -1,5 +1,7 @@
 /**
- * Multiplication-free inference engine for exported shift networks (plain TypeScript, no tfjs).
+ * Multiplication-free inference engine for exported shift networks (no tfjs). This file is the
+ * per-sample TypeScript reference; when the shift addon (native/shift.c) loads, `ShiftInferenceEngine`
+ * runs the same computation batched over 16-sample SIMD blocks (shift-batched.ts), bit for bit.
  *
  * Paper: Li et al., "S³: Sign-Sparse-Shift Reparametrization …", NeurIPS 2021 — Sec. 1/3: with
  * w = ±2^p and fixed-point activations, every multiply-accumulate becomes a shift and an add. The
@@ -42,14 +44,11 @@ import {
   inferShapes,
   unpackShiftModel,
 } from './export.js';
+import { biasFracLimit, fracForFloatInput, shiftForIntInput } from './fixed-point.js';
+import { BatchedShiftRunner } from './shift-batched.js';
+import { loadShiftAddon } from '../../engine/shift-addon.js';
 
-/**
- * Bound on |Σ shift-add terms| (and separately on |bias|) so that acc + bias fits in int32 — the
- * fixed-point budget of the shift-add kernel (S3 Sec. 1/3; DeepShift Sec. 3.3 int32 accumulators).
- */
-export const ACC_LIMIT = 2 ** 30;
-/** Upper cap on fractional bits (only reached for near-zero inputs); fixed-point scheme, DeepShift Sec. 3.3. */
-export const MAX_FRAC_BITS = 60;
+export { ACC_LIMIT, MAX_FRAC_BITS } from './fixed-point.js';
 
 /** An activation tensor of one sample: float, or fixed point (value = data·2^−frac). */
 export type EngineActivation = { kind: 'float'; data: Float64Array } | { kind: 'int'; data: Int32Array; frac: number };
@@ -149,7 +148,8 @@ export function padInt(x: Int32Array, h: number, w: number, c: number, padTop: n
   return out;
 }
 
-interface ConvGeometry {
+/** Geometry of a convolution on one sample's NHWC input (padding as tfjs's 'same'/'valid'). */
+export interface ConvGeometry {
   inH: number;
   inW: number;
   cin: number;
@@ -249,37 +249,32 @@ function maxAbs(x: ArrayLike<number>): number {
  * max|b|·2^{f − pMin} + 1 ≤ 2^30. Returns a NEW int tensor (or the same one when no rescale is needed).
  */
 export function toFixedForShiftLayer(a: Act, gain: number, maxBias: number, pMin: number): { data: Int32Array; frac: number } {
-  const fBias = maxBias > 0 ? Math.floor(Math.log2((ACC_LIMIT - 1) / maxBias)) + pMin : MAX_FRAC_BITS;
+  const fBias = biasFracLimit(maxBias, pMin);
   if (a.kind === 'float') {
-    const m = maxAbs(a.data);
-    let f = m > 0 ? Math.floor(Math.log2((ACC_LIMIT / gain - 1) / m)) : MAX_FRAC_BITS;
-    f = Math.min(f, fBias, MAX_FRAC_BITS);
-    while (f > -1000 && (m * 2 ** f + 1) * gain > ACC_LIMIT) f--;
+    const f = fracForFloatInput(maxAbs(a.data), gain, fBias);
     const s = 2 ** f;
     const q = new Int32Array(a.data.length);
     for (let i = 0; i < q.length; i++) q[i] = Math.round(a.data[i] * s);
     return { data: q, frac: f };
   }
-  const m = maxAbs(a.data);
-  let r = 0;
-  if (m * gain > ACC_LIMIT) {
-    // After a rounding shift by r, |q| ≤ ⌊m/2^r⌋ + 1.
-    r = 1;
-    while ((m / 2 ** r + 1) * gain > ACC_LIMIT && r < 40) r++;
-  }
-  r = Math.max(r, a.frac - fBias, 0);
+  const r = shiftForIntInput(maxAbs(a.data), a.frac, gain, fBias);
   if (r === 0) return { data: a.data, frac: a.frac };
   const q = Int32Array.from(a.data);
   roundingShiftRightInt(q, r);
   return { data: q, frac: a.frac - r };
 }
 
-interface CompiledOp {
+/** One layer compiled for the engine: the per-sample TypeScript `run`, plus what the batched native path needs. */
+export interface CompiledOp {
   spec: LayerSpec;
   inShape: number[];
   outShape: number[];
   run(a: Act): Act;
   cost: { shiftAdds: number; shifts: number; floatMacs: number };
+  /** Float convolutions: their geometry. */
+  conv?: ConvGeometry;
+  /** Shift layers: the program, the conv geometry (null for dense) and the bias bound of `biasFracLimit`. */
+  shift?: { prog: ShiftProgram; geom: ConvGeometry | null; fBias: number };
 }
 
 function floatConv(spec: FloatConvSpec, g: ConvGeometry, x: Float64Array): Float64Array {
@@ -400,6 +395,7 @@ function compileShift(spec: ShiftConvSpec | ShiftDenseSpec, inShape: number[], o
     inShape,
     outShape,
     cost: { shiftAdds: prog.nonZero * positions, shifts: outC * prog.nShift * positions, floatMacs: 0 },
+    shift: { prog, geom, fBias: biasFracLimit(maxBias, spec.pMin) },
     run(a: Act): Act {
       const q = toFixedForShiftLayer(a, prog.gain, maxBias, spec.pMin);
       const fOut = q.frac - spec.pMin;
@@ -433,6 +429,7 @@ function compileOp(spec: LayerSpec, inShape: number[], outShape: number[]): Comp
         inShape,
         outShape,
         cost: { ...noCost, floatMacs: g.outH * g.outW * spec.filters * spec.kernelSize[0] * spec.kernelSize[1] * spec.inChannels },
+        conv: g,
         run: (a) => applyActivation({ kind: 'float', data: floatConv(spec, g, toFloat(a)) }, spec.activation),
       };
     }
@@ -487,7 +484,9 @@ function compileOp(spec: LayerSpec, inShape: number[], outShape: number[]): Comp
  * Runs an exported shift network with fixed-point shift-add arithmetic in the shift layers (S3 paper
  * Sec. 1/3 — multiplication-free shift networks; DeepShift Sec. 3.3 integer kernel). See the file
  * header for the fixed-point scheme. Inputs are raw samples in the model's input layout (NHWC
- * flattened), scaled by the recorded `inputScale`/`inputOffset`.
+ * flattened), scaled by the recorded `inputScale`/`inputOffset`. Runs on the shift addon's batched
+ * kernels when it loads (`backend` = 'native'), else per sample in TypeScript (`backendReason` says why);
+ * both give the same outputs bit for bit.
  */
 export class ShiftInferenceEngine {
   readonly description: ShiftModelDescription;
@@ -496,10 +495,20 @@ export class ShiftInferenceEngine {
   readonly inputSize: number;
   readonly outputSize: number;
   private readonly ops: CompiledOp[];
+  /** The batched native path (native/shift.c), or null when the engine runs per sample in TypeScript. */
+  private readonly batched: BatchedShiftRunner | null;
+  /** Which code computes `logits`: the native addon (batched SIMD) or the per-sample TypeScript loop. */
+  readonly backend: 'native' | 'typescript';
+  /** One line saying why the TypeScript path runs (empty on the native path). */
+  readonly backendReason: string;
   /** Fractional bits chosen for each shift layer's input on the last sample processed (diagnostic). */
   lastFracBits: number[] = [];
 
-  constructor(model: ShiftModelDescription | Uint8Array) {
+  /**
+   * `options.native` (default true): use the shift addon when it loads; false forces the TypeScript path.
+   * Both paths give bit-identical logits (test/s3-native.test.ts).
+   */
+  constructor(model: ShiftModelDescription | Uint8Array, options: { native?: boolean } = {}) {
     this.description = model instanceof Uint8Array ? unpackShiftModel(model) : model;
     const shapes = inferShapes(this.description);
     this.ops = this.description.layers.map((l, i) => compileOp(l, shapes[i], shapes[i + 1]));
@@ -507,6 +516,10 @@ export class ShiftInferenceEngine {
     this.outputShape = shapes[shapes.length - 1];
     this.inputSize = this.inputShape.reduce((a, b) => a * b, 1);
     this.outputSize = this.outputShape.reduce((a, b) => a * b, 1);
+    const { addon, status } = options.native === false ? { addon: null, status: { reason: 'native path disabled by the caller' } } : loadShiftAddon();
+    this.batched = addon ? new BatchedShiftRunner(addon, this.ops, this.description) : null;
+    this.backend = this.batched ? 'native' : 'typescript';
+    this.backendReason = this.batched ? '' : `shift engine runs in TypeScript: ${status.reason}`;
   }
 
   /**
@@ -514,10 +527,23 @@ export class ShiftInferenceEngine {
    * Shift layers run on int32 fixed point with shifts and adds only (S3 Sec. 3; DeepShift Sec. 3.3).
    */
   logits(images: Float32Array, n: number): Float32Array {
+    return this.run(images, n, new Float32Array(n * this.outputSize));
+  }
+
+  /** The same outputs before their rounding to float32 (the engine's float64 values; for exactness checks). */
+  logitsFloat64(images: Float32Array, n: number): Float64Array {
+    return this.run(images, n, new Float64Array(n * this.outputSize));
+  }
+
+  private run<T extends Float32Array | Float64Array>(images: Float32Array, n: number, out: T): T {
     if (images.length !== n * this.inputSize) {
       throw new Error(`ShiftInferenceEngine: expected ${n}×${this.inputSize} = ${n * this.inputSize} values, got ${images.length}`);
     }
-    const out = new Float32Array(n * this.outputSize);
+    if (this.batched) {
+      const fracs = this.batched.logits(images, n, out);
+      if (fracs) this.lastFracBits = fracs;
+      return out;
+    }
     const { inputScale, inputOffset } = this.description;
     for (let s = 0; s < n; s++) {
       const x = new Float64Array(this.inputSize);
