@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { z } from 'zod';
 import { corpusWordCounts } from '../../data/handwriting-node.js';
 import { cumulativeCounts, DEFAULT_RENDER, HANDWRITING_CLASSES, makeWriter, renderWord, sampleWord, type RenderedWord, type Writer } from '../../data/handwriting.js';
@@ -15,6 +16,7 @@ import { DEFAULT_SEARCH, type SearchOptions } from '../../methods/newton/search.
 import { labelSegments, segmentHypotheses, type SegmentationOptions } from '../../methods/newton/segmentation.js';
 import { applyStrokeWarp, DEFAULT_STROKE_WARP, sampleStrokeWarp } from '../../methods/newton/stroke-warp.js';
 import { trainNewtonClassifier, type SampleSource } from '../../methods/newton/trainer.js';
+import { fileCheckpointStore } from '../../node/checkpoint-file.js';
 import { fmtStat } from '../../report/report.js';
 import { lineChart } from '../../report/svg.js';
 import { runRng } from '../common/image-classification.js';
@@ -304,6 +306,8 @@ async function run(ctx: RunContext<Cfg>): Promise<{ metrics: Record<string, numb
         ctx.log({ epoch: e.epoch + 1, loss: e.loss, lr: e.lr, positives: e.positives, negatives: e.negatives, backprop: e.backprop });
         ctx.progress({ epoch: e.epoch + 1, epochs: cfg.epochs, loss: e.loss });
       },
+      // A checkpoint at every epoch end: `--resume` continues an interrupted run exactly.
+      checkpoint: { store: fileCheckpointStore(join(ctx.artifactsDir, 'checkpoint.safetensors')), resume: ctx.resume },
     },
     runRng(ctx.seed, `newton-train-${ctx.method}`),
   );
