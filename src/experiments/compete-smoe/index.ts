@@ -15,6 +15,9 @@
  *
  * Splits: train | tune | val, contiguous in that order. Hyperparameters are chosen with `evalSplit=tune`; the
  * reported numbers use `val`.
+ *
+ * Folder: `methods.ts` (method → FFN spec), `data.ts` (splits, batches, bits/char), `train.ts` (one run through
+ * `fit`, with the method folder's `MoeTraining` hook; checkpoints for `--resume`), `report.ts` (sections).
  */
 import { z } from 'zod';
 import { UserError } from '../../errors.js';
