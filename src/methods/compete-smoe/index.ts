@@ -8,6 +8,7 @@ export * from './experts.js';
 export * from './competition.js';
 export * from './moe-ffn.js';
 export * from './diagnostics.js';
+export * from './training.js';
 export * from './routers/types.js';
 export * from './routers/registry.js';
 export * from './routers/topk.js';

@@ -3,6 +3,8 @@
  * 130 epochs in which the learning rate falls 1.0 → 0.001 while the correct-train probability (error emphasis)
  * rises 0.1 → 1.0 and the negative-train probability 0.05 → 0.3.
  */
+import type { Schedule } from '../../train/schedules.js';
+
 export interface NewtonPhase {
   epochs: number;
   lrStart: number;
@@ -60,5 +62,56 @@ export class ErrorRiseAnnealer {
     if (epochError > this.prev) this.scale = Math.max(this.minScale, this.scale * this.factor);
     this.prev = epochError;
     return this.scale;
+  }
+
+  /** Checkpoint state (JSON numbers: `hasPrev` stands for the initial prev = ∞, which JSON cannot hold). */
+  getState(): { scale: number; prev: number; hasPrev: number } {
+    return { scale: this.scale, prev: Number.isFinite(this.prev) ? this.prev : 0, hasPrev: Number.isFinite(this.prev) ? 1 : 0 };
+  }
+
+  setState(s: { scale: number; prev: number; hasPrev: number }): void {
+    this.scale = s.scale;
+    this.prev = s.hasPrev ? s.prev : Infinity;
+  }
+}
+
+/**
+ * The Newton learning rate as a `Schedule` for efftrain's `Trainer` (epochs of `stepsPerEpoch` optimizer steps):
+ * `anneal` — epoch e's phase rate (`phaseAt`) × `lrScale` × the error-rise annealer's multiplier, which
+ * `onEpochEnd` updates with the epoch's total training error; `fixed` — `fixedLr` × `lrScale` throughout.
+ * The annealer is checkpoint state (`getState`/`setState`).
+ */
+export class NewtonSchedule implements Schedule {
+  readonly annealer = new ErrorRiseAnnealer();
+
+  constructor(
+    readonly o: { mode: 'anneal' | 'fixed'; epochs: number; stepsPerEpoch: number; lrScale: number; fixedLr: number; phases?: readonly NewtonPhase[] },
+  ) {}
+
+  /** The epoch (0-based) of optimizer step `step`; steps past the end count as the last epoch. */
+  epochOf(step: number): number {
+    return Math.min(this.o.epochs - 1, Math.floor(step / this.o.stepsPerEpoch));
+  }
+
+  /** The phase settings of the epoch of `step`. */
+  phase(step: number): PhaseSettings {
+    return phaseAt(this.epochOf(step), this.o.epochs, this.o.phases ?? NEWTON_PHASES);
+  }
+
+  lr(step: number): number {
+    return this.o.mode === 'anneal' ? this.phase(step).lr * this.o.lrScale * this.annealer.scale : this.o.fixedLr * this.o.lrScale;
+  }
+
+  /** After each epoch, with its total training error (Σ over patterns): the annealing rule. */
+  onEpochEnd(totalError: number): void {
+    if (this.o.mode === 'anneal') this.annealer.update(totalError);
+  }
+
+  getState(): Record<string, number> {
+    return this.annealer.getState();
+  }
+
+  setState(s: Record<string, number>): void {
+    this.annealer.setState(s as { scale: number; prev: number; hasPrev: number });
   }
 }

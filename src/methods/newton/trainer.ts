@@ -1,12 +1,16 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../../engine/rng.js';
+import type { CheckpointStore } from '../../train/checkpoint.js';
+import { fit, type EpochRow, type FitHook } from '../../train/fit.js';
+import { SGD } from '../../train/optimizers.js';
+import { Trainer, type GradFn } from '../../train/trainer.js';
 import { argmaxRows, errorEmphasisMask } from './error-emphasis.js';
-import { frequencyBalancedEpoch, repetitionFactors } from './frequency-balancing.js';
+import { repetitionFactors } from './frequency-balancing.js';
 import { initNetWeights, inputStatistics, type NetSpec, type NetWeights } from './net.js';
 import { TfNet } from './net-tf.js';
-import { sampleNegatives } from './negative-training.js';
 import { normOutErrFactor, normOutErrLoss, normOutErrTargets } from './normouterr.js';
-import { ErrorRiseAnnealer, NEWTON_PHASES, phaseAt, type NewtonPhase } from './schedule.js';
+import { PatternStream, type PatternStreamState } from './patterns.js';
+import { NewtonSchedule, type NewtonPhase } from './schedule.js';
 
 /**
  * Training loop of the Newton character classifier with each of the five innovations of Yaeger, Lyon & Webb
@@ -15,7 +19,12 @@ import { ErrorRiseAnnealer, NEWTON_PHASES, phaseAt, type NewtonPhase } from './s
  *
  * Every epoch presents exactly `patternsPerEpoch` patterns (so arms are compared at equal presentations): an epoch
  * list is drawn (positives, frequency-balanced or once each; plus the negatives picked by the negative-train
- * probability), shuffled, and consumed batch by batch; a new list is drawn when one runs out.
+ * probability), shuffled, and consumed batch by batch; a new list is drawn when one runs out (`PatternStream`).
+ *
+ * It trains through efftrain's `fit` (epochs of ⌈patternsPerEpoch / batchSize⌉ steps, the last one partial) and
+ * `Trainer` with plain SGD: the phase/annealing learning rate is a `NewtonSchedule`, each step's batch — the
+ * patterns, stroke warps, error-emphasis mask and NormOutErr targets — is built in its gradient function, and the
+ * epoch counters, the pattern stream and the annealer are named checkpoint state, so a resumed run is exact.
  */
 export interface SampleSource {
   /** Class index of each positive sample. */
@@ -49,8 +58,28 @@ export interface NewtonTrainOptions {
   negativeTraining: { factor: number } | null;
   /** Fresh stroke warp at every presentation. */
   strokeWarping: boolean;
-  /** Called after every epoch. */
-  onEpoch?: (e: { epoch: number; lr: number; loss: number; positives: number; negatives: number; backprop: number }) => void;
+  /** Called after every epoch (on resume also for the epochs restored from the checkpoint). */
+  onEpoch?: (e: NewtonEpoch) => void;
+  /** Checkpoints at every epoch end (and every `everySteps` steps) in `store`; `resume` continues from it when present. */
+  checkpoint?: { store: CheckpointStore; everySteps?: number; resume?: boolean };
+}
+
+/** One epoch's numbers: learning rate, mean loss per pattern, patterns presented and patterns back-propagated. */
+export interface NewtonEpoch {
+  epoch: number;
+  lr: number;
+  loss: number;
+  positives: number;
+  negatives: number;
+  backprop: number;
+}
+
+/** Counters of the current epoch (checkpoint state with the pattern stream). */
+interface EpochCounters {
+  total: number;
+  positives: number;
+  negatives: number;
+  backprop: number;
 }
 
 export interface NewtonTrainResult {
@@ -63,7 +92,6 @@ export function trainNewtonClassifier(src: SampleSource, o: NewtonTrainOptions, 
   const C = o.spec.outputs;
   const D = o.spec.inputDim;
   const A = normOutErrFactor(o.normOutErrD, C);
-  const phases = o.phases ?? NEWTON_PHASES;
   const counts = new Float64Array(C);
   for (const c of src.positiveLabels) counts[c]++;
   const R = o.frequencyBalancing ? repetitionFactors(counts, o.frequencyBalancing.a, o.frequencyBalancing.b, o.frequencyBalancing.cap) : null;
@@ -73,67 +101,83 @@ export function trainNewtonClassifier(src: SampleSource, o: NewtonTrainOptions, 
   const pick = rng.permutation(src.positiveLabels.length);
   for (let k = 0; k < nStat; k++) src.features(pick[k], false, xs, k * D, undefined);
   const net = new TfNet(o.spec, initNetWeights(o.spec, rng, inputStatistics(xs, nStat, D)));
-  const opt = tf.train.sgd(0.1);
   const trainable = Object.values(net.vars).filter((v) => v.trainable);
-  const annealer = new ErrorRiseAnnealer();
-  let list: Int32Array = new Int32Array(0); // entries: positive i ≥ 0, negative j as −(j+1)
-  let pos = 0;
-  const nextList = (negProb: number) => {
-    const p = R ? frequencyBalancedEpoch(src.positiveLabels, R, rng) : rng.permutation(src.positiveLabels.length);
-    const n = o.negativeTraining ? sampleNegatives(src.nNegatives, negProb, rng) : new Int32Array(0);
-    const all = new Int32Array(p.length + n.length);
-    all.set(p);
-    for (let k = 0; k < n.length; k++) all[p.length + k] = -(n[k] + 1);
-    list = rng.shuffleInPlace(all);
-    pos = 0;
-  };
-  try {
-    for (let epoch = 0; epoch < o.epochs; epoch++) {
-      const ph = phaseAt(epoch, o.epochs, phases);
-      const lr = o.schedule === 'anneal' ? ph.lr * o.lrScale * annealer.scale : o.fixedLr * o.lrScale;
-      opt.setLearningRate(lr);
-      let total = 0;
-      let nPos = 0;
-      let nNeg = 0;
-      let nBack = 0;
-      for (let done = 0; done < o.patternsPerEpoch; ) {
-        const B = Math.min(o.batchSize, o.patternsPerEpoch - done);
-        const x = new Float32Array(B * D);
-        const labels = new Int32Array(B);
-        for (let b = 0; b < B; b++) {
-          if (pos >= list.length) nextList(ph.negativeTrainProb);
-          const e = list[pos++];
-          const neg = e < 0;
-          const i = neg ? -e - 1 : e;
-          src.features(i, neg, x, b * D, o.strokeWarping ? rng : undefined);
-          labels[b] = neg ? -1 : src.positiveLabels[i];
-          if (neg) nNeg++;
-          else nPos++;
-        }
-        done += B;
-        const xt = tf.tensor2d(x, [B, D]);
-        let scale: Float32Array | undefined;
-        if (o.errorEmphasis) {
-          const y = tf.tidy(() => net.apply(xt));
-          scale = errorEmphasisMask(argmaxRows(y.dataSync(), C), labels, ph.correctTrainProb, rng);
-          y.dispose();
-        }
-        const { targets, weights } = normOutErrTargets(labels, C, { A, negativeFactor: o.negativeTraining?.factor ?? 1, sampleScale: scale });
-        if (scale) for (const s of scale) nBack += s;
-        else nBack += B;
-        const tt = tf.tensor2d(targets, [B, C]);
-        const wt = tf.tensor2d(weights, [B, C]);
-        const loss = opt.minimize(() => normOutErrLoss(net.apply(xt), tt, wt), true, trainable);
-        total += loss!.dataSync()[0] * B;
-        tf.dispose([loss!, xt, tt, wt]);
-      }
-      if (!Number.isFinite(total)) throw new Error(`newton training: non-finite loss at epoch ${epoch} (lr ${lr}); lower lrScale`);
-      if (o.schedule === 'anneal') annealer.update(total);
-      o.onEpoch?.({ epoch, lr, loss: total / o.patternsPerEpoch, positives: nPos, negatives: nNeg, backprop: nBack });
+  const fixed = Object.values(net.vars).filter((v) => !v.trainable);
+  // Epochs of equal presentations: full batches, then the remainder.
+  const sizes: number[] = [];
+  for (let done = 0; done < o.patternsPerEpoch; done += o.batchSize) sizes.push(Math.min(o.batchSize, o.patternsPerEpoch - done));
+  const schedule = new NewtonSchedule({ mode: o.schedule, epochs: o.epochs, stepsPerEpoch: sizes.length, lrScale: o.lrScale, fixedLr: o.fixedLr, phases: o.phases });
+  const optimizer = new SGD();
+  const trainer = new Trainer({ params: trainable, optimizer, schedule });
+  const stream = new PatternStream(src.positiveLabels, src.nNegatives, R, o.negativeTraining !== null, rng);
+  const ep: EpochCounters = { total: 0, positives: 0, negatives: 0, backprop: 0 };
+
+  /** The gradient of one batch of `B` patterns at optimizer step `step`: patterns, warps, emphasis mask, NormOutErr targets. */
+  const batchGrad = (B: number, step: number): GradFn => {
+    const ph = schedule.phase(step);
+    const x = new Float32Array(B * D);
+    const labels = new Int32Array(B);
+    for (let b = 0; b < B; b++) {
+      const e = stream.next(ph.negativeTrainProb);
+      const neg = e < 0;
+      const i = neg ? -e - 1 : e;
+      src.features(i, neg, x, b * D, o.strokeWarping ? rng : undefined);
+      labels[b] = neg ? -1 : src.positiveLabels[i];
+      if (neg) ep.negatives++;
+      else ep.positives++;
     }
+    const xt = tf.tensor2d(x, [B, D]);
+    let scale: Float32Array | undefined;
+    if (o.errorEmphasis) scale = errorEmphasisMask(argmaxRows(net.apply(xt).dataSync(), C), labels, ph.correctTrainProb, rng);
+    const { targets, weights } = normOutErrTargets(labels, C, { A, negativeFactor: o.negativeTraining?.factor ?? 1, sampleScale: scale });
+    if (scale) for (const s of scale) ep.backprop += s;
+    else ep.backprop += B;
+    const tt = tf.tensor2d(targets, [B, C]);
+    const wt = tf.tensor2d(weights, [B, C]);
+    return (params) => {
+      const { value, grads } = tf.variableGrads(() => normOutErrLoss(net.apply(xt), tt, wt), params);
+      return { value, grads: params.map((p) => grads[p.name]) };
+    };
+  };
+
+  const hook: FitHook<number> = {
+    name: 'newton',
+    beforeStep: (step) => {
+      if (step % sizes.length === 0) Object.assign(ep, { total: 0, positives: 0, negatives: 0, backprop: 0 });
+    },
+    afterStep: ({ batch: B, loss }) => {
+      ep.total += loss * B;
+    },
+    // The row's lr is the epoch's (fit's own is the next step's); `train_error` feeds the annealer.
+    evaluate: (epoch) => ({ lr: schedule.lr((epoch - 1) * sizes.length), loss: ep.total / o.patternsPerEpoch, train_error: ep.total, positives: ep.positives, negatives: ep.negatives, backprop: ep.backprop }),
+    epoch: (r: EpochRow) => o.onEpoch?.({ epoch: r.epoch - 1, lr: r.lr, loss: r.loss, positives: r.positives, negatives: r.negatives, backprop: r.backprop }),
+    state: {
+      get: () => ({ epoch: { ...ep }, stream: stream.getState() }),
+      set: (s) => {
+        const st = s as { epoch: EpochCounters; stream: PatternStreamState };
+        Object.assign(ep, st.epoch);
+        stream.setState(st.stream);
+      },
+    },
+  };
+
+  try {
+    fit<number>({
+      trainer,
+      numTrain: 0,
+      batchSize: o.batchSize,
+      epochs: o.epochs,
+      rng,
+      batches: () => sizes,
+      gradFn: batchGrad,
+      plateauMetric: 'train_error',
+      checkpoint: o.checkpoint,
+      extraVars: fixed,
+      hooks: [hook],
+    });
     return { weights: net.weights(), A };
   } finally {
     net.dispose();
-    opt.dispose();
+    optimizer.dispose();
   }
 }
