@@ -20,6 +20,12 @@ import { registerRecognizeCommand } from './recognize.js';
 
 const VERSION = '0.1.0';
 
+// `efftrain config … | head`: a reader that closes the pipe early ends the output, not the process with a stack trace.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
+
 function intArg(name: string) {
   return (v: string) => {
     const n = Number(v);
