@@ -20,6 +20,14 @@
  *     (the decay term only when decayOn ≠ 0); every coefficient is rounded to float32 first, as tfjs does.
  *   sumLeading(heap, xOff, outOff, rows, cols)  out[j] = Σ_i x[i, j] (float32, rows in order): a Sum over
  *                                               the leading axes, i.e. a bias gradient
+ *   softmaxCE(heap, yOff, zOff, outOff, rows, cols)
+ *     out[0] = (1/rows) Σ_r Σ_c −y[r,c]·(z[r,c] − lse_r), lse_r = max_r + log Σ_c exp(z[r,c] − max_r): the mean
+ *     softmax cross-entropy of logits z against (soft or one-hot) labels y, as tf.losses.softmaxCrossEntropy
+ *   softmaxCEGrad(heap, yOff, zOff, dyOff, dxOff, rows, cols)
+ *     dx[r,c] = (dy[0]/rows)·(softmax(z)[r,c] − y[r,c]): its gradient for the logits (tfjs's rule)
+ *   reluGrad(heap, dyOff, xOff, dxOff, n)       dx = dy·step(x) (step = 1 for x > 0, NaN for NaN, else 0):
+ *                                               tfjs's Relu gradient, the same float32 product
+ *   addRow(heap, xOff, bOff, outOff, rows, cols) out[r,c] = x[r,c] + b[c] (a bias add)
  *   setThreads(n), threads()   default thread count of sgemm calls without their own (1 at load)
  *   config()
  *
@@ -404,6 +412,132 @@ static napi_value sum_leading(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* Reads (heap, n non-negative integers); 0 after throwing. */
+static int read_heap_ints(napi_env env, napi_callback_info info, size_t n, const char *usage, char **base, size_t *len, int64_t *out) {
+  size_t argc = 8;
+  napi_value argv[8];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != n + 1) {
+    napi_throw_type_error(env, NULL, usage);
+    return 0;
+  }
+  if (!read_heap(env, argv[0], base, len)) return 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!get_i64(env, argv[1 + i], &out[i]) || out[i] < 0) {
+      napi_throw_range_error(env, NULL, usage);
+      return 0;
+    }
+  }
+  return 1;
+}
+
+/* One row's log-sum-exp, computed as tfjs's logSumExp does: max + log(Σ exp(z − max)). */
+static float row_lse(const float *z, int64_t cols) {
+  float mx = z[0];
+  for (int64_t c = 1; c < cols; c++) mx = z[c] > mx ? z[c] : mx;
+  float s = 0;
+  for (int64_t c = 0; c < cols; c++) s += expf(z[c] - mx);
+  return mx + logf(s);
+}
+
+static napi_value softmax_ce(napi_env env, napi_callback_info info) {
+  const char *usage = "efftrain-blas: softmaxCE expects (heap, yOff, zOff, outOff, rows, cols), non-negative integers";
+  char *base = NULL;
+  size_t len = 0;
+  int64_t v[5];
+  if (!read_heap_ints(env, info, 5, usage, &base, &len, v)) return NULL;
+  int64_t rows = v[3], cols = v[4];
+  if (rows == 0 || cols == 0 || !in_bounds(v[0], 0, 1, rows * cols, len) || !in_bounds(v[1], 0, 1, rows * cols, len) ||
+      !in_bounds(v[2], 0, 1, 1, len)) {
+    napi_throw_range_error(env, NULL, "efftrain-blas: softmaxCE operand outside the heap (or empty)");
+    return NULL;
+  }
+  const float *y = (const float *)(base + v[0]);
+  const float *z = (const float *)(base + v[1]);
+  double total = 0;
+  for (int64_t r = 0; r < rows; r++, y += cols, z += cols) {
+    float lse = row_lse(z, cols), cost = 0;
+    for (int64_t c = 0; c < cols; c++) cost += -((z[c] - lse) * y[c]);
+    total += cost;
+  }
+  *(float *)(base + v[2]) = (float)(total / (double)rows);
+  return NULL;
+}
+
+static napi_value softmax_ce_grad(napi_env env, napi_callback_info info) {
+  const char *usage = "efftrain-blas: softmaxCEGrad expects (heap, yOff, zOff, dyOff, dxOff, rows, cols), non-negative integers";
+  char *base = NULL;
+  size_t len = 0;
+  int64_t v[6];
+  if (!read_heap_ints(env, info, 6, usage, &base, &len, v)) return NULL;
+  int64_t rows = v[4], cols = v[5];
+  if (rows == 0 || cols == 0 || !in_bounds(v[0], 0, 1, rows * cols, len) || !in_bounds(v[1], 0, 1, rows * cols, len) ||
+      !in_bounds(v[2], 0, 1, 1, len) || !in_bounds(v[3], 0, 1, rows * cols, len)) {
+    napi_throw_range_error(env, NULL, "efftrain-blas: softmaxCEGrad operand outside the heap (or empty)");
+    return NULL;
+  }
+  const float *y = (const float *)(base + v[0]);
+  const float *z = (const float *)(base + v[1]);
+  float *dx = (float *)(base + v[3]);
+  const float scale = *(const float *)(base + v[2]) / (float)rows;
+  for (int64_t r = 0; r < rows; r++, y += cols, z += cols, dx += cols) {
+    float lse = row_lse(z, cols);
+    for (int64_t c = 0; c < cols; c++) dx[c] = scale * (expf(z[c] - lse) - y[c]);
+  }
+  return NULL;
+}
+
+/*
+ * step(x) is chosen on x's bit pattern with integer compares: a float compare here would keep the
+ * compiler from vectorising (it may not raise FP exceptions on lanes the scalar code skips), and the
+ * scalar loop branches on the sign of every element.
+ */
+static void relu_grad_loop(const float *restrict dy, const float *restrict x, float *restrict dx, int64_t n) {
+  const int32_t *xb = (const int32_t *)x;
+  for (int64_t i = 0; i < n; i++) {
+    int32_t b = xb[i];
+    int32_t mag = b & 0x7fffffff;
+    int32_t sb = mag > 0x7f800000 ? b : (b > 0 ? 0x3f800000 : 0); /* NaN stays NaN; x > 0 -> 1.0f; else 0 */
+    float s;
+    memcpy(&s, &sb, sizeof s);
+    dx[i] = dy[i] * s;
+  }
+}
+
+static napi_value relu_grad(napi_env env, napi_callback_info info) {
+  const char *usage = "efftrain-blas: reluGrad expects (heap, dyOff, xOff, dxOff, n), non-negative integers";
+  char *base = NULL;
+  size_t len = 0;
+  int64_t v[4];
+  if (!read_heap_ints(env, info, 4, usage, &base, &len, v)) return NULL;
+  int64_t n = v[3];
+  if (!in_bounds(v[0], 0, 1, n, len) || !in_bounds(v[1], 0, 1, n, len) || !in_bounds(v[2], 0, 1, n, len)) {
+    napi_throw_range_error(env, NULL, "efftrain-blas: reluGrad operand outside the heap");
+    return NULL;
+  }
+  relu_grad_loop((const float *)(base + v[0]), (const float *)(base + v[1]), (float *)(base + v[2]), n);
+  return NULL;
+}
+
+static void add_row_loop(const float *restrict x, const float *restrict b, float *restrict out, int64_t rows, int64_t cols) {
+  for (int64_t r = 0; r < rows; r++, x += cols, out += cols)
+    for (int64_t c = 0; c < cols; c++) out[c] = x[c] + b[c];
+}
+
+static napi_value add_row(napi_env env, napi_callback_info info) {
+  const char *usage = "efftrain-blas: addRow expects (heap, xOff, bOff, outOff, rows, cols), non-negative integers";
+  char *base = NULL;
+  size_t len = 0;
+  int64_t v[5];
+  if (!read_heap_ints(env, info, 5, usage, &base, &len, v)) return NULL;
+  int64_t rows = v[3], cols = v[4];
+  if (!in_bounds(v[0], 0, 1, rows * cols, len) || !in_bounds(v[1], 0, 1, cols, len) || !in_bounds(v[2], 0, 1, rows * cols, len)) {
+    napi_throw_range_error(env, NULL, "efftrain-blas: addRow operand outside the heap");
+    return NULL;
+  }
+  add_row_loop((const float *)(base + v[0]), (const float *)(base + v[1]), (float *)(base + v[2]), rows, cols);
+  return NULL;
+}
+
 static napi_value set_threads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -436,7 +570,7 @@ static napi_value config(napi_env env, napi_callback_info info) {
  * its arguments change, so an addon built from older sources is refused (and rebuilt) instead of failing
  * mid-run.
  */
-#define EFFTRAIN_BLAS_ABI 2
+#define EFFTRAIN_BLAS_ABI 3
 
 static napi_value init(napi_env env, napi_value exports) {
   pthread_once(&blas_once, blas_init_once);
@@ -453,6 +587,10 @@ static napi_value init(napi_env env, napi_value exports) {
       {"maxPoolGrad", NULL, max_pool_grad, NULL, NULL, NULL, napi_enumerable, NULL},
       {"adamw", NULL, adamw, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sumLeading", NULL, sum_leading, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"softmaxCE", NULL, softmax_ce, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"softmaxCEGrad", NULL, softmax_ce_grad, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"reluGrad", NULL, relu_grad, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"addRow", NULL, add_row, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return NULL;
   return exports;

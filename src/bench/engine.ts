@@ -23,6 +23,7 @@ import { availableParallelism } from 'node:os';
 import { applyWasmPatches } from '../engine/wasm-patches.js';
 import { tfjsNodeAvailable } from '../engine/backend.js';
 import { loadBlas } from '../engine/blas.js';
+import { softmaxCrossEntropy } from '../engine/fused.js';
 import { TransformerLM } from '../models/transformer.js';
 import { AdamW, createOptimizer } from '../train/optimizers.js';
 import { constant } from '../train/schedules.js';
@@ -216,7 +217,7 @@ function sequentialStepper(w: Workload, data: { x: Float32Array; y: Float32Array
   const y = tf.tensor2d(data.y, [w.batch, w.classes]);
   const trainer = new Trainer({ params: trainableVariables(model), optimizer: createOptimizer('adam'), schedule: constant(1e-3) });
   return {
-    step: () => trainer.trainStep(() => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar),
+    step: () => trainer.trainStep(() => softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor)),
     dispose: () => {
       trainer.optimizer.dispose();
       model.dispose();

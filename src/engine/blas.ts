@@ -26,7 +26,7 @@ function nodeBuiltins(): {
 }
 
 /** The contract version this file expects of native/blas.c (EFFTRAIN_BLAS_ABI there). */
-export const BLAS_ABI = 2;
+export const BLAS_ABI = 3;
 
 /** The addon's functions (see native/blas.c for the exact contract). */
 export interface BlasAddon {
@@ -68,6 +68,17 @@ export interface BlasAddon {
   adamw(heap: ArrayBufferLike, offsets: number[], n: number, coefficients: number[]): void;
   /** out[j] = Σ_i x[i, j] over a [rows, cols] float32 matrix (a Sum over leading axes). */
   sumLeading(heap: ArrayBufferLike, xOff: number, outOff: number, rows: number, cols: number): void;
+  /**
+   * Mean softmax cross-entropy of logits z [rows, cols] against labels y (same shape) into the scalar at
+   * outOff: (1/rows)·Σ_r Σ_c −y[r,c]·(z[r,c] − lse_r), as tf.losses.softmaxCrossEntropy computes it.
+   */
+  softmaxCE(heap: ArrayBufferLike, yOff: number, zOff: number, outOff: number, rows: number, cols: number): void;
+  /** Its logits gradient: dx[r,c] = (dy/rows)·(softmax(z)[r,c] − y[r,c]), dy the scalar at dyOff. */
+  softmaxCEGrad(heap: ArrayBufferLike, yOff: number, zOff: number, dyOff: number, dxOff: number, rows: number, cols: number): void;
+  /** tfjs's Relu gradient in one pass: dx = dy·step(x) over n floats. */
+  reluGrad(heap: ArrayBufferLike, dyOff: number, xOff: number, dxOff: number, n: number): void;
+  /** A bias add: out[r,c] = x[r,c] + b[c] over a [rows, cols] float32 matrix. */
+  addRow(heap: ArrayBufferLike, xOff: number, bOff: number, outOff: number, rows: number, cols: number): void;
   /** Default thread count of sgemm calls that pass none (process-wide). */
   setThreads(n: number): void;
   threads(): number;

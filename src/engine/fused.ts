@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { FUSED_ADAMW, fusedAdamWReady } from './kernels/fused_adamw.js';
+import { FUSED_SOFTMAX_CE, fusedSoftmaxCEReady } from './kernels/softmax_ce.js';
 
 /** Float32 coefficients of one AdamW step; see `fusedAdamW`. */
 export interface AdamWCoefficients {
@@ -30,4 +31,27 @@ export function fusedAdamW(p: tf.Tensor, m: tf.Tensor, v: tf.Tensor, g: tf.Tenso
   const coefficients = [c.beta1, 1 - c.beta1, c.beta2, 1 - c.beta2, c.epsC2, c.stepSize, c.decay ?? 0, c.decay === null ? 0 : 1];
   const out = tf.engine().runKernel(FUSED_ADAMW, { p, m, v, g }, { coefficients } as unknown as tf.NamedAttrMap) as unknown as tf.Tensor[];
   return [out[0], out[1], out[2]];
+}
+
+/**
+ * Mean softmax cross-entropy of `logits` [rows, classes] against `labels` of the same shape (one-hot or
+ * rows that sum to 1): (1/rows)·Σ_r Σ_c −y[r,c]·log softmax(z)[r,c] — tf.losses.softmaxCrossEntropy with
+ * its defaults — as one kernel forward and one backward (gradient dy·(softmax(z) − y)/rows, tfjs's rule).
+ * Null when the engine has no fused kernel (not wasm+blas) or the logits are not a float32 matrix.
+ */
+export function fusedSoftmaxCrossEntropy(labels: tf.Tensor, logits: tf.Tensor): tf.Scalar | null {
+  if (!fusedSoftmaxCEReady()) return null;
+  if (logits.rank !== 2 || logits.dtype !== 'float32' || labels.dtype === 'string' || labels.dtype === 'complex64') return null;
+  if (!tf.util.arraysEqual(labels.shape, logits.shape) || logits.shape[0] === 0 || logits.shape[1] === 0) return null;
+  // tf.oneHot gives int32 labels; tfjs's loss casts them the same way.
+  const y = labels.dtype === 'float32' ? labels : tf.cast(labels, 'float32');
+  return tf.engine().runKernel(FUSED_SOFTMAX_CE, { labels: y, logits }) as unknown as tf.Scalar;
+}
+
+/**
+ * tf.losses.softmaxCrossEntropy(labels, logits) with its defaults (mean over rows), as one fused kernel
+ * where the engine has it (wasm+blas: equal within float32 rounding) and exactly tfjs's ops elsewhere.
+ */
+export function softmaxCrossEntropy(labels: tf.Tensor, logits: tf.Tensor): tf.Scalar {
+  return fusedSoftmaxCrossEntropy(labels, logits) ?? (tf.losses.softmaxCrossEntropy(labels, logits) as tf.Scalar);
 }
