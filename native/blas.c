@@ -28,6 +28,12 @@
  *   reluGrad(heap, dyOff, xOff, dxOff, n)       dx = dy·step(x) (step = 1 for x > 0, NaN for NaN, else 0):
  *                                               tfjs's Relu gradient, the same float32 product
  *   addRow(heap, xOff, bOff, outOff, rows, cols) out[r,c] = x[r,c] + b[c] (a bias add)
+ *   layerNorm(heap, xOff, gOff, bOff, yOff, rows, d, eps)
+ *     y = (x − μ)·(σ² + eps)^(−1/2)·g + b per row of x [rows, d] (μ, σ² the row's mean and biased variance)
+ *   layerNormGrad(heap, dyOff, xOff, gOff, dxOff, dgOff, dbOff, rows, d, eps)
+ *     with x̂ = (x − μ)·rstd and ĝ = dy·g: dx = rstd·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)), dg = Σ_rows dy·x̂, db = Σ_rows dy
+ *   broadcast(heap, xOff, outOff, shape, strides) out (row-major, `shape`) = x read with element `strides`
+ *                                               (0 on broadcast axes; rank ≤ 8): broadcastTo without Tile
  *   setThreads(n), threads()   default thread count of sgemm calls without their own (1 at load)
  *   config()
  *
@@ -479,9 +485,13 @@ static napi_value softmax_ce_grad(napi_env env, napi_callback_info info) {
   const float *z = (const float *)(base + v[1]);
   float *dx = (float *)(base + v[3]);
   const float scale = *(const float *)(base + v[2]) / (float)rows;
+  /* softmax = exp(z − max) / Σ exp(z − max): one exp per entry (kept in dx until the row's sum is known). */
   for (int64_t r = 0; r < rows; r++, y += cols, z += cols, dx += cols) {
-    float lse = row_lse(z, cols);
-    for (int64_t c = 0; c < cols; c++) dx[c] = scale * (expf(z[c] - lse) - y[c]);
+    float mx = z[0];
+    for (int64_t c = 1; c < cols; c++) mx = z[c] > mx ? z[c] : mx;
+    float sum = 0;
+    for (int64_t c = 0; c < cols; c++) sum += (dx[c] = expf(z[c] - mx));
+    for (int64_t c = 0; c < cols; c++) dx[c] = scale * (dx[c] / sum - y[c]);
   }
   return NULL;
 }
@@ -538,6 +548,154 @@ static napi_value add_row(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* Reads (heap, n non-negative integers, eps > 0); 0 after throwing. */
+static int read_heap_ints_eps(napi_env env, napi_callback_info info, size_t n, const char *usage, char **base, size_t *len, int64_t *out,
+                              double *eps) {
+  size_t argc = 12;
+  napi_value argv[12];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != n + 2) {
+    napi_throw_type_error(env, NULL, usage);
+    return 0;
+  }
+  if (!read_heap(env, argv[0], base, len)) return 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!get_i64(env, argv[1 + i], &out[i]) || out[i] < 0) {
+      napi_throw_range_error(env, NULL, usage);
+      return 0;
+    }
+  }
+  if (napi_get_value_double(env, argv[n + 1], eps) != napi_ok || !(*eps >= 0)) {
+    napi_throw_range_error(env, NULL, usage);
+    return 0;
+  }
+  return 1;
+}
+
+/* A row's mean and 1/√(biased variance + eps), in the order tfjs's moments computes them. */
+static void ln_row_stats(const float *x, int64_t d, float eps, float *mu, float *rstd) {
+  float s = 0, v = 0;
+  for (int64_t c = 0; c < d; c++) s += x[c];
+  float m = s / (float)d;
+  for (int64_t c = 0; c < d; c++) {
+    float t = x[c] - m;
+    v += t * t;
+  }
+  *mu = m;
+  *rstd = 1.0f / sqrtf(v / (float)d + eps);
+}
+
+static napi_value layer_norm(napi_env env, napi_callback_info info) {
+  const char *usage = "efftrain-blas: layerNorm expects (heap, xOff, gOff, bOff, yOff, rows, d, eps)";
+  char *base = NULL;
+  size_t len = 0;
+  int64_t v[6];
+  double eps = 0;
+  if (!read_heap_ints_eps(env, info, 6, usage, &base, &len, v, &eps)) return NULL;
+  int64_t rows = v[4], d = v[5];
+  if (d == 0 || !in_bounds(v[0], 0, 1, rows * d, len) || !in_bounds(v[1], 0, 1, d, len) || !in_bounds(v[2], 0, 1, d, len) ||
+      !in_bounds(v[3], 0, 1, rows * d, len)) {
+    napi_throw_range_error(env, NULL, "efftrain-blas: layerNorm operand outside the heap (or d = 0)");
+    return NULL;
+  }
+  const float *x = (const float *)(base + v[0]), *g = (const float *)(base + v[1]), *b = (const float *)(base + v[2]);
+  float *y = (float *)(base + v[3]);
+  for (int64_t r = 0; r < rows; r++, x += d, y += d) {
+    float mu, rstd;
+    ln_row_stats(x, d, (float)eps, &mu, &rstd);
+    for (int64_t c = 0; c < d; c++) y[c] = (x[c] - mu) * rstd * g[c] + b[c];
+  }
+  return NULL;
+}
+
+static napi_value layer_norm_grad(napi_env env, napi_callback_info info) {
+  const char *usage = "efftrain-blas: layerNormGrad expects (heap, dyOff, xOff, gOff, dxOff, dgOff, dbOff, rows, d, eps)";
+  char *base = NULL;
+  size_t len = 0;
+  int64_t v[8];
+  double eps = 0;
+  if (!read_heap_ints_eps(env, info, 8, usage, &base, &len, v, &eps)) return NULL;
+  int64_t rows = v[6], d = v[7];
+  if (d == 0 || !in_bounds(v[0], 0, 1, rows * d, len) || !in_bounds(v[1], 0, 1, rows * d, len) || !in_bounds(v[2], 0, 1, d, len) ||
+      !in_bounds(v[3], 0, 1, rows * d, len) || !in_bounds(v[4], 0, 1, d, len) || !in_bounds(v[5], 0, 1, d, len)) {
+    napi_throw_range_error(env, NULL, "efftrain-blas: layerNormGrad operand outside the heap (or d = 0)");
+    return NULL;
+  }
+  const float *dy = (const float *)(base + v[0]), *x = (const float *)(base + v[1]), *g = (const float *)(base + v[2]);
+  float *dx = (float *)(base + v[3]), *dg = (float *)(base + v[4]), *db = (float *)(base + v[5]);
+  memset(dg, 0, (size_t)d * sizeof(float));
+  memset(db, 0, (size_t)d * sizeof(float));
+  for (int64_t r = 0; r < rows; r++, x += d, dy += d, dx += d) {
+    float mu, rstd, mg = 0, mgx = 0;
+    ln_row_stats(x, d, (float)eps, &mu, &rstd);
+    for (int64_t c = 0; c < d; c++) {
+      float xh = (x[c] - mu) * rstd, gh = dy[c] * g[c];
+      mg += gh;
+      mgx += gh * xh;
+      dg[c] += dy[c] * xh;
+      db[c] += dy[c];
+    }
+    mg /= (float)d;
+    mgx /= (float)d;
+    for (int64_t c = 0; c < d; c++) dx[c] = rstd * (dy[c] * g[c] - mg - (x[c] - mu) * rstd * mgx);
+  }
+  return NULL;
+}
+
+/* Writes x broadcast over shape[d..rank) to out, sequentially; returns the advanced out pointer. */
+static float *broadcast_rec(const float *x, float *out, const int64_t *shape, const int64_t *st, int rank, int d) {
+  if (d == rank - 1) {
+    if (st[d] == 0) {
+      for (int64_t i = 0; i < shape[d]; i++) out[i] = x[0];
+    } else {
+      for (int64_t i = 0; i < shape[d]; i++) out[i] = x[i * st[d]];
+    }
+    return out + shape[d];
+  }
+  for (int64_t i = 0; i < shape[d]; i++) out = broadcast_rec(x + i * st[d], out, shape, st, rank, d + 1);
+  return out;
+}
+
+static napi_value broadcast(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  const char *usage = "efftrain-blas: broadcast expects (heap, xOff, outOff, shape: number[], strides: number[]) of one rank 1..8";
+  if (argc != 5) {
+    napi_throw_type_error(env, NULL, usage);
+    return NULL;
+  }
+  char *base = NULL;
+  size_t len = 0;
+  int64_t xOff = 0, outOff = 0;
+  uint32_t rank = 0, srank = 0;
+  if (!read_heap(env, argv[0], &base, &len)) return NULL;
+  if (!get_i64(env, argv[1], &xOff) || !get_i64(env, argv[2], &outOff) || napi_get_array_length(env, argv[3], &rank) != napi_ok ||
+      napi_get_array_length(env, argv[4], &srank) != napi_ok || rank < 1 || rank > 8 || srank != rank) {
+    napi_throw_type_error(env, NULL, usage);
+    return NULL;
+  }
+  double shd[8], std_[8];
+  if (!read_numbers(env, argv[3], rank, shd, usage) || !read_numbers(env, argv[4], rank, std_, usage)) return NULL;
+  int64_t shape[8], st[8], outSize = 1, xLast = 0;
+  for (uint32_t d = 0; d < rank; d++) {
+    shape[d] = (int64_t)shd[d];
+    st[d] = (int64_t)std_[d];
+    if ((double)shape[d] != shd[d] || (double)st[d] != std_[d] || shape[d] < 0 || st[d] < 0 || shape[d] > INT32_MAX) {
+      napi_throw_range_error(env, NULL, usage);
+      return NULL;
+    }
+    outSize *= shape[d];
+    if (shape[d] > 0) xLast += (shape[d] - 1) * st[d];
+  }
+  if (outSize == 0) return NULL;
+  if (!in_bounds(xOff, 0, 1, xLast + 1, len) || !in_bounds(outOff, 0, 1, outSize, len)) {
+    napi_throw_range_error(env, NULL, "efftrain-blas: broadcast operand outside the heap");
+    return NULL;
+  }
+  broadcast_rec((const float *)(base + xOff), (float *)(base + outOff), shape, st, (int)rank, 0);
+  return NULL;
+}
+
 static napi_value set_threads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -591,6 +749,9 @@ static napi_value init(napi_env env, napi_value exports) {
       {"softmaxCEGrad", NULL, softmax_ce_grad, NULL, NULL, NULL, napi_enumerable, NULL},
       {"reluGrad", NULL, relu_grad, NULL, NULL, NULL, napi_enumerable, NULL},
       {"addRow", NULL, add_row, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"broadcast", NULL, broadcast, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"layerNorm", NULL, layer_norm, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"layerNormGrad", NULL, layer_norm_grad, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return NULL;
   return exports;

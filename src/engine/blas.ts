@@ -79,6 +79,12 @@ export interface BlasAddon {
   reluGrad(heap: ArrayBufferLike, dyOff: number, xOff: number, dxOff: number, n: number): void;
   /** A bias add: out[r,c] = x[r,c] + b[c] over a [rows, cols] float32 matrix. */
   addRow(heap: ArrayBufferLike, xOff: number, bOff: number, outOff: number, rows: number, cols: number): void;
+  /** out (row-major, `shape`) = x read with element `strides` (0 on broadcast axes); rank 1..8. */
+  broadcast(heap: ArrayBufferLike, xOff: number, outOff: number, shape: number[], strides: number[]): void;
+  /** LayerNorm over the last axis of x [rows, d]: y = (x − μ)·(σ² + eps)^(−1/2)·g + b. */
+  layerNorm(heap: ArrayBufferLike, xOff: number, gOff: number, bOff: number, yOff: number, rows: number, d: number, eps: number): void;
+  /** Its gradients dx [rows, d], dg [d], db [d] from dy [rows, d] (statistics recomputed from x). */
+  layerNormGrad(heap: ArrayBufferLike, dyOff: number, xOff: number, gOff: number, dxOff: number, dgOff: number, dbOff: number, rows: number, d: number, eps: number): void;
   /** Default thread count of sgemm calls that pass none (process-wide). */
   setThreads(n: number): void;
   threads(): number;

@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { FUSED_ADAMW, fusedAdamWReady } from './kernels/fused_adamw.js';
 import { FUSED_SOFTMAX_CE, fusedSoftmaxCEReady } from './kernels/softmax_ce.js';
+import { FUSED_LAYER_NORM, fusedLayerNormReady } from './kernels/layer_norm.js';
 
 /** Float32 coefficients of one AdamW step; see `fusedAdamW`. */
 export interface AdamWCoefficients {
@@ -54,4 +55,16 @@ export function fusedSoftmaxCrossEntropy(labels: tf.Tensor, logits: tf.Tensor): 
  */
 export function softmaxCrossEntropy(labels: tf.Tensor, logits: tf.Tensor): tf.Scalar {
   return fusedSoftmaxCrossEntropy(labels, logits) ?? (tf.losses.softmaxCrossEntropy(labels, logits) as tf.Scalar);
+}
+
+/**
+ * LayerNorm (Ba, Kiros & Hinton 2016) over the last axis of x [rows, d]: (x − μ)·(σ² + eps)^(−1/2)·g + b
+ * with μ, σ² the row's mean and biased variance (tf.moments), as one kernel forward and one backward.
+ * Null when the engine has no fused kernel (not wasm+blas) or the shapes do not fit.
+ */
+export function fusedLayerNorm(x: tf.Tensor2D, g: tf.Tensor, b: tf.Tensor, eps: number): tf.Tensor2D | null {
+  if (!fusedLayerNormReady()) return null;
+  const d = x.shape[1];
+  if (x.rank !== 2 || d === 0 || [x, g, b].some((t) => t.dtype !== 'float32') || g.rank !== 1 || b.rank !== 1 || g.shape[0] !== d || b.shape[0] !== d) return null;
+  return tf.engine().runKernel(FUSED_LAYER_NORM, { x, g, b }, { eps } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
 }

@@ -18,7 +18,7 @@
  * paper. Models save as `model.json` (config + caller's metadata) + `weights.safetensors`.
  */
 import * as tf from '@tensorflow/tfjs';
-import { fusedSoftmaxCrossEntropy } from '../engine/fused.js';
+import { fusedLayerNorm, fusedSoftmaxCrossEntropy } from '../engine/fused.js';
 import { Rng } from '../engine/rng.js';
 import { UserError } from '../errors.js';
 import { decodeSafetensors, encodeSafetensors } from '../train/safetensors.js';
@@ -81,6 +81,9 @@ export const EVAL_CONTEXT: ForwardContext = { training: false, rng: null };
 /** Per-position layer normalisation over the last axis. */
 export function layerNorm(x: tf.Tensor2D, g: tf.Tensor, b: tf.Tensor, eps: number): tf.Tensor2D {
   return tf.tidy(() => {
+    // One kernel each way on wasm+blas; elsewhere exactly these ops.
+    const fused = fusedLayerNorm(x, g, b, eps);
+    if (fused) return fused;
     const { mean, variance } = tf.moments(x, -1, true);
     return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), g), b) as tf.Tensor2D;
   });

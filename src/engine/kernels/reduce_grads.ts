@@ -2,14 +2,16 @@
  * Gradients of Sum and Mean without the all-ones tensor tfjs builds for them: tfjs computes
  * dy·ones(x.shape) (and ÷ n for Mean) with `ones` filled in a fresh JavaScript array and copied into
  * the heap on every call — in a small transformer step (two Means per LayerNorm) that allocation was a
- * fifth of the step's CPU time. Here the reduced dy is broadcast with a Tile kernel instead: the same
- * float32 values (dy·1 = dy; Mean divides the same dy by the same n), so bit-identical.
+ * fifth of the step's CPU time. Here the reduced dy is broadcast by the addon instead
+ * (kernels/broadcast.ts): the same float32 values (dy·1 = dy; Mean divides the same dy by the same n),
+ * so bit-identical.
  *
  * Installed with the OpenBLAS path only; at call time they use tfjs's own gradient unless wasm runs
  * with the addon, so plain wasm and other backends are unchanged.
  */
 import * as tf from '@tensorflow/tfjs';
 import { activeBlas } from './blas_gemm.js';
+import { fusedBroadcastTo } from './broadcast.js';
 import { WASM } from './shared.js';
 
 function fast(): boolean {
@@ -29,9 +31,9 @@ export function makeSumGradient(orig: tf.GradConfig): tf.GradConfig {
     ...orig,
     gradFunc: (dy, saved, attrs) => {
       const [x] = saved;
-      if (!fast()) return orig.gradFunc(dy, saved, attrs);
-      const derX = tf.broadcastTo(tf.reshape(dy as tf.Tensor, keptShape(x, attrs)), x.shape);
-      return { x: () => derX };
+      if (!fast() || x.rank < 1) return orig.gradFunc(dy, saved, attrs);
+      const derX = fusedBroadcastTo(tf.reshape(dy as tf.Tensor, keptShape(x, attrs)), x.shape);
+      return derX === null ? orig.gradFunc(dy, saved, attrs) : { x: () => derX };
     },
   };
 }
@@ -42,10 +44,10 @@ export function makeMeanGradient(orig: tf.GradConfig): tf.GradConfig {
     ...orig,
     gradFunc: (dy, saved, attrs) => {
       const [x] = saved;
-      if (!fast()) return orig.gradFunc(dy, saved, attrs);
+      if (!fast() || x.rank < 1 || (dy as tf.Tensor).dtype !== 'float32') return orig.gradFunc(dy, saved, attrs);
       const kept = keptShape(x, attrs);
       const n = tf.util.sizeFromShape(x.shape) / tf.util.sizeFromShape(kept);
-      return { x: () => tf.broadcastTo(tf.div(tf.reshape(dy as tf.Tensor, kept), n), x.shape) };
+      return { x: () => fusedBroadcastTo(tf.div(tf.reshape(dy as tf.Tensor, kept), n), x.shape) ?? orig.gradFunc(dy, saved, attrs).x() };
     },
   };
 }
