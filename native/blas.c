@@ -32,6 +32,10 @@
  *     y = (x − μ)·(σ² + eps)^(−1/2)·g + b per row of x [rows, d] (μ, σ² the row's mean and biased variance)
  *   layerNormGrad(heap, dyOff, xOff, gOff, dxOff, dgOff, dbOff, rows, d, eps)
  *     with x̂ = (x − μ)·rstd and ĝ = dy·g: dx = rstd·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)), dg = Σ_rows dy·x̂, db = Σ_rows dy
+ *   gelu(heap, xOff, yOff, n)                   y = x·σ(u), u = x·(c + k·x²), c = 2√(2/π), k = 0.044715·c: the tanh
+ *                                               GELU (Hendrycks & Gimpel 2016) as src/models/ffn.ts writes it
+ *   geluGrad(heap, dyOff, xOff, dxOff, n)       dx = dy·(σ(u) + x·σ(u)(1 − σ(u))·(c + 3k·x²))
+ *     σ through a polynomial exp (Cephes' expf: about 1 ulp), so the loops vectorise
  *   broadcast(heap, xOff, outOff, shape, strides) out (row-major, `shape`) = x read with element `strides`
  *                                               (0 on broadcast axes; rank ≤ 8): broadcastTo without Tile
  *   setThreads(n), threads()   default thread count of sgemm calls without their own (1 at load)
@@ -641,6 +645,82 @@ static napi_value layer_norm_grad(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * exp(x) without a libm call, so loops over it vectorise: x = n·ln2 + r with n = round(x·log2 e) (the
+ * 1.5·2^23 rounding trick), Cephes' degree-6 polynomial for exp(r) on |r| ≤ ln2/2, and 2^n put into the
+ * exponent bits. x is clamped to ±87 first (the normal float range).
+ */
+static inline float poly_expf(float x) {
+  /* |x| ≤ 87 by an integer select on the bits (float compares would stop vectorisation); a NaN becomes ±87,
+     which callers here propagate through their own factor of x. */
+  int32_t xb;
+  memcpy(&xb, &x, sizeof xb);
+  xb = (xb & 0x7fffffff) > 0x42ae0000 ? (xb & (int32_t)0x80000000) | 0x42ae0000 : xb;
+  memcpy(&x, &xb, sizeof x);
+  float fn = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  float r = (x - fn * 0.693359375f) + fn * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  float e = p * r * r + r + 1.0f;
+  int32_t bits = ((int32_t)fn + 127) << 23;
+  float scale;
+  memcpy(&scale, &bits, sizeof scale);
+  return e * scale;
+}
+
+#define GELU_C 1.5957691216057308f   /* 2·√(2/π) */
+#define GELU_K 0.07135481627159396f  /* 0.044715·GELU_C */
+
+static void gelu_loop(const float *restrict x, float *restrict y, int64_t n) {
+  for (int64_t i = 0; i < n; i++) {
+    float xi = x[i];
+    float s = 1.0f / (1.0f + poly_expf(-(xi * (xi * xi * GELU_K + GELU_C))));
+    y[i] = xi * s;
+  }
+}
+
+static void gelu_grad_loop(const float *restrict dy, const float *restrict x, float *restrict dx,
+                                                                       int64_t n) {
+  for (int64_t i = 0; i < n; i++) {
+    float xi = x[i], x2 = xi * xi;
+    float s = 1.0f / (1.0f + poly_expf(-(xi * (x2 * GELU_K + GELU_C))));
+    float yi = xi * s;
+    dx[i] = dy[i] * (s + (yi - yi * s) * (x2 * (3.0f * GELU_K) + GELU_C));
+  }
+}
+
+static napi_value gelu(napi_env env, napi_callback_info info) {
+  const char *usage = "efftrain-blas: gelu expects (heap, xOff, yOff, n), non-negative integers";
+  char *base = NULL;
+  size_t len = 0;
+  int64_t v[3];
+  if (!read_heap_ints(env, info, 3, usage, &base, &len, v)) return NULL;
+  if (!in_bounds(v[0], 0, 1, v[2], len) || !in_bounds(v[1], 0, 1, v[2], len)) {
+    napi_throw_range_error(env, NULL, "efftrain-blas: gelu operand outside the heap");
+    return NULL;
+  }
+  gelu_loop((const float *)(base + v[0]), (float *)(base + v[1]), v[2]);
+  return NULL;
+}
+
+static napi_value gelu_grad(napi_env env, napi_callback_info info) {
+  const char *usage = "efftrain-blas: geluGrad expects (heap, dyOff, xOff, dxOff, n), non-negative integers";
+  char *base = NULL;
+  size_t len = 0;
+  int64_t v[4];
+  if (!read_heap_ints(env, info, 4, usage, &base, &len, v)) return NULL;
+  if (!in_bounds(v[0], 0, 1, v[3], len) || !in_bounds(v[1], 0, 1, v[3], len) || !in_bounds(v[2], 0, 1, v[3], len)) {
+    napi_throw_range_error(env, NULL, "efftrain-blas: geluGrad operand outside the heap");
+    return NULL;
+  }
+  gelu_grad_loop((const float *)(base + v[0]), (const float *)(base + v[1]), (float *)(base + v[2]), v[3]);
+  return NULL;
+}
+
 /* Writes x broadcast over shape[d..rank) to out, sequentially; returns the advanced out pointer. */
 static float *broadcast_rec(const float *x, float *out, const int64_t *shape, const int64_t *st, int rank, int d) {
   if (d == rank - 1) {
@@ -751,6 +831,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"addRow", NULL, add_row, NULL, NULL, NULL, napi_enumerable, NULL},
       {"broadcast", NULL, broadcast, NULL, NULL, NULL, napi_enumerable, NULL},
       {"layerNorm", NULL, layer_norm, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"gelu", NULL, gelu, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"geluGrad", NULL, gelu_grad, NULL, NULL, NULL, napi_enumerable, NULL},
       {"layerNormGrad", NULL, layer_norm_grad, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return NULL;

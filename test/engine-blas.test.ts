@@ -18,7 +18,8 @@ import '@tensorflow/tfjs-backend-wasm';
 import { applyWasmPatches } from '../src/engine/wasm-patches.js';
 import { blasThreadsForRuns } from '../src/engine/threads.js';
 import { loadBlas, type BlasAddon } from '../src/engine/blas.js';
-import { fusedLayerNorm, fusedSoftmaxCrossEntropy, softmaxCrossEntropy } from '../src/engine/fused.js';
+import { fusedGelu, fusedLayerNorm, fusedSoftmaxCrossEntropy, softmaxCrossEntropy } from '../src/engine/fused.js';
+import { gelu, linear } from '../src/models/ffn.js';
 import { Rng } from '../src/engine/rng.js';
 import { layerNorm, TransformerLM } from '../src/models/transformer.js';
 import { MultiTaskNet, taskLoss } from '../src/methods/mtl/model.js';
@@ -33,7 +34,7 @@ const skip = addon ? false : `OpenBLAS addon not available (${status.reason})`;
 
 /** The addon with its sgemm (and fused-kernel) calls counted, so a test can tell that BLAS actually ran. */
 let calls = 0;
-const fusedCalls = { adamw: 0, sumLeading: 0, softmaxCE: 0, softmaxCEGrad: 0, reluGrad: 0, addRow: 0, broadcast: 0, layerNorm: 0, layerNormGrad: 0 };
+const fusedCalls = { adamw: 0, sumLeading: 0, softmaxCE: 0, softmaxCEGrad: 0, reluGrad: 0, addRow: 0, broadcast: 0, layerNorm: 0, layerNormGrad: 0, gelu: 0, geluGrad: 0 };
 const counting: BlasAddon | null = addon && {
   ...addon,
   sgemm: (...args: Parameters<BlasAddon['sgemm']>) => {
@@ -75,6 +76,14 @@ const counting: BlasAddon | null = addon && {
   layerNormGrad: (...args: Parameters<BlasAddon['layerNormGrad']>) => {
     fusedCalls.layerNormGrad++;
     addon.layerNormGrad(...args);
+  },
+  gelu: (...args: Parameters<BlasAddon['gelu']>) => {
+    fusedCalls.gelu++;
+    addon.gelu(...args);
+  },
+  geluGrad: (...args: Parameters<BlasAddon['geluGrad']>) => {
+    fusedCalls.geluGrad++;
+    addon.geluGrad(...args);
   },
 };
 
@@ -559,6 +568,44 @@ describe('fused loss and epilogues on the BLAS path (softmax cross-entropy, Relu
     assert.equal(fusedCalls.layerNormGrad - before.layerNormGrad, 1, 'one backward kernel for x, g and b');
     applyWasmPatches({ blas: null });
     tf.tidy(() => assert.equal(fusedLayerNorm(x() as tf.Tensor2D, g(), b(), 1e-5), null, 'plain wasm: no fused LayerNorm'));
+  });
+
+  test('GELU and the linear layer\'s bias gradient: one kernel each way, within 1e-4 of the unfused ops (tails and NaN included)', () => {
+    const xs = new Float32Array(randn(40 * 64, 95, 3));
+    xs.set([0, -0, 50, -50, 100, -100, 1e-30, NaN], 0);
+    const dyv = fixed([40, 64], 96);
+    const w = fixed([64, 32], 97, 0.2);
+    const bias = fixed([32], 98);
+    const fn = () => {
+      const vs = [tf.variable(tf.tensor(xs, [40, 64])), tf.variable(w()), tf.variable(bias())];
+      const f = () => tf.sum(tf.mul(linear(gelu(vs[0]) as tf.Tensor2D, vs[1] as tf.Tensor2D, vs[2] as tf.Tensor1D), tf.slice(dyv(), [0, 0], [40, 32]))) as tf.Scalar;
+      const { value, grads } = tf.variableGrads(f, vs);
+      const out = [value, gelu(vs[0]), ...vs.map((v) => grads[v.name])];
+      tf.dispose(vs);
+      return out;
+    };
+    const ref = runWith(false, fn);
+    const before = { ...fusedCalls };
+    const got = runWith(true, fn);
+    assert.equal(fusedCalls.gelu - before.gelu, 2, 'forward in the addon');
+    assert.equal(fusedCalls.geluGrad - before.geluGrad, 1, 'backward in the addon');
+    assert.ok(fusedCalls.sumLeading - before.sumLeading >= 1, 'bias gradient as a column sum');
+    // The NaN entry gives NaN in the activation and its gradient on both paths; compare the rest.
+    for (let i = 0; i < ref.values.length; i++) {
+      const r = ref.values[i].map((v, j) => (i === 1 || i === 2) && j === 7 ? 0 : v);
+      const g = got.values[i].map((v, j) => (i === 1 || i === 2) && j === 7 ? 0 : v);
+      if (i === 1 || i === 2) assert.ok(Number.isNaN(got.values[i][7]) && Number.isNaN(ref.values[i][7]), `output ${i}: NaN stays NaN`);
+      if (i === 0 || i > 2) continue; // the loss and the weight/bias gradients see the NaN row: NaN on both paths
+      const e = relErr(g, r);
+      assert.ok(e <= TOL, `gelu output ${i}: relative error ${e}`);
+    }
+    // Tails: gelu(x) → x for large x and → 0 for very negative x (σ's exp argument is clamped at ±87).
+    for (const [k, v] of [[50, 50], [-50, 0], [100, 100], [-100, 0]]) {
+      const at = Array.from(xs.slice(0, 8)).indexOf(k);
+      assert.ok(Math.abs(got.values[1][at] - v) < 1e-30, `gelu(${k}) = ${got.values[1][at]}`);
+    }
+    applyWasmPatches({ blas: null });
+    tf.tidy(() => assert.equal(fusedGelu(tf.tensor([1, 2])), null, 'plain wasm: no fused GELU'));
   });
 
   test('Sum and Mean gradients broadcast through the addon, with no Tile', () => {

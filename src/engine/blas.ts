@@ -85,6 +85,10 @@ export interface BlasAddon {
   layerNorm(heap: ArrayBufferLike, xOff: number, gOff: number, bOff: number, yOff: number, rows: number, d: number, eps: number): void;
   /** Its gradients dx [rows, d], dg [d], db [d] from dy [rows, d] (statistics recomputed from x). */
   layerNormGrad(heap: ArrayBufferLike, dyOff: number, xOff: number, gOff: number, dxOff: number, dgOff: number, dbOff: number, rows: number, d: number, eps: number): void;
+  /** The tanh GELU over n floats: y = x·σ(x·(c + k·x²)). */
+  gelu(heap: ArrayBufferLike, xOff: number, yOff: number, n: number): void;
+  /** Its gradient: dx = dy·(σ(u) + x·σ(u)(1 − σ(u))·(c + 3k·x²)). */
+  geluGrad(heap: ArrayBufferLike, dyOff: number, xOff: number, dxOff: number, n: number): void;
   /** Default thread count of sgemm calls that pass none (process-wide). */
   setThreads(n: number): void;
   threads(): number;

@@ -6,6 +6,8 @@ import * as tf from '@tensorflow/tfjs';
 import { FUSED_ADAMW, fusedAdamWReady } from './kernels/fused_adamw.js';
 import { FUSED_SOFTMAX_CE, fusedSoftmaxCEReady } from './kernels/softmax_ce.js';
 import { FUSED_LAYER_NORM, fusedLayerNormReady } from './kernels/layer_norm.js';
+import { FUSED_GELU, fusedGeluReady } from './kernels/gelu.js';
+import { activeBlas } from './kernels/blas_gemm.js';
 
 /** Float32 coefficients of one AdamW step; see `fusedAdamW`. */
 export interface AdamWCoefficients {
@@ -67,4 +69,24 @@ export function fusedLayerNorm(x: tf.Tensor2D, g: tf.Tensor, b: tf.Tensor, eps: 
   const d = x.shape[1];
   if (x.rank !== 2 || d === 0 || [x, g, b].some((t) => t.dtype !== 'float32') || g.rank !== 1 || b.rank !== 1 || g.shape[0] !== d || b.shape[0] !== d) return null;
   return tf.engine().runKernel(FUSED_LAYER_NORM, { x, g, b }, { eps } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+}
+
+/**
+ * The tanh GELU (Hendrycks & Gimpel 2016), x·σ(x·(c + k·x²)) with c = 2√(2/π), k = 0.044715·c, as one
+ * kernel forward and one backward. Null when the engine has no fused kernel (not wasm+blas) or x is not
+ * float32.
+ */
+export function fusedGelu<T extends tf.Tensor>(x: T): T | null {
+  if (!fusedGeluReady() || x.dtype !== 'float32') return null;
+  return tf.engine().runKernel(FUSED_GELU, { x }) as T;
+}
+
+/**
+ * Σ over the rows of x [rows, cols] (a bias gradient) as one pass of the addon where the engine has it
+ * (wasm+blas); null elsewhere, so callers keep their own reduction there.
+ */
+export function fusedSumRows(x: tf.Tensor2D): tf.Tensor1D | null {
+  // The Sum kernel of the BLAS path reduces leading axes in one pass (kernels/Sum.ts).
+  if (activeBlas() === null || tf.getBackend() !== 'wasm' || x.dtype !== 'float32' || x.rank !== 2) return null;
+  return tf.sum(x, 0) as tf.Tensor1D;
 }

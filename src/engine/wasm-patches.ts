@@ -22,8 +22,8 @@
  *    and row-vector Add (bias adds) run in the addon, Relu's gradient becomes one kernel, Sum's and
  *    Mean's gradients broadcast dy instead of multiplying by a fresh all-ones tensor, and
  *    `EfftrainAdamW` (the fused optimizer update that src/train/optimizers.ts uses when it is
- *    registered), `EfftrainSoftmaxCE` and `EfftrainLayerNorm` (the fused loss and LayerNorm of
- *    src/engine/fused.ts) are added.
+ *    registered), `EfftrainSoftmaxCE`, `EfftrainLayerNorm` and `EfftrainGelu` (the fused loss,
+ *    LayerNorm and GELU of src/engine/fused.ts) are added.
  *
  * Kernels that produce or consume `complex64` tensors (Complex, Real, Imag, ComplexAbs, FFT, IFFT)
  * are deliberately NOT bridged: the wasm backend has no storage for complex64 (its readSync and
@@ -53,6 +53,7 @@ import { makeReluGradient, reluGradConfig } from './kernels/relu_grad.js';
 import { makeMeanGradient, makeSumGradient } from './kernels/reduce_grads.js';
 import { broadcastConfig, broadcastGradient } from './kernels/broadcast.js';
 import { layerNormConfig, layerNormGradConfig, layerNormGradient } from './kernels/layer_norm.js';
+import { geluConfig, geluGradConfig, geluGradient } from './kernels/gelu.js';
 import { softmaxCEConfig, softmaxCEGradConfig, softmaxCEGradient } from './kernels/softmax_ce.js';
 import { makeSliceKernel, makeSplitVKernel } from './kernels/Slice.js';
 import { makeSumKernel } from './kernels/Sum.js';
@@ -115,10 +116,15 @@ const BLAS_KERNELS = [
   broadcastConfig.kernelName,
   layerNormConfig.kernelName,
   layerNormGradConfig.kernelName,
+  geluConfig.kernelName,
+  geluGradConfig.kernelName,
 ] as const;
 /** Added kernels of the BLAS path, by name. */
 const BLAS_ADDED: ReadonlyMap<string, tf.KernelConfig> = new Map(
-  [fusedAdamWConfig, softmaxCEConfig, softmaxCEGradConfig, reluGradConfig, broadcastConfig, layerNormConfig, layerNormGradConfig].map((c) => [c.kernelName, c]),
+  [fusedAdamWConfig, softmaxCEConfig, softmaxCEGradConfig, reluGradConfig, broadcastConfig, layerNormConfig, layerNormGradConfig, geluConfig, geluGradConfig].map((c) => [
+    c.kernelName,
+    c,
+  ]),
 );
 /** wasm cannot store complex64 tensors; see the module comment. */
 const UNBRIDGEABLE = new Set(['Complex', 'Real', 'Imag', 'ComplexAbs', 'FFT', 'IFFT']);
@@ -200,7 +206,7 @@ function installBlasKernels(s: PatchState): void {
     ['Sum', makeSumGradient],
     ['Mean', makeMeanGradient],
   ];
-  const grads: tf.GradConfig[] = [softmaxCEGradient, broadcastGradient, layerNormGradient];
+  const grads: tf.GradConfig[] = [softmaxCEGradient, broadcastGradient, layerNormGradient, geluGradient];
   for (const [name, make] of replaced) {
     const orig = tf.getGradient(name);
     if (orig && !gradInstalled.has(name)) grads.push(make(orig));
