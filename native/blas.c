@@ -20,6 +20,24 @@
  *     (the decay term only when decayOn ≠ 0); every coefficient is rounded to float32 first, as tfjs does.
  *   sumLeading(heap, xOff, outOff, rows, cols)  out[j] = Σ_i x[i, j] (float32, rows in order): a Sum over
  *                                               the leading axes, i.e. a bias gradient
+ *   softmaxCE(heap, yOff, zOff, outOff, rows, cols)
+ *     out[0] = (1/rows) Σ_r Σ_c −y[r,c]·(z[r,c] − lse_r), lse_r = max_r + log Σ_c exp(z[r,c] − max_r): the mean
+ *     softmax cross-entropy of logits z against (soft or one-hot) labels y, as tf.losses.softmaxCrossEntropy
+ *   softmaxCEGrad(heap, yOff, zOff, dyOff, dxOff, rows, cols)
+ *     dx[r,c] = (dy[0]/rows)·(softmax(z)[r,c] − y[r,c]): its gradient for the logits (tfjs's rule)
+ *   reluGrad(heap, dyOff, xOff, dxOff, n)       dx = dy·step(x) (step = 1 for x > 0, NaN for NaN, else 0):
+ *                                               tfjs's Relu gradient, the same float32 product
+ *   addRow(heap, xOff, bOff, outOff, rows, cols) out[r,c] = x[r,c] + b[c] (a bias add)
+ *   layerNorm(heap, xOff, gOff, bOff, yOff, rows, d, eps)
+ *     y = (x − μ)·(σ² + eps)^(−1/2)·g + b per row of x [rows, d] (μ, σ² the row's mean and biased variance)
+ *   layerNormGrad(heap, dyOff, xOff, gOff, dxOff, dgOff, dbOff, rows, d, eps)
+ *     with x̂ = (x − μ)·rstd and ĝ = dy·g: dx = rstd·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)), dg = Σ_rows dy·x̂, db = Σ_rows dy
+ *   gelu(heap, xOff, yOff, n)                   y = x·σ(u), u = x·(c + k·x²), c = 2√(2/π), k = 0.044715·c: the tanh
+ *                                               GELU (Hendrycks & Gimpel 2016) as src/models/ffn.ts writes it
+ *   geluGrad(heap, dyOff, xOff, dxOff, n)       dx = dy·(σ(u) + x·σ(u)(1 − σ(u))·(c + 3k·x²))
+ *     σ through a polynomial exp (Cephes' expf: about 1 ulp), so the loops vectorise
+ *   broadcast(heap, xOff, outOff, shape, strides) out (row-major, `shape`) = x read with element `strides`
+ *                                               (0 on broadcast axes; rank ≤ 8): broadcastTo without Tile
  *   setThreads(n), threads()   default thread count of sgemm calls without their own (1 at load)
  *   config()
  *
@@ -404,6 +422,360 @@ static napi_value sum_leading(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* Reads (heap, n non-negative integers); 0 after throwing. */
+static int read_heap_ints(napi_env env, napi_callback_info info, size_t n, const char *usage, char **base, size_t *len, int64_t *out) {
+  size_t argc = 8;
+  napi_value argv[8];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != n + 1) {
+    napi_throw_type_error(env, NULL, usage);
+    return 0;
+  }
+  if (!read_heap(env, argv[0], base, len)) return 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!get_i64(env, argv[1 + i], &out[i]) || out[i] < 0) {
+      napi_throw_range_error(env, NULL, usage);
+      return 0;
+    }
+  }
+  return 1;
+}
+
+/* One row's log-sum-exp, computed as tfjs's logSumExp does: max + log(Σ exp(z − max)). */
+static float row_lse(const float *z, int64_t cols) {
+  float mx = z[0];
+  for (int64_t c = 1; c < cols; c++) mx = z[c] > mx ? z[c] : mx;
+  float s = 0;
+  for (int64_t c = 0; c < cols; c++) s += expf(z[c] - mx);
+  return mx + logf(s);
+}
+
+static napi_value softmax_ce(napi_env env, napi_callback_info info) {
+  const char *usage = "efftrain-blas: softmaxCE expects (heap, yOff, zOff, outOff, rows, cols), non-negative integers";
+  char *base = NULL;
+  size_t len = 0;
+  int64_t v[5];
+  if (!read_heap_ints(env, info, 5, usage, &base, &len, v)) return NULL;
+  int64_t rows = v[3], cols = v[4];
+  if (rows == 0 || cols == 0 || !in_bounds(v[0], 0, 1, rows * cols, len) || !in_bounds(v[1], 0, 1, rows * cols, len) ||
+      !in_bounds(v[2], 0, 1, 1, len)) {
+    napi_throw_range_error(env, NULL, "efftrain-blas: softmaxCE operand outside the heap (or empty)");
+    return NULL;
+  }
+  const float *y = (const float *)(base + v[0]);
+  const float *z = (const float *)(base + v[1]);
+  double total = 0;
+  for (int64_t r = 0; r < rows; r++, y += cols, z += cols) {
+    float lse = row_lse(z, cols), cost = 0;
+    for (int64_t c = 0; c < cols; c++) cost += -((z[c] - lse) * y[c]);
+    total += cost;
+  }
+  *(float *)(base + v[2]) = (float)(total / (double)rows);
+  return NULL;
+}
+
+static napi_value softmax_ce_grad(napi_env env, napi_callback_info info) {
+  const char *usage = "efftrain-blas: softmaxCEGrad expects (heap, yOff, zOff, dyOff, dxOff, rows, cols), non-negative integers";
+  char *base = NULL;
+  size_t len = 0;
+  int64_t v[6];
+  if (!read_heap_ints(env, info, 6, usage, &base, &len, v)) return NULL;
+  int64_t rows = v[4], cols = v[5];
+  if (rows == 0 || cols == 0 || !in_bounds(v[0], 0, 1, rows * cols, len) || !in_bounds(v[1], 0, 1, rows * cols, len) ||
+      !in_bounds(v[2], 0, 1, 1, len) || !in_bounds(v[3], 0, 1, rows * cols, len)) {
+    napi_throw_range_error(env, NULL, "efftrain-blas: softmaxCEGrad operand outside the heap (or empty)");
+    return NULL;
+  }
+  const float *y = (const float *)(base + v[0]);
+  const float *z = (const float *)(base + v[1]);
+  float *dx = (float *)(base + v[3]);
+  const float scale = *(const float *)(base + v[2]) / (float)rows;
+  /* softmax = exp(z − max) / Σ exp(z − max): one exp per entry (kept in dx until the row's sum is known). */
+  for (int64_t r = 0; r < rows; r++, y += cols, z += cols, dx += cols) {
+    float mx = z[0];
+    for (int64_t c = 1; c < cols; c++) mx = z[c] > mx ? z[c] : mx;
+    float sum = 0;
+    for (int64_t c = 0; c < cols; c++) sum += (dx[c] = expf(z[c] - mx));
+    for (int64_t c = 0; c < cols; c++) dx[c] = scale * (dx[c] / sum - y[c]);
+  }
+  return NULL;
+}
+
+/*
+ * step(x) is chosen on x's bit pattern with integer compares: a float compare here would keep the
+ * compiler from vectorising (it may not raise FP exceptions on lanes the scalar code skips), and the
+ * scalar loop branches on the sign of every element.
+ */
+static void relu_grad_loop(const float *restrict dy, const float *restrict x, float *restrict dx, int64_t n) {
+  const int32_t *xb = (const int32_t *)x;
+  for (int64_t i = 0; i < n; i++) {
+    int32_t b = xb[i];
+    int32_t mag = b & 0x7fffffff;
+    int32_t sb = mag > 0x7f800000 ? b : (b > 0 ? 0x3f800000 : 0); /* NaN stays NaN; x > 0 -> 1.0f; else 0 */
+    float s;
+    memcpy(&s, &sb, sizeof s);
+    dx[i] = dy[i] * s;
+  }
+}
+
+static napi_value relu_grad(napi_env env, napi_callback_info info) {
+  const char *usage = "efftrain-blas: reluGrad expects (heap, dyOff, xOff, dxOff, n), non-negative integers";
+  char *base = NULL;
+  size_t len = 0;
+  int64_t v[4];
+  if (!read_heap_ints(env, info, 4, usage, &base, &len, v)) return NULL;
+  int64_t n = v[3];
+  if (!in_bounds(v[0], 0, 1, n, len) || !in_bounds(v[1], 0, 1, n, len) || !in_bounds(v[2], 0, 1, n, len)) {
+    napi_throw_range_error(env, NULL, "efftrain-blas: reluGrad operand outside the heap");
+    return NULL;
+  }
+  relu_grad_loop((const float *)(base + v[0]), (const float *)(base + v[1]), (float *)(base + v[2]), n);
+  return NULL;
+}
+
+static void add_row_loop(const float *restrict x, const float *restrict b, float *restrict out, int64_t rows, int64_t cols) {
+  for (int64_t r = 0; r < rows; r++, x += cols, out += cols)
+    for (int64_t c = 0; c < cols; c++) out[c] = x[c] + b[c];
+}
+
+static napi_value add_row(napi_env env, napi_callback_info info) {
+  const char *usage = "efftrain-blas: addRow expects (heap, xOff, bOff, outOff, rows, cols), non-negative integers";
+  char *base = NULL;
+  size_t len = 0;
+  int64_t v[5];
+  if (!read_heap_ints(env, info, 5, usage, &base, &len, v)) return NULL;
+  int64_t rows = v[3], cols = v[4];
+  if (!in_bounds(v[0], 0, 1, rows * cols, len) || !in_bounds(v[1], 0, 1, cols, len) || !in_bounds(v[2], 0, 1, rows * cols, len)) {
+    napi_throw_range_error(env, NULL, "efftrain-blas: addRow operand outside the heap");
+    return NULL;
+  }
+  add_row_loop((const float *)(base + v[0]), (const float *)(base + v[1]), (float *)(base + v[2]), rows, cols);
+  return NULL;
+}
+
+/* Reads (heap, n non-negative integers, eps > 0); 0 after throwing. */
+static int read_heap_ints_eps(napi_env env, napi_callback_info info, size_t n, const char *usage, char **base, size_t *len, int64_t *out,
+                              double *eps) {
+  size_t argc = 12;
+  napi_value argv[12];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != n + 2) {
+    napi_throw_type_error(env, NULL, usage);
+    return 0;
+  }
+  if (!read_heap(env, argv[0], base, len)) return 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!get_i64(env, argv[1 + i], &out[i]) || out[i] < 0) {
+      napi_throw_range_error(env, NULL, usage);
+      return 0;
+    }
+  }
+  if (napi_get_value_double(env, argv[n + 1], eps) != napi_ok || !(*eps >= 0)) {
+    napi_throw_range_error(env, NULL, usage);
+    return 0;
+  }
+  return 1;
+}
+
+/* A row's mean and 1/√(biased variance + eps), in the order tfjs's moments computes them. */
+static void ln_row_stats(const float *x, int64_t d, float eps, float *mu, float *rstd) {
+  float s = 0, v = 0;
+  for (int64_t c = 0; c < d; c++) s += x[c];
+  float m = s / (float)d;
+  for (int64_t c = 0; c < d; c++) {
+    float t = x[c] - m;
+    v += t * t;
+  }
+  *mu = m;
+  *rstd = 1.0f / sqrtf(v / (float)d + eps);
+}
+
+static napi_value layer_norm(napi_env env, napi_callback_info info) {
+  const char *usage = "efftrain-blas: layerNorm expects (heap, xOff, gOff, bOff, yOff, rows, d, eps)";
+  char *base = NULL;
+  size_t len = 0;
+  int64_t v[6];
+  double eps = 0;
+  if (!read_heap_ints_eps(env, info, 6, usage, &base, &len, v, &eps)) return NULL;
+  int64_t rows = v[4], d = v[5];
+  if (d == 0 || !in_bounds(v[0], 0, 1, rows * d, len) || !in_bounds(v[1], 0, 1, d, len) || !in_bounds(v[2], 0, 1, d, len) ||
+      !in_bounds(v[3], 0, 1, rows * d, len)) {
+    napi_throw_range_error(env, NULL, "efftrain-blas: layerNorm operand outside the heap (or d = 0)");
+    return NULL;
+  }
+  const float *x = (const float *)(base + v[0]), *g = (const float *)(base + v[1]), *b = (const float *)(base + v[2]);
+  float *y = (float *)(base + v[3]);
+  for (int64_t r = 0; r < rows; r++, x += d, y += d) {
+    float mu, rstd;
+    ln_row_stats(x, d, (float)eps, &mu, &rstd);
+    for (int64_t c = 0; c < d; c++) y[c] = (x[c] - mu) * rstd * g[c] + b[c];
+  }
+  return NULL;
+}
+
+static napi_value layer_norm_grad(napi_env env, napi_callback_info info) {
+  const char *usage = "efftrain-blas: layerNormGrad expects (heap, dyOff, xOff, gOff, dxOff, dgOff, dbOff, rows, d, eps)";
+  char *base = NULL;
+  size_t len = 0;
+  int64_t v[8];
+  double eps = 0;
+  if (!read_heap_ints_eps(env, info, 8, usage, &base, &len, v, &eps)) return NULL;
+  int64_t rows = v[6], d = v[7];
+  if (d == 0 || !in_bounds(v[0], 0, 1, rows * d, len) || !in_bounds(v[1], 0, 1, rows * d, len) || !in_bounds(v[2], 0, 1, d, len) ||
+      !in_bounds(v[3], 0, 1, rows * d, len) || !in_bounds(v[4], 0, 1, d, len) || !in_bounds(v[5], 0, 1, d, len)) {
+    napi_throw_range_error(env, NULL, "efftrain-blas: layerNormGrad operand outside the heap (or d = 0)");
+    return NULL;
+  }
+  const float *dy = (const float *)(base + v[0]), *x = (const float *)(base + v[1]), *g = (const float *)(base + v[2]);
+  float *dx = (float *)(base + v[3]), *dg = (float *)(base + v[4]), *db = (float *)(base + v[5]);
+  memset(dg, 0, (size_t)d * sizeof(float));
+  memset(db, 0, (size_t)d * sizeof(float));
+  for (int64_t r = 0; r < rows; r++, x += d, dy += d, dx += d) {
+    float mu, rstd, mg = 0, mgx = 0;
+    ln_row_stats(x, d, (float)eps, &mu, &rstd);
+    for (int64_t c = 0; c < d; c++) {
+      float xh = (x[c] - mu) * rstd, gh = dy[c] * g[c];
+      mg += gh;
+      mgx += gh * xh;
+      dg[c] += dy[c] * xh;
+      db[c] += dy[c];
+    }
+    mg /= (float)d;
+    mgx /= (float)d;
+    for (int64_t c = 0; c < d; c++) dx[c] = rstd * (dy[c] * g[c] - mg - (x[c] - mu) * rstd * mgx);
+  }
+  return NULL;
+}
+
+/*
+ * exp(x) without a libm call, so loops over it vectorise: x = n·ln2 + r with n = round(x·log2 e) (the
+ * 1.5·2^23 rounding trick), Cephes' degree-6 polynomial for exp(r) on |r| ≤ ln2/2, and 2^n put into the
+ * exponent bits. x is clamped to ±87 first (the normal float range).
+ */
+static inline float poly_expf(float x) {
+  /* |x| ≤ 87 by an integer select on the bits (float compares would stop vectorisation); a NaN becomes ±87,
+     which callers here propagate through their own factor of x. */
+  int32_t xb;
+  memcpy(&xb, &x, sizeof xb);
+  xb = (xb & 0x7fffffff) > 0x42ae0000 ? (xb & (int32_t)0x80000000) | 0x42ae0000 : xb;
+  memcpy(&x, &xb, sizeof x);
+  float fn = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  float r = (x - fn * 0.693359375f) + fn * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  float e = p * r * r + r + 1.0f;
+  int32_t bits = ((int32_t)fn + 127) << 23;
+  float scale;
+  memcpy(&scale, &bits, sizeof scale);
+  return e * scale;
+}
+
+#define GELU_C 1.5957691216057308f   /* 2·√(2/π) */
+#define GELU_K 0.07135481627159396f  /* 0.044715·GELU_C */
+
+static void gelu_loop(const float *restrict x, float *restrict y, int64_t n) {
+  for (int64_t i = 0; i < n; i++) {
+    float xi = x[i];
+    float s = 1.0f / (1.0f + poly_expf(-(xi * (xi * xi * GELU_K + GELU_C))));
+    y[i] = xi * s;
+  }
+}
+
+static void gelu_grad_loop(const float *restrict dy, const float *restrict x, float *restrict dx,
+                                                                       int64_t n) {
+  for (int64_t i = 0; i < n; i++) {
+    float xi = x[i], x2 = xi * xi;
+    float s = 1.0f / (1.0f + poly_expf(-(xi * (x2 * GELU_K + GELU_C))));
+    float yi = xi * s;
+    dx[i] = dy[i] * (s + (yi - yi * s) * (x2 * (3.0f * GELU_K) + GELU_C));
+  }
+}
+
+static napi_value gelu(napi_env env, napi_callback_info info) {
+  const char *usage = "efftrain-blas: gelu expects (heap, xOff, yOff, n), non-negative integers";
+  char *base = NULL;
+  size_t len = 0;
+  int64_t v[3];
+  if (!read_heap_ints(env, info, 3, usage, &base, &len, v)) return NULL;
+  if (!in_bounds(v[0], 0, 1, v[2], len) || !in_bounds(v[1], 0, 1, v[2], len)) {
+    napi_throw_range_error(env, NULL, "efftrain-blas: gelu operand outside the heap");
+    return NULL;
+  }
+  gelu_loop((const float *)(base + v[0]), (float *)(base + v[1]), v[2]);
+  return NULL;
+}
+
+static napi_value gelu_grad(napi_env env, napi_callback_info info) {
+  const char *usage = "efftrain-blas: geluGrad expects (heap, dyOff, xOff, dxOff, n), non-negative integers";
+  char *base = NULL;
+  size_t len = 0;
+  int64_t v[4];
+  if (!read_heap_ints(env, info, 4, usage, &base, &len, v)) return NULL;
+  if (!in_bounds(v[0], 0, 1, v[3], len) || !in_bounds(v[1], 0, 1, v[3], len) || !in_bounds(v[2], 0, 1, v[3], len)) {
+    napi_throw_range_error(env, NULL, "efftrain-blas: geluGrad operand outside the heap");
+    return NULL;
+  }
+  gelu_grad_loop((const float *)(base + v[0]), (const float *)(base + v[1]), (float *)(base + v[2]), v[3]);
+  return NULL;
+}
+
+/* Writes x broadcast over shape[d..rank) to out, sequentially; returns the advanced out pointer. */
+static float *broadcast_rec(const float *x, float *out, const int64_t *shape, const int64_t *st, int rank, int d) {
+  if (d == rank - 1) {
+    if (st[d] == 0) {
+      for (int64_t i = 0; i < shape[d]; i++) out[i] = x[0];
+    } else {
+      for (int64_t i = 0; i < shape[d]; i++) out[i] = x[i * st[d]];
+    }
+    return out + shape[d];
+  }
+  for (int64_t i = 0; i < shape[d]; i++) out = broadcast_rec(x + i * st[d], out, shape, st, rank, d + 1);
+  return out;
+}
+
+static napi_value broadcast(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  const char *usage = "efftrain-blas: broadcast expects (heap, xOff, outOff, shape: number[], strides: number[]) of one rank 1..8";
+  if (argc != 5) {
+    napi_throw_type_error(env, NULL, usage);
+    return NULL;
+  }
+  char *base = NULL;
+  size_t len = 0;
+  int64_t xOff = 0, outOff = 0;
+  uint32_t rank = 0, srank = 0;
+  if (!read_heap(env, argv[0], &base, &len)) return NULL;
+  if (!get_i64(env, argv[1], &xOff) || !get_i64(env, argv[2], &outOff) || napi_get_array_length(env, argv[3], &rank) != napi_ok ||
+      napi_get_array_length(env, argv[4], &srank) != napi_ok || rank < 1 || rank > 8 || srank != rank) {
+    napi_throw_type_error(env, NULL, usage);
+    return NULL;
+  }
+  double shd[8], std_[8];
+  if (!read_numbers(env, argv[3], rank, shd, usage) || !read_numbers(env, argv[4], rank, std_, usage)) return NULL;
+  int64_t shape[8], st[8], outSize = 1, xLast = 0;
+  for (uint32_t d = 0; d < rank; d++) {
+    shape[d] = (int64_t)shd[d];
+    st[d] = (int64_t)std_[d];
+    if ((double)shape[d] != shd[d] || (double)st[d] != std_[d] || shape[d] < 0 || st[d] < 0 || shape[d] > INT32_MAX) {
+      napi_throw_range_error(env, NULL, usage);
+      return NULL;
+    }
+    outSize *= shape[d];
+    if (shape[d] > 0) xLast += (shape[d] - 1) * st[d];
+  }
+  if (outSize == 0) return NULL;
+  if (!in_bounds(xOff, 0, 1, xLast + 1, len) || !in_bounds(outOff, 0, 1, outSize, len)) {
+    napi_throw_range_error(env, NULL, "efftrain-blas: broadcast operand outside the heap");
+    return NULL;
+  }
+  broadcast_rec((const float *)(base + xOff), (float *)(base + outOff), shape, st, (int)rank, 0);
+  return NULL;
+}
+
 static napi_value set_threads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -436,7 +808,7 @@ static napi_value config(napi_env env, napi_callback_info info) {
  * its arguments change, so an addon built from older sources is refused (and rebuilt) instead of failing
  * mid-run.
  */
-#define EFFTRAIN_BLAS_ABI 2
+#define EFFTRAIN_BLAS_ABI 3
 
 static napi_value init(napi_env env, napi_value exports) {
   pthread_once(&blas_once, blas_init_once);
@@ -453,6 +825,15 @@ static napi_value init(napi_env env, napi_value exports) {
       {"maxPoolGrad", NULL, max_pool_grad, NULL, NULL, NULL, napi_enumerable, NULL},
       {"adamw", NULL, adamw, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sumLeading", NULL, sum_leading, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"softmaxCE", NULL, softmax_ce, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"softmaxCEGrad", NULL, softmax_ce_grad, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"reluGrad", NULL, relu_grad, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"addRow", NULL, add_row, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"broadcast", NULL, broadcast, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"layerNorm", NULL, layer_norm, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"gelu", NULL, gelu, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"geluGrad", NULL, gelu_grad, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"layerNormGrad", NULL, layer_norm_grad, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return NULL;
   return exports;

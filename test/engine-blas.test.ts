@@ -18,8 +18,10 @@ import '@tensorflow/tfjs-backend-wasm';
 import { applyWasmPatches } from '../src/engine/wasm-patches.js';
 import { blasThreadsForRuns } from '../src/engine/threads.js';
 import { loadBlas, type BlasAddon } from '../src/engine/blas.js';
+import { fusedGelu, fusedLayerNorm, fusedSoftmaxCrossEntropy, softmaxCrossEntropy } from '../src/engine/fused.js';
+import { gelu, linear } from '../src/models/ffn.js';
 import { Rng } from '../src/engine/rng.js';
-import { TransformerLM } from '../src/models/transformer.js';
+import { layerNorm, TransformerLM } from '../src/models/transformer.js';
 import { MultiTaskNet, taskLoss } from '../src/methods/mtl/model.js';
 import { AdamW } from '../src/train/optimizers.js';
 import { constant } from '../src/train/schedules.js';
@@ -32,7 +34,7 @@ const skip = addon ? false : `OpenBLAS addon not available (${status.reason})`;
 
 /** The addon with its sgemm (and fused-kernel) calls counted, so a test can tell that BLAS actually ran. */
 let calls = 0;
-const fusedCalls = { adamw: 0, sumLeading: 0 };
+const fusedCalls = { adamw: 0, sumLeading: 0, softmaxCE: 0, softmaxCEGrad: 0, reluGrad: 0, addRow: 0, broadcast: 0, layerNorm: 0, layerNormGrad: 0, gelu: 0, geluGrad: 0 };
 const counting: BlasAddon | null = addon && {
   ...addon,
   sgemm: (...args: Parameters<BlasAddon['sgemm']>) => {
@@ -46,6 +48,42 @@ const counting: BlasAddon | null = addon && {
   sumLeading: (...args: Parameters<BlasAddon['sumLeading']>) => {
     fusedCalls.sumLeading++;
     addon.sumLeading(...args);
+  },
+  softmaxCE: (...args: Parameters<BlasAddon['softmaxCE']>) => {
+    fusedCalls.softmaxCE++;
+    addon.softmaxCE(...args);
+  },
+  softmaxCEGrad: (...args: Parameters<BlasAddon['softmaxCEGrad']>) => {
+    fusedCalls.softmaxCEGrad++;
+    addon.softmaxCEGrad(...args);
+  },
+  reluGrad: (...args: Parameters<BlasAddon['reluGrad']>) => {
+    fusedCalls.reluGrad++;
+    addon.reluGrad(...args);
+  },
+  addRow: (...args: Parameters<BlasAddon['addRow']>) => {
+    fusedCalls.addRow++;
+    addon.addRow(...args);
+  },
+  broadcast: (...args: Parameters<BlasAddon['broadcast']>) => {
+    fusedCalls.broadcast++;
+    addon.broadcast(...args);
+  },
+  layerNorm: (...args: Parameters<BlasAddon['layerNorm']>) => {
+    fusedCalls.layerNorm++;
+    addon.layerNorm(...args);
+  },
+  layerNormGrad: (...args: Parameters<BlasAddon['layerNormGrad']>) => {
+    fusedCalls.layerNormGrad++;
+    addon.layerNormGrad(...args);
+  },
+  gelu: (...args: Parameters<BlasAddon['gelu']>) => {
+    fusedCalls.gelu++;
+    addon.gelu(...args);
+  },
+  geluGrad: (...args: Parameters<BlasAddon['geluGrad']>) => {
+    fusedCalls.geluGrad++;
+    addon.geluGrad(...args);
   },
 };
 
@@ -256,7 +294,9 @@ describe('first-step losses and gradients within 1e-4 relative of plain wasm', {
     const x = fixed([64, 784], 21);
     const y = tf.oneHot(tf.tensor1d(Array.from({ length: 64 }, (_, i) => i % 10), 'int32'), 10);
     const vars = model.trainableWeights.map((v) => v.read() as tf.Variable);
-    assertBlasParity('mlp', () => lossAndGrads(vars, () => tf.losses.softmaxCrossEntropy(y, model.apply(x(), { training: true }) as tf.Tensor) as tf.Scalar), 3);
+    const before = { ...fusedCalls };
+    assertBlasParity('mlp', () => lossAndGrads(vars, () => softmaxCrossEntropy(y, model.apply(x(), { training: true }) as tf.Tensor)), 3);
+    for (const k of ['softmaxCE', 'softmaxCEGrad', 'reluGrad', 'addRow'] as const) assert.equal(fusedCalls[k] - before[k], 1, `${k} ran once on the BLAS path`);
     model.dispose();
     y.dispose();
   });
@@ -275,7 +315,7 @@ describe('first-step losses and gradients within 1e-4 relative of plain wasm', {
     const x = fixed([16, 28, 28, 1], 22);
     const y = tf.oneHot(tf.tensor1d(Array.from({ length: 16 }, (_, i) => i % 10), 'int32'), 10);
     const vars = model.trainableWeights.map((v) => v.read() as tf.Variable);
-    assertBlasParity('cnn', () => lossAndGrads(vars, () => tf.losses.softmaxCrossEntropy(y, model.apply(x(), { training: true }) as tf.Tensor) as tf.Scalar), 2);
+    assertBlasParity('cnn', () => lossAndGrads(vars, () => softmaxCrossEntropy(y, model.apply(x(), { training: true }) as tf.Tensor)), 2);
     model.dispose();
     y.dispose();
   });
@@ -430,6 +470,192 @@ describe('the rest of the step on the BLAS path (fused AdamW, Sum, Identity, Sli
     assert.deepEqual(bits(resumed.weights), bits(full.weights));
     for (const r of [full, half, resumed]) tf.dispose(Object.values(r.state.slots));
     tf.dispose([ids, tgt]);
+  });
+});
+
+describe('fused loss and epilogues on the BLAS path (softmax cross-entropy, Relu/Sum/Mean gradients, bias Add)', { skip }, () => {
+  const bits = (xs: Float32Array[]) => xs.map((x) => Array.from(new Uint32Array(x.buffer.slice(0))));
+
+  test('softmax cross-entropy: a hand-computed case, and value and gradients within 1e-4 of tf.losses (one-hot int32 and soft labels)', () => {
+    applyWasmPatches({ blas: counting });
+    tf.tidy(() => {
+      // −log softmax([1, 2, 3])₃ = log(e + e² + e³) − 3 and −log softmax([0, 0, 0])₁ = log 3; the mean of both.
+      const want = (Math.log(Math.E + Math.E ** 2 + Math.E ** 3) - 3 + Math.log(3)) / 2;
+      const loss = fusedSoftmaxCrossEntropy(tf.tensor2d([[0, 0, 1], [1, 0, 0]]), tf.tensor2d([[1, 2, 3], [0, 0, 0]]));
+      assert.ok(loss !== null, 'fused on the BLAS path');
+      assert.ok(Math.abs(loss.dataSync()[0] - want) < 1e-6, `loss ${loss.dataSync()[0]} vs ${want}`);
+    });
+    const z = fixed([37, 11], 81, 3);
+    const soft = tf.tidy(() => tf.softmax(tf.tensor(randn(37 * 11, 82), [37, 11])));
+    const hard = tf.oneHot(tf.tensor1d(Array.from({ length: 37 }, (_, i) => (i * 7) % 11), 'int32'), 11);
+    for (const [name, y] of [['soft', soft], ['one-hot', hard]] as const) {
+      const ref = runWith(false, () => {
+        const logits = tf.variable(z());
+        const labels = tf.variable(y.toFloat());
+        const f = () => tf.losses.softmaxCrossEntropy(labels, logits) as tf.Scalar;
+        const { value, grads } = tf.variableGrads(f, [logits, labels]);
+        const res = [value, grads[logits.name], grads[labels.name]];
+        tf.dispose([logits, labels]);
+        return res;
+      });
+      const before = { ...fusedCalls };
+      const got = runWith(true, () => {
+        const logits = tf.variable(z());
+        const labels = tf.variable(y.toFloat());
+        const { value, grads } = tf.variableGrads(() => softmaxCrossEntropy(labels, logits), [logits, labels]);
+        const res = [value, grads[logits.name], grads[labels.name]];
+        tf.dispose([logits, labels]);
+        return res;
+      });
+      assert.equal(fusedCalls.softmaxCE - before.softmaxCE, 1, `${name}: fused forward ran`);
+      assert.equal(fusedCalls.softmaxCEGrad - before.softmaxCEGrad, 2, `${name}: fused gradient ran (logits and labels)`);
+      for (let i = 0; i < 3; i++) {
+        const e = relErr(got.values[i], ref.values[i]);
+        assert.ok(e <= TOL, `${name}: output ${i} relative error ${e}`);
+      }
+    }
+    applyWasmPatches({ blas: null });
+    const logits = z();
+    assert.equal(fusedSoftmaxCrossEntropy(hard, logits), null, 'plain wasm: no fused loss');
+    logits.dispose();
+    tf.dispose([soft, hard]);
+  });
+
+  test('Relu, Sum and Mean gradients and the bias Add equal the stock ones bit for bit (NaN, ±0, ±Inf included)', () => {
+    const special = new Float32Array(randn(6 * 8 * 10, 83));
+    special.set([NaN, 0, -0, Infinity, -Infinity, 1e-40, -1e-40, 3], 0);
+    const x = () => tf.tensor(special, [6, 8, 10]);
+    const dy = fixed([6, 8, 10], 84);
+    const bias = fixed([10], 85);
+    const fn = () => {
+      const v = x();
+      const d = dy();
+      const b = bias();
+      return [
+        tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.relu(t), d)))(v),
+        tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.sum(t, 1, true), tf.sum(d, 1, true))))(v),
+        tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.sum(t, [0, 2]), tf.sum(d, [0, 2]))))(v),
+        tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.mean(t, -1), tf.mean(d, -1))))(v),
+        tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.mean(t, [0, 1], true), tf.mean(d, [0, 1], true))))(v),
+        tf.add(v, b),
+        tf.add(b, tf.reshape(v, [48, 10])),
+        tf.add(tf.reshape(v, [48, 10]), tf.reshape(b, [1, 10])),
+      ];
+    };
+    const ref = runWith(false, fn).values;
+    const before = { ...fusedCalls };
+    const got = runWith(true, fn).values;
+    assert.equal(fusedCalls.reluGrad - before.reluGrad, 1, 'Relu gradient in the addon');
+    assert.deepEqual(bits(got), bits(ref));
+    assert.ok(Number.isNaN(got[0][0]), 'NaN input: NaN gradient, as tfjs');
+  });
+
+  test('LayerNorm: one kernel each way, value and gradients (x, g, b) within 1e-4 of the tf.moments ops', () => {
+    const x = fixed([50, 24], 90, 2);
+    const g = fixed([24], 91);
+    const b = fixed([24], 92);
+    const w = fixed([50, 24], 93);
+    const fn = () => {
+      const vs = [tf.variable(x()), tf.variable(g()), tf.variable(b())];
+      const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(layerNorm(vs[0] as tf.Tensor2D, vs[1], vs[2], 1e-5), w())) as tf.Scalar, vs);
+      const out = [value, layerNorm(vs[0] as tf.Tensor2D, vs[1], vs[2], 1e-5), ...vs.map((v) => grads[v.name])];
+      tf.dispose(vs);
+      return out;
+    };
+    const before = { ...fusedCalls };
+    assertBlasParity('layerNorm', fn, 0);
+    assert.equal(fusedCalls.layerNorm - before.layerNorm, 2, 'forward in the addon (twice: under the tape and plain)');
+    assert.equal(fusedCalls.layerNormGrad - before.layerNormGrad, 1, 'one backward kernel for x, g and b');
+    applyWasmPatches({ blas: null });
+    tf.tidy(() => assert.equal(fusedLayerNorm(x() as tf.Tensor2D, g(), b(), 1e-5), null, 'plain wasm: no fused LayerNorm'));
+  });
+
+  test('GELU and the linear layer\'s bias gradient: one kernel each way, within 1e-4 of the unfused ops (tails and NaN included)', () => {
+    const xs = new Float32Array(randn(40 * 64, 95, 3));
+    xs.set([0, -0, 50, -50, 100, -100, 1e-30, NaN], 0);
+    const dyv = fixed([40, 64], 96);
+    const w = fixed([64, 32], 97, 0.2);
+    const bias = fixed([32], 98);
+    const fn = () => {
+      const vs = [tf.variable(tf.tensor(xs, [40, 64])), tf.variable(w()), tf.variable(bias())];
+      const f = () => tf.sum(tf.mul(linear(gelu(vs[0]) as tf.Tensor2D, vs[1] as tf.Tensor2D, vs[2] as tf.Tensor1D), tf.slice(dyv(), [0, 0], [40, 32]))) as tf.Scalar;
+      const { value, grads } = tf.variableGrads(f, vs);
+      const out = [value, gelu(vs[0]), ...vs.map((v) => grads[v.name])];
+      tf.dispose(vs);
+      return out;
+    };
+    const ref = runWith(false, fn);
+    const before = { ...fusedCalls };
+    const got = runWith(true, fn);
+    assert.equal(fusedCalls.gelu - before.gelu, 2, 'forward in the addon');
+    assert.equal(fusedCalls.geluGrad - before.geluGrad, 1, 'backward in the addon');
+    assert.ok(fusedCalls.sumLeading - before.sumLeading >= 1, 'bias gradient as a column sum');
+    // The NaN entry gives NaN in the activation and its gradient on both paths; compare the rest.
+    for (let i = 0; i < ref.values.length; i++) {
+      const r = ref.values[i].map((v, j) => (i === 1 || i === 2) && j === 7 ? 0 : v);
+      const g = got.values[i].map((v, j) => (i === 1 || i === 2) && j === 7 ? 0 : v);
+      if (i === 1 || i === 2) assert.ok(Number.isNaN(got.values[i][7]) && Number.isNaN(ref.values[i][7]), `output ${i}: NaN stays NaN`);
+      if (i === 0 || i > 2) continue; // the loss and the weight/bias gradients see the NaN row: NaN on both paths
+      const e = relErr(g, r);
+      assert.ok(e <= TOL, `gelu output ${i}: relative error ${e}`);
+    }
+    // Tails: gelu(x) → x for large x and → 0 for very negative x (σ's exp argument is clamped at ±87).
+    for (const [k, v] of [[50, 50], [-50, 0], [100, 100], [-100, 0]]) {
+      const at = Array.from(xs.slice(0, 8)).indexOf(k);
+      assert.ok(Math.abs(got.values[1][at] - v) < 1e-30, `gelu(${k}) = ${got.values[1][at]}`);
+    }
+    applyWasmPatches({ blas: null });
+    tf.tidy(() => assert.equal(fusedGelu(tf.tensor([1, 2])), null, 'plain wasm: no fused GELU'));
+  });
+
+  test('Sum and Mean gradients broadcast through the addon, with no Tile', () => {
+    const x = fixed([32, 48], 94);
+    const before = fusedCalls.broadcast;
+    const got = runWith(true, () => [tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.mean(t, -1, true), tf.sum(t, 0))))(x())]).values;
+    const ref = runWith(false, () => [tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.mean(t, -1, true), tf.sum(t, 0))))(x())]).values;
+    assert.ok(fusedCalls.broadcast - before >= 2, 'the Mean and Sum gradients used the addon');
+    assert.ok(relErr(got[0], ref[0]) <= TOL);
+  });
+
+  test('bias Add goes through the addon for large row broadcasts only', () => {
+    const big = fixed([64, 128], 86);
+    const row = fixed([128], 87);
+    const before = fusedCalls.addRow;
+    const got = runWith(true, () => [tf.add(big(), row()), tf.add(row(), big()), tf.add(fixed([4, 128], 88)(), row())]).values;
+    assert.equal(fusedCalls.addRow - before, 2, 'two large bias adds, the small one stays on the stock kernel');
+    assert.deepEqual(bits(got), bits(runWith(false, () => [tf.add(big(), row()), tf.add(row(), big()), tf.add(fixed([4, 128], 88)(), row())]).values));
+  });
+
+  test('the registry gets its own gradients and kernels back when BLAS is off', () => {
+    applyWasmPatches({ blas: null });
+    const stock = ['Relu', 'Sum', 'Mean'].map((k) => tf.getGradient(k));
+    applyWasmPatches({ blas: counting });
+    const ours = ['Relu', 'Sum', 'Mean'].map((k) => tf.getGradient(k));
+    ours.forEach((g, i) => assert.notEqual(g, stock[i], 'replaced while BLAS is on'));
+    assert.ok(tf.getKernel('EfftrainSoftmaxCE', 'wasm'));
+    applyWasmPatches({ blas: null });
+    ['Relu', 'Sum', 'Mean'].forEach((k, i) => assert.equal(tf.getGradient(k), stock[i], `${k}: tfjs's gradient restored`));
+    assert.equal(tf.getKernel('EfftrainSoftmaxCE', 'wasm'), undefined);
+    assert.equal(tf.getGradient('EfftrainSoftmaxCE'), undefined);
+  });
+
+  test('bench MLP steps with the fused loss keep tensor and data-id counts flat', () => {
+    applyWasmPatches({ blas: counting });
+    const model = tf.sequential({ layers: [tf.layers.dense({ inputShape: [64], units: 96, activation: 'relu' }), tf.layers.dense({ units: 10 })] });
+    const x = tf.tensor(randn(128 * 64, 89), [128, 64]);
+    const y = tf.oneHot(tf.tensor1d(Array.from({ length: 128 }, (_, i) => i % 10), 'int32'), 10);
+    const trainer = new Trainer({ params: model.trainableWeights.map((w) => w.read() as tf.Variable), optimizer: new AdamW(), schedule: constant(1e-3) });
+    const step = () => trainer.trainStep(() => softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor));
+    step();
+    const n0 = tf.memory().numTensors;
+    const d0 = tf.engine().backend.numDataIds();
+    const losses = [0, 1, 2, 3].map(step);
+    assert.equal(tf.memory().numTensors, n0, 'tensor count flat');
+    assert.equal(tf.engine().backend.numDataIds(), d0, 'data ids flat');
+    assert.ok(losses[3] < losses[0], `the loss falls: ${losses.join(', ')}`);
+    trainer.optimizer.dispose();
+    model.dispose();
+    tf.dispose([x, y]);
   });
 });
 

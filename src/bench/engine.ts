@@ -12,7 +12,8 @@
  *   patched wasm and BLAS variants only (stock wasm and cpu take minutes per step).
  *
  * One step = `Trainer.trainStep` (variableGrads, optimizer update, loss read back, so asynchronous
- * backends are timed to completion) with efftrain's Adam/AdamW, as in every experiment. The wasm variants of a workload are timed in
+ * backends are timed to completion) with efftrain's Adam/AdamW and, for the MLP and CNN, efftrain's
+ * `softmaxCrossEntropy` (one fused kernel on wasm+blas, tfjs's ops elsewhere), as in every experiment. The wasm variants of a workload are timed in
  * interleaved rounds (median over rounds, per-round ratios in `roundRatios`); cpu and tfjs-node
  * one after another. A case that throws (e.g. cnn on stock wasm,
  * which lacks Conv2DBackpropFilter) is recorded with msPerStep NaN and an `error` string.
@@ -23,6 +24,7 @@ import { availableParallelism } from 'node:os';
 import { applyWasmPatches } from '../engine/wasm-patches.js';
 import { tfjsNodeAvailable } from '../engine/backend.js';
 import { loadBlas } from '../engine/blas.js';
+import { softmaxCrossEntropy } from '../engine/fused.js';
 import { TransformerLM } from '../models/transformer.js';
 import { AdamW, createOptimizer } from '../train/optimizers.js';
 import { constant } from '../train/schedules.js';
@@ -207,7 +209,7 @@ function lmStepper(LM: LmSize): Stepper {
 }
 
 /**
- * The MLP/CNN training step: tf.Sequential, softmax cross-entropy, Adam (efftrain's AdamW with no
+ * The MLP/CNN training step: tf.Sequential, softmax cross-entropy (src/engine/fused.ts), Adam (efftrain's AdamW with no
  * decay, lr 1e-3) through the Trainer — the step every experiment runs — on a fixed batch.
  */
 function sequentialStepper(w: Workload, data: { x: Float32Array; y: Float32Array }): Stepper {
@@ -216,7 +218,7 @@ function sequentialStepper(w: Workload, data: { x: Float32Array; y: Float32Array
   const y = tf.tensor2d(data.y, [w.batch, w.classes]);
   const trainer = new Trainer({ params: trainableVariables(model), optimizer: createOptimizer('adam'), schedule: constant(1e-3) });
   return {
-    step: () => trainer.trainStep(() => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar),
+    step: () => trainer.trainStep(() => softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor)),
     dispose: () => {
       trainer.optimizer.dispose();
       model.dispose();

@@ -26,7 +26,7 @@ function nodeBuiltins(): {
 }
 
 /** The contract version this file expects of native/blas.c (EFFTRAIN_BLAS_ABI there). */
-export const BLAS_ABI = 2;
+export const BLAS_ABI = 3;
 
 /** The addon's functions (see native/blas.c for the exact contract). */
 export interface BlasAddon {
@@ -68,6 +68,27 @@ export interface BlasAddon {
   adamw(heap: ArrayBufferLike, offsets: number[], n: number, coefficients: number[]): void;
   /** out[j] = Σ_i x[i, j] over a [rows, cols] float32 matrix (a Sum over leading axes). */
   sumLeading(heap: ArrayBufferLike, xOff: number, outOff: number, rows: number, cols: number): void;
+  /**
+   * Mean softmax cross-entropy of logits z [rows, cols] against labels y (same shape) into the scalar at
+   * outOff: (1/rows)·Σ_r Σ_c −y[r,c]·(z[r,c] − lse_r), as tf.losses.softmaxCrossEntropy computes it.
+   */
+  softmaxCE(heap: ArrayBufferLike, yOff: number, zOff: number, outOff: number, rows: number, cols: number): void;
+  /** Its logits gradient: dx[r,c] = (dy/rows)·(softmax(z)[r,c] − y[r,c]), dy the scalar at dyOff. */
+  softmaxCEGrad(heap: ArrayBufferLike, yOff: number, zOff: number, dyOff: number, dxOff: number, rows: number, cols: number): void;
+  /** tfjs's Relu gradient in one pass: dx = dy·step(x) over n floats. */
+  reluGrad(heap: ArrayBufferLike, dyOff: number, xOff: number, dxOff: number, n: number): void;
+  /** A bias add: out[r,c] = x[r,c] + b[c] over a [rows, cols] float32 matrix. */
+  addRow(heap: ArrayBufferLike, xOff: number, bOff: number, outOff: number, rows: number, cols: number): void;
+  /** out (row-major, `shape`) = x read with element `strides` (0 on broadcast axes); rank 1..8. */
+  broadcast(heap: ArrayBufferLike, xOff: number, outOff: number, shape: number[], strides: number[]): void;
+  /** LayerNorm over the last axis of x [rows, d]: y = (x − μ)·(σ² + eps)^(−1/2)·g + b. */
+  layerNorm(heap: ArrayBufferLike, xOff: number, gOff: number, bOff: number, yOff: number, rows: number, d: number, eps: number): void;
+  /** Its gradients dx [rows, d], dg [d], db [d] from dy [rows, d] (statistics recomputed from x). */
+  layerNormGrad(heap: ArrayBufferLike, dyOff: number, xOff: number, gOff: number, dxOff: number, dgOff: number, dbOff: number, rows: number, d: number, eps: number): void;
+  /** The tanh GELU over n floats: y = x·σ(x·(c + k·x²)). */
+  gelu(heap: ArrayBufferLike, xOff: number, yOff: number, n: number): void;
+  /** Its gradient: dx = dy·(σ(u) + x·σ(u)(1 − σ(u))·(c + 3k·x²)). */
+  geluGrad(heap: ArrayBufferLike, dyOff: number, xOff: number, dxOff: number, n: number): void;
   /** Default thread count of sgemm calls that pass none (process-wide). */
   setThreads(n: number): void;
   threads(): number;

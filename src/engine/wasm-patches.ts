@@ -19,8 +19,11 @@
  *    Off unless asked for, so plain patched wasm is unchanged. With the addon, a few more kernels
  *    change (BLAS_KERNELS): Identity shares its input's buffer instead of copying, Slice/SplitV read
  *    through heap views instead of copying the whole input, Sum over leading axes (bias gradients)
- *    runs in the addon, and `EfftrainAdamW` (the fused optimizer update that
- *    src/train/optimizers.ts uses when it is registered) is added.
+ *    and row-vector Add (bias adds) run in the addon, Relu's gradient becomes one kernel, Sum's and
+ *    Mean's gradients broadcast dy instead of multiplying by a fresh all-ones tensor, and
+ *    `EfftrainAdamW` (the fused optimizer update that src/train/optimizers.ts uses when it is
+ *    registered), `EfftrainSoftmaxCE`, `EfftrainLayerNorm` and `EfftrainGelu` (the fused loss,
+ *    LayerNorm and GELU of src/engine/fused.ts) are added.
  *
  * Kernels that produce or consume `complex64` tensors (Complex, Real, Imag, ComplexAbs, FFT, IFFT)
  * are deliberately NOT bridged: the wasm backend has no storage for complex64 (its readSync and
@@ -45,6 +48,13 @@ import { makeCpuBridge } from './kernels/cpu_bridge.js';
 import { makeFusedMatMulKernel } from './kernels/_FusedMatMul.js';
 import { fusedAdamWConfig } from './kernels/fused_adamw.js';
 import { makeIdentityKernel } from './kernels/Identity.js';
+import { makeAddKernel } from './kernels/Add.js';
+import { makeReluGradient, reluGradConfig } from './kernels/relu_grad.js';
+import { makeMeanGradient, makeSumGradient } from './kernels/reduce_grads.js';
+import { broadcastConfig, broadcastGradient } from './kernels/broadcast.js';
+import { layerNormConfig, layerNormGradConfig, layerNormGradient } from './kernels/layer_norm.js';
+import { geluConfig, geluGradConfig, geluGradient } from './kernels/gelu.js';
+import { softmaxCEConfig, softmaxCEGradConfig, softmaxCEGradient } from './kernels/softmax_ce.js';
 import { makeSliceKernel, makeSplitVKernel } from './kernels/Slice.js';
 import { makeSumKernel } from './kernels/Sum.js';
 import { makeMaxPoolGradKernel } from './kernels/MaxPoolGrad.js';
@@ -80,6 +90,9 @@ interface PatchState {
   /** BLAS-path kernels: name -> the config they replaced (undefined for added kernels), and ours. */
   blasOriginals?: Map<string, tf.KernelConfig | undefined>;
   blasInstalled?: Map<string, tf.KernelConfig>;
+  /** Gradients registered for the BLAS path: name -> the one replaced (undefined for added ones), and ours. */
+  gradOriginals?: Map<string, tf.GradConfig | undefined>;
+  gradInstalled?: Map<string, tf.GradConfig>;
 }
 
 const STATE_KEY = Symbol.for('efftrain.wasmPatches.state.v1');
@@ -90,7 +103,29 @@ const STATE_KEY = Symbol.for('efftrain.wasmPatches.state.v1');
  */
 const REPLACED_KERNELS = ['BatchMatMul', '_FusedMatMul', 'Conv2DBackpropInput', 'MaxPoolGrad'] as const;
 /** Stock kernels replaced, and kernels added, only while the OpenBLAS addon is on. */
-const BLAS_KERNELS = ['Identity', 'Sum', 'Slice', 'SplitV', fusedAdamWConfig.kernelName] as const;
+const BLAS_KERNELS = [
+  'Identity',
+  'Sum',
+  'Slice',
+  'SplitV',
+  'Add',
+  fusedAdamWConfig.kernelName,
+  softmaxCEConfig.kernelName,
+  softmaxCEGradConfig.kernelName,
+  reluGradConfig.kernelName,
+  broadcastConfig.kernelName,
+  layerNormConfig.kernelName,
+  layerNormGradConfig.kernelName,
+  geluConfig.kernelName,
+  geluGradConfig.kernelName,
+] as const;
+/** Added kernels of the BLAS path, by name. */
+const BLAS_ADDED: ReadonlyMap<string, tf.KernelConfig> = new Map(
+  [fusedAdamWConfig, softmaxCEConfig, softmaxCEGradConfig, reluGradConfig, broadcastConfig, layerNormConfig, layerNormGradConfig, geluConfig, geluGradConfig].map((c) => [
+    c.kernelName,
+    c,
+  ]),
+);
 /** wasm cannot store complex64 tensors; see the module comment. */
 const UNBRIDGEABLE = new Set(['Complex', 'Real', 'Imag', 'ComplexAbs', 'FFT', 'IFFT']);
 function state(): PatchState {
@@ -156,11 +191,31 @@ function installBlasKernels(s: PatchState): void {
     else if (name === 'Sum' && orig) cfg = { ...orig, kernelFunc: makeSumKernel(orig) };
     else if (name === 'Slice' && orig) cfg = { ...orig, kernelFunc: makeSliceKernel(orig, () => activeBlas() !== null) };
     else if (name === 'SplitV' && orig) cfg = { ...orig, kernelFunc: makeSplitVKernel(orig, () => activeBlas() !== null) };
-    else if (name === fusedAdamWConfig.kernelName) cfg = fusedAdamWConfig;
+    else if (name === 'Add' && orig) cfg = { ...orig, kernelFunc: makeAddKernel(orig) };
+    else if (BLAS_ADDED.has(name)) cfg = BLAS_ADDED.get(name)!;
     else continue;
     replaceKernel(cfg);
     originals.set(name, orig);
     installed.set(name, cfg);
+  }
+  // Gradients are global (not per backend): ours check at call time that wasm runs with the addon.
+  const gradOriginals = (s.gradOriginals ??= new Map());
+  const gradInstalled = (s.gradInstalled ??= new Map());
+  const replaced: [string, (orig: tf.GradConfig) => tf.GradConfig][] = [
+    ['Relu', makeReluGradient],
+    ['Sum', makeSumGradient],
+    ['Mean', makeMeanGradient],
+  ];
+  const grads: tf.GradConfig[] = [softmaxCEGradient, broadcastGradient, layerNormGradient, geluGradient];
+  for (const [name, make] of replaced) {
+    const orig = tf.getGradient(name);
+    if (orig && !gradInstalled.has(name)) grads.push(make(orig));
+  }
+  for (const g of grads) {
+    if (gradInstalled.has(g.kernelName)) continue;
+    gradOriginals.set(g.kernelName, tf.getGradient(g.kernelName));
+    tf.registerGradient(g);
+    gradInstalled.set(g.kernelName, g);
   }
 }
 
@@ -173,6 +228,15 @@ function removeBlasKernels(s: PatchState): void {
     }
     s.blasInstalled!.delete(name);
     s.blasOriginals?.delete(name);
+  }
+  for (const [name, g] of s.gradInstalled ?? []) {
+    const orig = s.gradOriginals?.get(name);
+    if (tf.getGradient(name) === g) {
+      if (orig !== undefined) tf.registerGradient(orig);
+      else tf.unregisterGradient(name);
+    }
+    s.gradInstalled!.delete(name);
+    s.gradOriginals?.delete(name);
   }
 }
 

@@ -13,6 +13,7 @@
  * - `ctx.guideAlpha` is self-guided training's mixing weight α_t (0 = off), which other kinds ignore.
  */
 import * as tf from '@tensorflow/tfjs';
+import { fusedGelu, fusedSumRows } from '../engine/fused.js';
 import { Rng } from '../engine/rng.js';
 import { Registry } from '../util/registry.js';
 
@@ -93,6 +94,9 @@ export function gelu<T extends tf.Tensor>(x: T): T {
   // y = x·σ(u), u = x·(c + k·x²) with c = 2√(2/π), k = 0.044715·c; hand-written gradient
   // dy/dx = σ + x·σ(1−σ)·(c + 3k·x²): 13 elementwise kernels instead of ~22 from autodiff, which matters
   // because each one is a full pass over the [tokens, d_ff] activation.
+  // One kernel each way on wasm+blas (the same formula); elsewhere exactly the ops below.
+  const fused = fusedGelu(x);
+  if (fused) return fused;
   const c = 2 * Math.sqrt(2 / Math.PI);
   const k = 0.044715 * c;
   const f = tf.customGrad((...args: unknown[]) => {
@@ -137,7 +141,8 @@ export function linear(x: tf.Tensor2D, w: tf.Tensor2D, b?: tf.Tensor1D): tf.Tens
         const dx = tf.matMul(g, ws, false, true);
         const dw = N <= M ? tf.matMul(xs, g, true, false) : tf.transpose(tf.matMul(g, xs, true, false));
         if (!bi) return [dx, dw];
-        const db = tf.reshape(tf.matMul(tf.ones([1, T]), g), [M]);
+        // A column sum in one pass on wasm+blas; elsewhere the GEMM 1ᵀ·dy.
+        const db = fusedSumRows(g) ?? tf.reshape(tf.matMul(tf.ones([1, T]), g), [M]);
         return [dx, dw, db];
       },
     };

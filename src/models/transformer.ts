@@ -18,6 +18,7 @@
  * paper. Models save as `model.json` (config + caller's metadata) + `weights.safetensors`.
  */
 import * as tf from '@tensorflow/tfjs';
+import { fusedLayerNorm, fusedSoftmaxCrossEntropy } from '../engine/fused.js';
 import { Rng } from '../engine/rng.js';
 import { UserError } from '../errors.js';
 import { decodeSafetensors, encodeSafetensors } from '../train/safetensors.js';
@@ -80,6 +81,9 @@ export const EVAL_CONTEXT: ForwardContext = { training: false, rng: null };
 /** Per-position layer normalisation over the last axis. */
 export function layerNorm(x: tf.Tensor2D, g: tf.Tensor, b: tf.Tensor, eps: number): tf.Tensor2D {
   return tf.tidy(() => {
+    // One kernel each way on wasm+blas; elsewhere exactly these ops.
+    const fused = fusedLayerNorm(x, g, b, eps);
+    if (fused) return fused;
     const { mean, variance } = tf.moments(x, -1, true);
     return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), g), b) as tf.Tensor2D;
   });
@@ -336,7 +340,8 @@ export class TransformerLM {
         const logits = this.logits(ids, c);
         const n = logits.shape[0];
         const y = tf.oneHot(tf.reshape(targets, [n]) as tf.Tensor1D, this.cfg.vocabSize);
-        const ce = tf.neg(tf.div(tf.sum(tf.mul(y, tf.logSoftmax(logits, -1))), n)) as tf.Scalar;
+        // One kernel each way on wasm+blas; elsewhere exactly these ops.
+        const ce = fusedSoftmaxCrossEntropy(y, logits) ?? (tf.neg(tf.div(tf.sum(tf.mul(y, tf.logSoftmax(logits, -1))), n)) as tf.Scalar);
         return aux.length ? (tf.add(ce, tf.addN(aux)) as tf.Scalar) : ce;
       } finally {
         tf.dispose(aux);

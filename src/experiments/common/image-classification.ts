@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { softmaxCrossEntropy } from '../../engine/fused.js';
 import { Rng } from '../../engine/rng.js';
 import { gatherLabels, gatherRows } from '../../data/batching.js';
 import type { ImageSplit } from '../../data/image-dataset.js';
@@ -105,7 +106,7 @@ export function trainImageClassifier<C extends ImageTrainConfig>(o: TrainImageOp
   const ckptPath = join(ctx.artifactsDir, 'checkpoint.safetensors');
   const lossFn =
     o.loss ??
-    ((logits: tf.Tensor2D, y: tf.Tensor1D) => tf.losses.softmaxCrossEntropy(tf.oneHot(y, o.numClasses), logits) as tf.Scalar);
+    ((logits: tf.Tensor2D, y: tf.Tensor1D) => softmaxCrossEntropy(tf.oneHot(y, o.numClasses), logits));
   const evalTest = () => evaluateClassifier(nTest, 500, (idx) => forward(imageBatch(test, idx), false), test.labels);
   const { history } = fit({
     trainer,

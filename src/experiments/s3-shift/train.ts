@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { join } from 'node:path';
 import type { ImageSplit } from '../../data/image-dataset.js';
+import { softmaxCrossEntropy } from '../../engine/fused.js';
 import type { Rng } from '../../engine/rng.js';
 import { chainForward, clampShiftLatents, quantizedLayers, s3RegularizationLoss } from '../../methods/s3/index.js';
 import { fileCheckpointStore } from '../../node/checkpoint-file.js';
@@ -120,7 +121,7 @@ export function trainS3(o: S3TrainOptions): { history: EpochRow[]; trainer: Trai
     rng: o.rng,
     lossFn: (idx) => {
       const y = tf.oneHot(tf.tensor1d(gatherLabels(o.fitSplit.labels, idx), 'int32'), o.numClasses);
-      return tf.losses.softmaxCrossEntropy(y, forward(imageBatch(o.fitSplit, idx), true)) as tf.Scalar;
+      return softmaxCrossEntropy(y, forward(imageBatch(o.fitSplit, idx), true));
     },
     evaluate: () => {
       const r = evaluateClassifier(val.n, 500, (idx) => forward(imageBatch(val, idx), false), val.labels);

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { softmaxCrossEntropy } from '../../engine/fused.js';
 import type { Rng } from '../../engine/rng.js';
 import type { MtlTask } from './types.js';
 
@@ -145,7 +146,7 @@ export class MultiTaskNet {
 
 /** Task loss (batch mean): softmax cross-entropy on integer labels, or MSE on float targets. */
 export function taskLoss(task: MtlTask, logits: tf.Tensor2D, target: tf.Tensor): tf.Scalar {
-  if (task.loss === 'softmax-ce') return tf.losses.softmaxCrossEntropy(tf.oneHot(target as tf.Tensor1D, task.outputs), logits) as tf.Scalar;
+  if (task.loss === 'softmax-ce') return softmaxCrossEntropy(tf.oneHot(target as tf.Tensor1D, task.outputs), logits);
   return tf.mean(tf.square(tf.sub(logits, target))) as tf.Scalar;
 }
 
