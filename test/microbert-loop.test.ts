@@ -9,7 +9,9 @@ import {
   BatchStream,
   BestWeights,
   MicroBert,
+  batchTensors,
   collectTagSets,
+  makeBatch,
   predict,
   prepareAll,
   prepareText,
@@ -109,7 +111,7 @@ test('pretraining and the probe resume exactly from a mid-phase checkpoint (and 
   const tr = prepareAll(tb.train, tok, tags, 64);
   const dv = prepareAll(tb.dev, tok, tags, 64);
   const devGold = { sents: dv, uposTags: tb.dev.map((s) => s.words.map((w) => w.upos)) };
-  const po = { variant: 'mxp' as const, steps: 24, batchSize: 8, lr: 3e-3, weightDecay: 0.01, warmupSteps: 2, evalEvery: 4, plateauPatience: 1, minLr: 1e-4, maskProb: 0.15, seed: 3 };
+  const po = { variant: 'mxp' as const, steps: 24, batchSize: 8, lr: 3e-3, weightDecay: 0.01, warmupSteps: 2, evalEvery: 4, plateauPatience: 1, minLr: 1e-4, maskProb: 0.15, dropout: 0.1, seed: 3 };
   const pr = { steps: 16, batchSize: 8, lr: 5e-3, encoderLrFactor: 0.5, weightDecay: 0, evalEvery: 4, clip: 5, seed: 3 };
   const run = (pre: CheckpointStore, probe: CheckpointStore, resume: boolean) => {
     const model = new MicroBert(tinyCfg(tok.size), tok, tags, 3);
@@ -169,4 +171,29 @@ test('readUnlabeledText: one sentence per line; missing, empty, non-UTF-8 and he
   writeFileSync(leak, `a fresh line\n${tb.dev[2].words.map((w) => w.form.toUpperCase()).join(' ')}\n`);
   assert.throws(() => checkNoHeldOutText([readUnlabeledText(leak)], tb), /leak\.txt:2: this line is a sentence of the treebank's dev split/);
   assert.doesNotThrow(() => checkNoHeldOutText([t], tb));
+});
+
+test('hidden dropout: active only in training forwards with a rate, seeded by the given Rng', () => {
+  const dir = writeSyntheticTreebank({ train: 12, dev: 4, test: 4 });
+  const tb = loadTreebank(dir);
+  const tok = trainTokenizer(tb.train, 50);
+  const tags = collectTagSets(tb.train);
+  const t = batchTensors(makeBatch(prepareAll(tb.train.slice(0, 4), tok, tags, 64)));
+  const model = new MicroBert(tinyCfg(tok.size), tok, tags, 1);
+  const states = (training: boolean, dropout: { rate: number; rng: Rng } | null) => {
+    model.dropout = dropout;
+    const h = model.states(t.ids, t.keyMask, training);
+    const v = Array.from(h.dataSync());
+    h.dispose();
+    return v;
+  };
+  const plain = states(false, null);
+  assert.deepEqual(states(true, null), plain, 'no dropout: training and evaluation forwards agree');
+  assert.deepEqual(states(false, { rate: 0.3, rng: new Rng(9) }), plain, 'evaluation ignores dropout');
+  const a = states(true, { rate: 0.3, rng: new Rng(9) });
+  assert.notDeepEqual(a, plain);
+  assert.deepEqual(states(true, { rate: 0.3, rng: new Rng(9) }), a, 'same Rng state, same masks');
+  model.dropout = null;
+  model.dispose();
+  tf.dispose(Object.values(t));
 });

@@ -70,6 +70,7 @@ const schema = z
     plateauPatience: z.number().int().positive().default(2),
     minLr: z.number().positive().default(5e-5),
     maskProb: z.number().gt(0).lt(1).default(0.15),
+    pretrainDropout: z.number().min(0).lt(1).default(0).describe("Hidden dropout of the encoder during pretraining (the paper's code: 0.1; 0 = none)"),
     /** Probe: biaffine parser (arc MLP, label MLP), Adam lr 2e-3 (Dozat & Manning), encoder at lr × factor. */
     arcDim: z.number().int().positive().default(128),
     labelDim: z.number().int().positive().default(32),
@@ -207,6 +208,7 @@ export const microbertExperiment: Experiment<MicroBertExperimentConfig> = {
         plateauPatience: cfg.plateauPatience,
         minLr: cfg.minLr,
         maskProb: cfg.maskProb,
+        dropout: cfg.pretrainDropout,
         seed: ctx.seed,
         checkpoint: checkpoint('pretrain'),
         onEval: (r) => {
@@ -285,7 +287,7 @@ export const microbertExperiment: Experiment<MicroBertExperimentConfig> = {
         : `Treebank \`${tbName}\`; WordPiece vocabulary ${config.vocabSize} (uncased, NFD) trained on the train FORMs, which are also the MLM text. `) +
         `Encoder: ${config.nLayers} layers, hidden ${config.dModel}, ${config.nHeads} heads, FF ${config.dFf}, bidirectional, rotary positions. ` +
         `Pretraining: ${config.pretrainSteps} steps of batch ${config.batchSize}, AdamW lr ${config.lr} (warm-up ${config.warmupSteps}, halved after ${config.plateauPatience} evaluations without dev-perplexity gain), ` +
-        `weight decay ${config.weightDecay}, whole-word masking ${config.maskProb}; the encoder with the best dev MLM perplexity is kept. ` +
+        `weight decay ${config.weightDecay}, whole-word masking ${config.maskProb}${config.pretrainDropout ? `, hidden dropout ${config.pretrainDropout}` : ''}; the encoder with the best dev MLM perplexity is kept. ` +
         `Probe: biaffine parser on ${config.probeLayerMix ? 'a learned scalar mix of all encoder layers' : 'the last encoder layer'} (arc ${config.arcDim}, label ${config.labelDim}, dropout ${config.parserDropout}, learned head-distance prior ±${config.maxDistance}), ${config.probeSteps} steps, lr ${config.probeLr}, encoder lr × ${config.encoderLrFactor}, ` +
         `weights chosen by dev LAS (every ${config.probeEvalEvery} steps); MST decoding (one root). LAS/UAS on test exclude PUNCT/SYM words; LAS compares the full DEPREL.\n`,
     );

@@ -49,6 +49,8 @@ export interface PretrainOptions {
   plateauPatience: number;
   minLr: number;
   maskProb: number;
+  /** Hidden dropout of the encoder during pretraining (the paper's code: 0.1); default 0. */
+  dropout?: number;
   seed: number;
   checkpoint?: PhaseCheckpoint;
   onEval?(row: { step: number; val_ppl: number; lr: number; train_loss: number }): void;
@@ -128,6 +130,8 @@ export function pretrain(model: MicroBert, data: { unlabeled: PreparedSentence[]
     epoch: (r) => o.onEval?.({ step: r.step, val_ppl: r.val_ppl, lr: r.lr, train_loss: r.train_loss }),
     state: { get: () => ({ ...speed }), set: (s) => void Object.assign(speed, s) },
   };
+  // Dropout masks come from the run's RNG too (after the step's masking), so a resumed run draws the same ones.
+  if (o.dropout) model.dropout = { rate: o.dropout, rng };
   try {
     fit({
       trainer,
@@ -157,6 +161,7 @@ export function pretrain(model: MicroBert, data: { unlabeled: PreparedSentence[]
     });
     best.restore();
   } finally {
+    model.dropout = null;
     best.dispose();
     trainer.optimizer.dispose();
   }
