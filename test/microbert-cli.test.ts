@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseConllu } from '../src/data/conllu.js';
@@ -81,4 +81,70 @@ test('efftrain run microbert on a synthetic treebank, then efftrain parse writes
   const e3 = cli(['run', 'microbert', '--treebank', join(tb, 'missing'), '--out', join(out, '..', 'x'), '--quiet']);
   assert.equal(e3.status, 2);
   assert.match(e3.stderr, /treebank directory not found/);
+});
+
+test('microbert --unlabeled: the text joins the MLM batches and the vocabulary; bad files stop the run before any output', () => {
+  const tb = writeSyntheticTreebank({ train: 30, dev: 8, test: 8 });
+  const d = tempDir('efftrain-mbunl-');
+  const text = join(d, 'more.txt');
+  // A word that never occurs in the treebank, frequent enough to become one wordpiece.
+  writeFileSync(text, Array.from({ length: 40 }, (_, i) => `zorbax kat ${i % 2 ? 'vidas' : 'amas'} zorbax.`).join('\n') + '\n');
+  const out = join(d, 'run');
+  const r = cli(['run', 'microbert', '--treebank', tb, '--unlabeled', text, '--methods', 'm', '--seeds', '1', '--workers', '1', '--out', out, '--quiet', ...TINY]);
+  assert.equal(r.status, 0, r.stderr);
+  const res = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
+  assert.equal(res.runs[0].metrics.unlabeled_sentences, 40);
+  assert.equal(res.runs[0].metrics.mlm_sequences, 30 + 40);
+  assert.ok(res.metrics.diagnostics.includes('unlabeled_sentences'));
+  const vocab = readFileSync(join(out, 'runs', 'm-seed1', 'pretrained', 'vocab.txt'), 'utf8').split('\n');
+  assert.ok(vocab.includes('zorbax'), 'the vocabulary is trained on the unlabeled text too');
+  assert.match(readFileSync(join(out, 'report.md'), 'utf8'), /MLM text = the train FORMs plus `more\.txt`/);
+  const bad = join(d, 'bad.txt');
+  writeFileSync(bad, Buffer.from([0x6b, 0x61, 0x74, 0x0a, 0xff, 0xfe, 0x0a]));
+  for (const [file, msg] of [
+    [join(d, 'missing.txt'), /missing\.txt: unlabeled text file not found/],
+    [bad, /bad\.txt:2: not valid UTF-8/],
+    [`${text},${join(tb, 'syn-ud-dev.conllu')}`, /syn-ud-dev\.conllu: is the treebank's dev or test split/],
+  ] as const) {
+    const o = join(d, `fail-${readdirSync(d).length}`);
+    const e = cli(['run', 'microbert', '--treebank', tb, '--unlabeled', file, '--methods', 'm', '--seeds', '1', '--out', o, '--quiet', ...TINY]);
+    assert.equal(e.status, 2, e.stderr);
+    assert.match(e.stderr, msg);
+    assert.ok(!existsSync(o), 'nothing written');
+  }
+});
+
+test('microbert killed mid-pretraining and resumed with --resume ends with the same metrics and rows', async () => {
+  const tb = writeSyntheticTreebank({ train: 40, dev: 8, test: 8 });
+  const d = tempDir('efftrain-mbres-');
+  const args = ['run', 'microbert', '--treebank', tb, '--methods', 'mx', '--seeds', '2', '--workers', '1', '--quiet', ...TINY,
+    '--set', 'pretrainSteps=60', '--set', 'probeSteps=8', '--set', 'checkpointEverySteps=4', '--set', 'saveModels=false'];
+  const ref = join(d, 'ref');
+  assert.equal(cli([...args, '--out', ref]).status, 0);
+  const killed = join(d, 'killed');
+  const ckpt = join(killed, 'runs', 'mx-seed2', 'pretrain-checkpoint.safetensors');
+  const child = spawn(process.execPath, [CLI, ...args, '--out', killed], { stdio: 'ignore' });
+  const t0 = Date.now();
+  await new Promise<void>((resolve, reject) => {
+    const poll = setInterval(() => {
+      const m = existsSync(ckpt) ? /\\"step\\":(\d+)/.exec(readFileSync(ckpt).subarray(0, 4096).toString('latin1')) : null;
+      if (m && Number(m[1]) >= 8) {
+        clearInterval(poll);
+        child.kill('SIGKILL');
+        resolve();
+      } else if (Date.now() - t0 > 120000) {
+        clearInterval(poll);
+        reject(new Error('no checkpoint appeared'));
+      }
+    }, 5);
+  });
+  await new Promise((r) => child.on('exit', r));
+  assert.ok(!existsSync(join(killed, 'results.json')), 'the killed run left no results.json');
+  const resumed = cli([...args, '--out', killed, '--resume']);
+  assert.equal(resumed.status, 0, resumed.stderr);
+  const timing = new Set(['pretrain_tokens_per_s', 'pretrain_seconds', 'probe_seconds']);
+  const metrics = (o: string) => Object.entries(JSON.parse(readFileSync(join(o, 'results.json'), 'utf8')).runs[0].metrics).filter(([k]) => !timing.has(k));
+  assert.deepEqual(metrics(killed), metrics(ref));
+  const rows = (o: string) => readFileSync(join(o, 'metrics.jsonl'), 'utf8');
+  assert.equal(rows(killed), rows(ref), 'curves identical after resume');
 });

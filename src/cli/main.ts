@@ -127,6 +127,7 @@ export function buildProgram(): Command {
     .option('--data <path>', 'data: an IDX directory (image experiments), a CSV/JSON table (superloss-regression)')
     .option('--text <file>', 'a UTF-8 text file (text experiments, e.g. structured-ffn; --data is accepted there as an alias)')
     .option('--treebank <dir>', 'Universal Dependencies treebank directory with train/dev/test .conllu (microbert)')
+    .option('--unlabeled <files>', 'MLM-only plain UTF-8 text, one sentence per line, comma-separated files (microbert; config key unlabeled)', listArg)
     .option('--out <dir>', 'output directory (default runs/<experiment>-<timestamp>)')
     .addOption(backendOption())
     .option('--no-wasm-patches', 'disable the wasm kernel patches (for comparison only)')
@@ -135,7 +136,7 @@ export function buildProgram(): Command {
     .option('--set <key=value>', 'override one config key (repeatable; value parsed as JSON when possible)', collect, [])
     .option('--resume', 'continue an interrupted run in --out from its checkpoints', false)
     .option('--quiet', 'no progress output', false)
-    .action(async (name: string, o: { quick: boolean; seeds?: number[]; methods?: string[]; data?: string; text?: string; treebank?: string; out?: string; backend: BackendChoice; wasmPatches: boolean; workers?: number; config?: string; set: string[]; resume: boolean; quiet: boolean }) => {
+    .action(async (name: string, o: { quick: boolean; seeds?: number[]; methods?: string[]; data?: string; text?: string; treebank?: string; unlabeled?: string[]; out?: string; backend: BackendChoice; wasmPatches: boolean; workers?: number; config?: string; set: string[]; resume: boolean; quiet: boolean }) => {
       getExperiment(name);
       if (o.resume && !o.out) throw new UserError('--resume needs --out DIR (the run directory to continue)');
       const { outDir, results } = await runExperiment({
@@ -143,7 +144,7 @@ export function buildProgram(): Command {
         quick: o.quick,
         file: o.config,
         sets: o.set,
-        flags: { seeds: o.seeds, methods: o.methods, data: o.data, text: o.text, treebank: o.treebank },
+        flags: { seeds: o.seeds, methods: o.methods, data: o.data, text: o.text, treebank: o.treebank, unlabeled: o.unlabeled },
         outDir: o.out ?? join('runs', `${name}${o.quick ? '-quick' : ''}-${timestamp()}`),
         backend: o.backend,
         wasmPatches: o.wasmPatches,

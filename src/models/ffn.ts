@@ -37,6 +37,11 @@ export interface FfnContext {
   guideSkip?: boolean;
   /** Adds an auxiliary scalar to the loss (called inside the loss closure). */
   addAuxLoss?(loss: tf.Scalar): void;
+  /**
+   * Hidden dropout of a training forward (BERT's `hidden_dropout_prob`: on the embeddings and on each attention
+   * and FFN output before the residual add), seeded from `rng`; 0/absent = none.
+   */
+  hiddenDropout?: number;
   /** Optimizer step of a training forward (0-based), for step-scheduled modules such as MoE competition. */
   step?: number;
   /** Extra multiply-adds per token actually spent beyond `macsPerToken()` (summed over calls). */

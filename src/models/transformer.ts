@@ -315,10 +315,14 @@ export class TransformerLM {
         const pos = T === C ? this.posEmb : tf.slice(this.posEmb, [0, 0], [T, d]);
         x = tf.reshape(tf.add(tf.reshape(tok, [B, T, d]), pos), [B * T, d]) as tf.Tensor2D;
       }
+      const rate = ctx.training && ctx.rng ? (ctx.hiddenDropout ?? 0) : 0;
+      const rng = ctx.rng;
+      const drop = (y: tf.Tensor2D): tf.Tensor2D => (rate > 0 && rng ? (tf.dropout(y, rate, undefined, rng.int(2147483647)) as tf.Tensor2D) : y);
+      x = drop(x);
       const out = [x];
       for (const b of this.blocks) {
-        x = tf.add(x, this.attention(layerNorm(x, b.ln1g, b.ln1b, eps), b, B, T, keyBias)) as tf.Tensor2D;
-        x = tf.add(x, b.ffn.apply(layerNorm(x, b.ln2g, b.ln2b, eps), ctx)) as tf.Tensor2D;
+        x = tf.add(x, drop(this.attention(layerNorm(x, b.ln1g, b.ln1b, eps), b, B, T, keyBias))) as tf.Tensor2D;
+        x = tf.add(x, drop(b.ffn.apply(layerNorm(x, b.ln2g, b.ln2b, eps), ctx))) as tf.Tensor2D;
         out.push(x);
       }
       return out;

@@ -3,13 +3,13 @@
  * treebank's splits, save and load a MicroBERT model directory (`microbert.json`, `vocab.txt`, `encoder/`,
  * `heads.safetensors`).
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
 import { parseConllu, type ConlluDocument, type ConlluParseOptions } from '../data/conllu.js';
 import { MicroBert } from '../methods/microbert/model.js';
-import type { Treebank } from '../methods/microbert/pipeline.js';
-import { WordPieceTokenizer } from '../methods/microbert/wordpiece.js';
+import { overlapIndices, type Treebank } from '../methods/microbert/pipeline.js';
+import { pretokenizeText, WordPieceTokenizer } from '../methods/microbert/wordpiece.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { saveTransformer } from './transformer-files.js';
 
@@ -53,6 +53,71 @@ export function loadTreebank(dir: string): Treebank {
   const f = findTreebankFiles(dir);
   const read = (p: string) => readConllu(p, { requireHeads: true }).sentences;
   return { dir, train: read(f.train), dev: read(f.dev), test: read(f.test) };
+}
+
+/**
+ * Reads MLM-only text for MicroBERT pretraining (`--unlabeled`): plain UTF-8 (a BOM is skipped), **one sentence
+ * per line** — a line of running text (a paragraph) also works, it is cut into chunks that fit the model later;
+ * blank lines are skipped; each line becomes FORM-like words by `pretokenizeText`. A missing, unreadable, empty or
+ * non-UTF-8 file, or one of `heldOut` (the treebank's dev/test files), is a UserError naming it (and, for bad
+ * UTF-8, the line).
+ */
+export function readUnlabeledText(path: string, heldOut: string[] = []): UnlabeledText {
+  if (!existsSync(path)) throw new UserError(`${path}: unlabeled text file not found (--unlabeled / config key unlabeled)`);
+  const real = realpathSync(path);
+  if (heldOut.some((h) => existsSync(h) && realpathSync(h) === real)) {
+    throw new UserError(`${path}: is the treebank's dev or test split; MLM text must not contain evaluation text`);
+  }
+  if (!statSync(path).isFile()) throw new UserError(`${path}: not a file (--unlabeled takes plain text files)`);
+  const bytes = readFileSync(path);
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    let line = 1;
+    for (let start = 0; start <= bytes.length; line++) {
+      const nl = bytes.indexOf(0x0a, start);
+      const end = nl < 0 ? bytes.length : nl;
+      try {
+        new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(start, end));
+      } catch {
+        break;
+      }
+      start = end + 1;
+    }
+    throw new UserError(`${path}:${line}: not valid UTF-8 (save the text as UTF-8)`);
+  }
+  const sentences: string[][] = [];
+  const lines: number[] = [];
+  text.split(/\r?\n/).forEach((l, i) => {
+    const ws = pretokenizeText(l);
+    if (!ws.length) return;
+    sentences.push(ws);
+    lines.push(i + 1);
+  });
+  if (!sentences.length) throw new UserError(`${path}: empty (no words to pretrain on)`);
+  return { path, sentences, lines };
+}
+
+/** MLM-only text read by `readUnlabeledText`: its sentences (words) and the 1-based line of each. */
+export interface UnlabeledText {
+  path: string;
+  sentences: string[][];
+  lines: number[];
+}
+
+/**
+ * Refuses MLM-only text that contains evaluation text: a line equal, word for word after normalization, to a
+ * sentence of the dev or test split is a UserError naming the file and line.
+ */
+export function checkNoHeldOutText(texts: UnlabeledText[], tb: Treebank): void {
+  for (const [split, sents] of [['dev', tb.dev], ['test', tb.test]] as const)
+    for (const t of texts) {
+      const hits = overlapIndices(t.sentences, sents);
+      if (hits.length) {
+        throw new UserError(`${t.path}:${t.lines[hits[0]]}: this line is a sentence of the treebank's ${split} split (${hits.length} such line(s) in the file); MLM text must not contain evaluation text — remove them`);
+      }
+    }
 }
 
 /** Writes a WordPiece vocabulary as `vocab.txt` (one token per line). */

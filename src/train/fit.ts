@@ -83,8 +83,11 @@ export interface FitOptions<B = Int32Array> {
   onStep?: (info: { epoch: number; step: number; batchInEpoch: number; batchesPerEpoch: number; loss: number }) => void;
   /** Metric (lower is better) fed to a plateau schedule; default `val_loss` or `train_loss`. */
   plateauMetric?: string;
-  /** Where to checkpoint (every epoch, plus every `everySteps`), and whether to resume from it when present. */
-  checkpoint?: { store: CheckpointStore; everySteps?: number; resume?: boolean };
+  /**
+   * Where to checkpoint (every epoch, plus every `everySteps`), and whether to resume from it when present.
+   * `final` (step mode) also checkpoints after the last step, so a run with a later phase can resume past this one.
+   */
+  checkpoint?: { store: CheckpointStore; everySteps?: number; resume?: boolean; final?: boolean };
   /** Extra state to save/restore with checkpoints (e.g. SuperLoss's τ EMA). */
   extraState?: { get(): Record<string, unknown>; set(s: Record<string, unknown>): void };
   extraVars?: tf.Variable[];
@@ -173,6 +176,7 @@ export function fit<B = Int32Array>(o: FitOptions<B>): FitResult {
         lossN = 0;
       }
       if (ckpt?.everySteps && done % ckpt.everySteps === 0 && done < total) save(0, done);
+      else if (ckpt?.final && done === total) save(0, done);
     }
     return { history, resumedFrom };
   }

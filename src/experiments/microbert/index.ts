@@ -6,15 +6,18 @@
  * task mix (`none`: no pretraining; `m`: MLM; `mx`: MLM + UPOS, batches 8:1; `mxp`: MLM + UPOS + parsing,
  * 8:1:1), keeping the encoder with the best dev MLM perplexity; then train the probe (a fresh biaffine parser on a learned scalar mix of all layers,
  * encoder fine-tuned 20× slower, weights chosen by dev LAS) and score the test split: LAS/UAS with punctuation
- * excluded, UPOS accuracy of a linear probe. Unlabeled text = the FORM column of train (the recipe's choice at
- * this scale); dev supplies both the perplexity curve and every model choice; test is scored once per run.
+ * excluded, UPOS accuracy of a linear probe. MLM text = the FORM column of train (the recipe's choice at
+ * this scale) plus any `unlabeled` text files (one sentence per line; they also train the vocabulary; dev/test text
+ * is refused); dev supplies both the perplexity curve and every model choice; test is scored once per run.
+ * With `checkpointEverySteps`, both phases checkpoint for an exact `--resume`.
  */
 import * as tf from '@tensorflow/tfjs';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { pairedTTest } from '../../stats/index.js';
-import { loadTreebank, saveMicroBert } from '../../node/microbert-files.js';
+import { checkNoHeldOutText, findTreebankFiles, loadTreebank, readUnlabeledText, saveMicroBert, type UnlabeledText } from '../../node/microbert-files.js';
+import { fileCheckpointStore } from '../../node/checkpoint-file.js';
 import {
   MicroBert,
   VARIANTS,
@@ -24,9 +27,11 @@ import {
   layerCosines,
   predict,
   prepareAll,
+  prepareText,
   pretrain,
   trainProbe,
   trainTokenizer,
+  type Treebank,
   type Variant,
 } from '../../methods/microbert/index.js';
 import { lineChart } from '../../report/svg.js';
@@ -65,6 +70,7 @@ const schema = z
     plateauPatience: z.number().int().positive().default(2),
     minLr: z.number().positive().default(5e-5),
     maskProb: z.number().gt(0).lt(1).default(0.15),
+    pretrainDropout: z.number().min(0).lt(1).default(0).describe("Hidden dropout of the encoder during pretraining (the paper's code: 0.1; 0 = none)"),
     /** Probe: biaffine parser (arc MLP, label MLP), Adam lr 2e-3 (Dozat & Manning), encoder at lr × factor. */
     arcDim: z.number().int().positive().default(128),
     labelDim: z.number().int().positive().default(32),
@@ -81,10 +87,29 @@ const schema = z
     clip: z.number().positive().default(5),
     /** Save the pretrained encoder (+vocab) and the trained parser under each run's artifacts directory. */
     saveModels: z.boolean().default(true),
+    unlabeled: z
+      .array(z.string())
+      .default([])
+      .describe('MLM-only text files (CLI --unlabeled FILE[,FILE]): plain UTF-8, one sentence per line; added to the MLM batches and to the WordPiece training text; never dev/test text'),
+    unlabeledMaxPieces: z.number().int().min(8).default(128).describe('Longer lines of the unlabeled text are cut into chunks of at most this many wordpieces ([CLS]/[SEP] included)'),
+    checkpointEverySteps: z
+      .number()
+      .int()
+      .min(0)
+      .default(0)
+      .describe('Checkpoint pretraining and the probe every N steps and after each phase, for --resume (0 = never)'),
   })
   .strict();
 
 export type MicroBertExperimentConfig = z.infer<typeof schema>;
+
+/** The config's MLM-only text files, read and checked (UTF-8, not empty, no dev/test file or sentence). */
+function loadUnlabeled(cfg: MicroBertExperimentConfig, tb: Treebank): UnlabeledText[] {
+  const files = findTreebankFiles(cfg.treebank);
+  const texts = cfg.unlabeled.map((f) => readUnlabeledText(f, [files.dev, files.test]));
+  checkNoHeldOutText(texts, tb);
+  return texts;
+}
 
 /** Paired comparisons (a − b, same seeds) reported with 95 % t intervals. */
 const PAIRS: [string, string][] = [
@@ -125,25 +150,43 @@ export const microbertExperiment: Experiment<MicroBertExperimentConfig> = {
     probeEvalEvery: 100,
   },
   knownMethods: () => [...VARIANTS],
-  metrics: {
+  metrics: (cfg) => ({
     primary: 'las',
     higherIsBetter: true,
     baseline: 'none',
-    diagnostics: ['val_ppl', 'emb_cos', 'top_layer_cos', 'params', 'params_with_heads', 'pretrain_tokens_per_s', 'pretrain_seconds', 'probe_seconds', 'test_words_scored', 'vocab_size', 'leaked_tensors'],
-  },
+    diagnostics: [
+      'val_ppl',
+      'emb_cos',
+      'top_layer_cos',
+      'params',
+      'params_with_heads',
+      'pretrain_tokens_per_s',
+      'pretrain_seconds',
+      'probe_seconds',
+      'test_words_scored',
+      'vocab_size',
+      ...(cfg.unlabeled.length ? ['unlabeled_sentences', 'mlm_sequences'] : []),
+      'leaked_tensors',
+    ],
+  }),
   validate(cfg) {
     for (const m of cfg.methods) if (!(VARIANTS as readonly string[]).includes(m)) throw new Error(`microbert: unknown variant ${m}`);
-    loadTreebank(cfg.treebank);
+    loadUnlabeled(cfg, loadTreebank(cfg.treebank));
   },
   async run(ctx) {
     const cfg = ctx.config;
     const variant = ctx.method as Variant;
     const tb = loadTreebank(cfg.treebank);
-    const tok = trainTokenizer(tb.train, cfg.vocabSize);
+    const text = loadUnlabeled(cfg, tb).flatMap((t) => t.sentences);
+    const tok = trainTokenizer(tb.train, cfg.vocabSize, 2, text);
     const tags = collectTagSets(tb.train);
     const train = prepareAll(tb.train, tok, tags, cfg.maxLen);
     const dev = prepareAll(tb.dev, tok, tags, cfg.maxLen);
     const test = prepareAll(tb.test, tok, tags, cfg.maxLen);
+    // MLM batches: the train FORMs plus the unlabeled text (dev stays the perplexity's validation set).
+    const mlmPool = text.length ? [...train, ...prepareText(text, tok, Math.min(cfg.unlabeledMaxPieces, cfg.maxLen))] : train;
+    const checkpoint = (phase: string) =>
+      cfg.checkpointEverySteps > 0 ? { store: fileCheckpointStore(join(ctx.artifactsDir, `${phase}-checkpoint.safetensors`)), everySteps: cfg.checkpointEverySteps, resume: ctx.resume } : undefined;
     const model = new MicroBert(
       { vocabSize: tok.size, nLayers: cfg.nLayers, dModel: cfg.dModel, nHeads: cfg.nHeads, dFf: cfg.dFf, maxLen: cfg.maxLen, arcDim: cfg.arcDim, labelDim: cfg.labelDim, parserDropout: cfg.parserDropout, maxDistance: cfg.maxDistance },
       tok,
@@ -153,7 +196,7 @@ export const microbertExperiment: Experiment<MicroBertExperimentConfig> = {
     const t0 = performance.now();
     const pre = pretrain(
       model,
-      { unlabeled: train, labeled: train, valUnlabeled: dev },
+      { unlabeled: mlmPool, labeled: train, valUnlabeled: dev },
       {
         variant,
         steps: cfg.pretrainSteps,
@@ -165,7 +208,9 @@ export const microbertExperiment: Experiment<MicroBertExperimentConfig> = {
         plateauPatience: cfg.plateauPatience,
         minLr: cfg.minLr,
         maskProb: cfg.maskProb,
+        dropout: cfg.pretrainDropout,
         seed: ctx.seed,
+        checkpoint: checkpoint('pretrain'),
         onEval: (r) => {
           ctx.log({ step: r.step, val_ppl: r.val_ppl, lr: r.lr, train_loss: r.train_loss });
           ctx.progress({ step: r.step, steps: cfg.pretrainSteps, loss: r.train_loss, message: `pretrain ${variant} val ppl ${r.val_ppl.toFixed(1)}` });
@@ -190,6 +235,7 @@ export const microbertExperiment: Experiment<MicroBertExperimentConfig> = {
       evalEvery: cfg.probeEvalEvery,
       clip: cfg.clip,
       seed: ctx.seed,
+      checkpoint: checkpoint('probe'),
       onEval: (r) => {
         ctx.log({ kind: 'diagnostic', name: 'probe', probe_step: r.step, dev_las: r.dev_las, dev_uas: r.dev_uas, dev_upos_acc: r.dev_upos_acc });
         ctx.progress({ step: r.step, steps: cfg.probeSteps, message: `probe ${variant} dev LAS ${(100 * r.dev_las).toFixed(1)}` });
@@ -218,6 +264,7 @@ export const microbertExperiment: Experiment<MicroBertExperimentConfig> = {
         probe_seconds: probeSeconds,
         test_words_scored: sc.scored,
         vocab_size: tok.size,
+        ...(text.length ? { unlabeled_sentences: text.length, mlm_sequences: mlmPool.length } : {}),
         leaked_tensors: tf.memory().numTensors,
       },
     };
@@ -235,10 +282,12 @@ export const microbertExperiment: Experiment<MicroBertExperimentConfig> = {
     const md: string[] = ['## MicroBERT: setup, paired differences and the paper’s predictions\n'];
     const tbName = config.treebank.replace(/\/$/, '').split('/').pop();
     md.push(
-      `Treebank \`${tbName}\`; WordPiece vocabulary ${config.vocabSize} (uncased, NFD) trained on the train FORMs, which are also the MLM text. ` +
+      (config.unlabeled.length
+        ? `Treebank \`${tbName}\`; MLM text = the train FORMs plus ${config.unlabeled.map((f) => `\`${f.split('/').pop()}\``).join(', ')} (one sentence per line, chunks of ≤ ${config.unlabeledMaxPieces} pieces); WordPiece vocabulary ${config.vocabSize} (uncased, NFD) trained on both. `
+        : `Treebank \`${tbName}\`; WordPiece vocabulary ${config.vocabSize} (uncased, NFD) trained on the train FORMs, which are also the MLM text. `) +
         `Encoder: ${config.nLayers} layers, hidden ${config.dModel}, ${config.nHeads} heads, FF ${config.dFf}, bidirectional, rotary positions. ` +
         `Pretraining: ${config.pretrainSteps} steps of batch ${config.batchSize}, AdamW lr ${config.lr} (warm-up ${config.warmupSteps}, halved after ${config.plateauPatience} evaluations without dev-perplexity gain), ` +
-        `weight decay ${config.weightDecay}, whole-word masking ${config.maskProb}; the encoder with the best dev MLM perplexity is kept. ` +
+        `weight decay ${config.weightDecay}, whole-word masking ${config.maskProb}${config.pretrainDropout ? `, hidden dropout ${config.pretrainDropout}` : ''}; the encoder with the best dev MLM perplexity is kept. ` +
         `Probe: biaffine parser on ${config.probeLayerMix ? 'a learned scalar mix of all encoder layers' : 'the last encoder layer'} (arc ${config.arcDim}, label ${config.labelDim}, dropout ${config.parserDropout}, learned head-distance prior ±${config.maxDistance}), ${config.probeSteps} steps, lr ${config.probeLr}, encoder lr × ${config.encoderLrFactor}, ` +
         `weights chosen by dev LAS (every ${config.probeEvalEvery} steps); MST decoding (one root). LAS/UAS on test exclude PUNCT/SYM words; LAS compares the full DEPREL.\n`,
     );

@@ -5,7 +5,7 @@
  * masking (RoBERTa-style dynamic masking, 15 %, 80/10/10; HF DataCollatorForWholeWordMask).
  */
 import type { ConlluSentence } from '../../data/conllu.js';
-import type { Rng } from '../../engine/rng.js';
+import { Rng, type RngState } from '../../engine/rng.js';
 import { MASK_ID, PAD_ID, SPECIAL_TOKENS, type EncodedSentence, type WordPieceTokenizer } from './wordpiece.js';
 
 /** A sentence prepared for the model: wordpieces plus per-word gold annotation (indices; −1 = unknown). */
@@ -184,10 +184,20 @@ export function evalChunks(n: number, lengthOf: (i: number) => number, batchSize
   return out;
 }
 
-/** An endless shuffled stream of index batches (a dataset that runs out restarts, reshuffled). */
+/** Where a `BatchStream` stands: the RNG state its current order was shuffled from, and the position in it. */
+export interface BatchStreamState {
+  shuffledFrom: RngState | null;
+  at: number;
+}
+
+/**
+ * An endless shuffled stream of index batches (a dataset that runs out restarts, reshuffled). Its state is
+ * small (the order is re-drawn from the saved RNG state), so checkpoints can carry it.
+ */
 export class BatchStream {
   private order: number[] = [];
   private at = 0;
+  private shuffledFrom: RngState | null = null;
 
   constructor(
     private readonly n: number,
@@ -201,15 +211,33 @@ export class BatchStream {
     const out: number[] = [];
     while (out.length < Math.min(this.batchSize, this.n)) {
       if (this.at >= this.order.length) {
-        this.order = Array.from({ length: this.n }, (_, i) => i);
-        for (let i = this.n - 1; i > 0; i--) {
-          const j = this.rng.int(i + 1);
-          [this.order[i], this.order[j]] = [this.order[j], this.order[i]];
-        }
+        this.shuffledFrom = this.rng.getState();
+        this.order = this.shuffle(this.rng);
         this.at = 0;
       }
       out.push(this.order[this.at++]);
     }
     return out;
+  }
+
+  getState(): BatchStreamState {
+    return { shuffledFrom: this.shuffledFrom, at: this.at };
+  }
+
+  /** Restores a state from `getState` (the shared RNG itself is restored by its owner). */
+  setState(s: BatchStreamState): void {
+    this.shuffledFrom = s.shuffledFrom;
+    this.order = s.shuffledFrom ? this.shuffle(Rng.fromState(s.shuffledFrom)) : [];
+    this.at = s.at;
+  }
+
+  /** Fisher–Yates permutation of 0..n−1. */
+  private shuffle(rng: Rng): number[] {
+    const order = Array.from({ length: this.n }, (_, i) => i);
+    for (let i = this.n - 1; i > 0; i--) {
+      const j = rng.int(i + 1);
+      [order[i], order[j]] = [order[j], order[i]];
+    }
+    return order;
   }
 }

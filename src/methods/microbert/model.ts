@@ -13,7 +13,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../../engine/rng.js';
 import { UserError } from '../../errors.js';
 import type { NamedVariable } from '../../models/ffn.js';
-import { TransformerLM, layerNorm, type TransformerConfig } from '../../models/transformer.js';
+import { TransformerLM, layerNorm, type ForwardContext, type TransformerConfig } from '../../models/transformer.js';
 import { decodeSafetensors, encodeSafetensors } from '../../train/safetensors.js';
 import { evalChunks, makeBatch, type Batch, type PreparedSentence, type TagSets } from './batch.js';
 import { BiaffineParser, MlmHead, ScalarMix, TaggerHead, maskedMean, rowCrossEntropy, type Head } from './heads.js';
@@ -92,6 +92,11 @@ export class MicroBert {
   parser: BiaffineParser | null = null;
   /** When set, the word-level heads read this mix of all layers instead of the last one. */
   mix: ScalarMix | null = null;
+  /**
+   * Hidden dropout of training forwards (the paper's code: 0.1 in pretraining), drawn from `rng`; null = none.
+   * Set by `pretrain` for its duration.
+   */
+  dropout: { rate: number; rng: Rng } | null = null;
 
   constructor(cfg: MicroBertConfig, tokenizer: WordPieceTokenizer, tags: TagSets, seed: number) {
     if (cfg.vocabSize !== tokenizer.size) throw new UserError(`vocabSize ${cfg.vocabSize} differs from the tokenizer's ${tokenizer.size}`);
@@ -150,9 +155,13 @@ export class MicroBert {
     return this.encoder.paramCount();
   }
 
+  private forwardContext(training: boolean): ForwardContext {
+    return training && this.dropout ? { training, rng: this.dropout.rng, hiddenDropout: this.dropout.rate } : { training, rng: null };
+  }
+
   /** Encoder states [B·T, d] (ids possibly masked). */
   states(ids: tf.Tensor2D, keyMask: tf.Tensor2D, training: boolean): tf.Tensor2D {
-    return this.encoder.hidden(ids, { training, rng: null }, keyMask);
+    return this.encoder.hidden(ids, this.forwardContext(training), keyMask);
   }
 
   /**
@@ -174,7 +183,7 @@ export class MicroBert {
    */
   wordLayers(t: BatchTensors, training: boolean): tf.Tensor3D {
     return tf.tidy(() => {
-      const xs = this.encoder.residualStreams(t.ids, { training, rng: null }, t.keyMask);
+      const xs = this.encoder.residualStreams(t.ids, this.forwardContext(training), t.keyMask);
       const d = this.cfg.dModel;
       const eps = this.encoder.cfg.lnEps;
       const ones = tf.ones([d]);

@@ -1,38 +1,40 @@
 /**
- * MicroBERT training loops (Gessler & Zeldes, MRL 2022):
- * - `pretrain`: multitask pretraining. Each batch comes from one dataset; a fixed cycle sets the task
- *   proportions (M: MLM only; MX: MLM:POS = 8:1; MXP: MLM:POS:parse = 8:1:1, the code's cycle
- *   `mlm×4, pos, mlm×4, parse`). A labeled batch goes to every compatible head: the encoder runs once on the
- *   masked input (MLM loss) and once unmasked (tagger, and parser in MXP); the losses are summed (the λs are
- *   sampling proportions, not loss weights). AdamW with a short linear warm-up, then reduce-on-plateau on the
- *   validation MLM perplexity (halve after `plateauPatience` evaluations without gain, floor `minLr`). The
- *   encoder with the best validation perplexity is kept.
+ * MicroBERT training (Gessler & Zeldes, MRL 2022), both phases through `fit` in step mode:
+ * - `pretrain`: multitask pretraining. Each batch comes from one dataset in the variant's task cycle
+ *   (`TaskMixer`: M = MLM only, MX = MLM:POS 8:1, MXP = MLM:POS:parse 8:1:1). A labeled batch goes to every
+ *   compatible head: the encoder runs once on the masked input (MLM loss) and once unmasked (tagger, and parser in
+ *   MXP); the losses are summed (the λs are sampling proportions, not loss weights). AdamW with a short linear
+ *   warm-up, then reduce-on-plateau on the validation MLM perplexity (`warmupPlateau`). The encoder with the best
+ *   validation perplexity is kept (`BestWeights`).
  * - `trainProbe`: the evaluation probe — a fresh biaffine parser on a learned scalar mix of the encoder's layers
- *   (the paper's parser reads all layers; optional, else the last layer), the encoder fine-tuned at a
- *   lower rate (or frozen, factor 0: then its word vectors are computed once and cached), global-norm
- *   clipping 5.0, the best-dev-LAS weights kept; a UPOS linear probe trains alongside on stop-gradient word
- *   vectors (it does not change the encoder).
+ *   (the paper's parser reads all layers; optional, else the last layer), the encoder fine-tuned at a lower rate
+ *   (an `lrScale` on one AdamW: PyTorch-style parameter groups) or frozen (factor 0: its word vectors are computed
+ *   once and cached), global-norm clipping 5.0, the best-dev-LAS weights kept; a UPOS linear probe trains
+ *   alongside on stop-gradient word vectors (it does not change the encoder).
+ * With a checkpoint store, each phase checkpoints every `everySteps` steps and after its last step (named state:
+ * stream positions, best score, speed counters; the best weights as extra variables), so `resume` continues
+ * exactly where the run stopped, also past a finished pretraining phase.
  */
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../../engine/rng.js';
-import { NonFiniteLossError } from '../../errors.js';
-import { AdamW, clipByGlobalNorm } from '../../train/optimizers.js';
-import { BatchStream, makeBatch, type PreparedSentence } from './batch.js';
+import type { CheckpointStore } from '../../train/checkpoint.js';
+import { fit, type FitHook } from '../../train/fit.js';
+import { AdamW } from '../../train/optimizers.js';
+import { constant } from '../../train/schedules.js';
+import { Trainer } from '../../train/trainer.js';
+import { BatchStream, makeBatch, type BatchStreamState, type PreparedSentence } from './batch.js';
+import { BestWeights } from './best-weights.js';
 import { stopGradient } from './heads.js';
+import { TaskMixer, taskCycle, type Variant } from './mixing.js';
 import { batchTensors, cachedWordTensor, type MicroBert } from './model.js';
 import { attachmentScores, predict } from './predict.js';
+import { warmupPlateau } from './schedule.js';
 
-export const VARIANTS = ['none', 'm', 'mx', 'mxp'] as const;
-export type Variant = (typeof VARIANTS)[number];
-export type Task = 'mlm' | 'pos' | 'parse';
-
-/** The batch cycle of a variant (MicroBERT §5): M = [mlm], MX = mlm×8 + pos, MXP = mlm×4, pos, mlm×4, parse. */
-export function taskCycle(variant: Variant): Task[] {
-  const m4: Task[] = ['mlm', 'mlm', 'mlm', 'mlm'];
-  if (variant === 'm') return ['mlm'];
-  if (variant === 'mx') return [...m4, ...m4, 'pos'];
-  if (variant === 'mxp') return [...m4, 'pos', ...m4, 'parse'];
-  return [];
+/** Where a phase checkpoints (`everySteps` = 0: only after its last step) and whether it resumes from there. */
+export interface PhaseCheckpoint {
+  store: CheckpointStore;
+  everySteps?: number;
+  resume?: boolean;
 }
 
 export interface PretrainOptions {
@@ -47,7 +49,10 @@ export interface PretrainOptions {
   plateauPatience: number;
   minLr: number;
   maskProb: number;
+  /** Hidden dropout of the encoder during pretraining (the paper's code: 0.1); default 0. */
+  dropout?: number;
   seed: number;
+  checkpoint?: PhaseCheckpoint;
   onEval?(row: { step: number; val_ppl: number; lr: number; train_loss: number }): void;
   onStep?(step: number, loss: number): void;
 }
@@ -58,30 +63,6 @@ export interface PretrainResult {
   /** Wordpiece tokens (non-padding inputs) per second of training steps, evaluation excluded. */
   tokensPerSec: number;
   steps: number;
-}
-
-/** One optimizer step on `loss` over `vars` (inside a tidy), returning the loss value. */
-function step(vars: tf.Variable[], loss: () => tf.Scalar, opts: { opt: AdamW; lr: number; clip?: number; split?: { opt: AdamW; lr: number; count: number } }, stepNo: number): number {
-  const v = tf.tidy(() => {
-    const { value, grads } = tf.variableGrads(loss, vars);
-    let g = vars.map((x) => grads[x.name]);
-    if (opts.clip) {
-      const present = g.filter((x): x is tf.Tensor => !!x);
-      const c = clipByGlobalNorm(present, opts.clip).grads;
-      let k = 0;
-      g = g.map((x) => (x ? c[k++] : x));
-    }
-    if (opts.split) {
-      const n = opts.split.count;
-      opts.split.opt.apply(vars.slice(0, n), g.slice(0, n), opts.split.lr);
-      opts.opt.apply(vars.slice(n), g.slice(n), opts.lr);
-    } else opts.opt.apply(vars, g, opts.lr);
-    return value;
-  });
-  const x = v.dataSync()[0];
-  v.dispose();
-  if (!Number.isFinite(x)) throw new NonFiniteLossError(stepNo, x, null);
-  return x;
 }
 
 /**
@@ -105,6 +86,8 @@ export function mlmPerplexity(model: MicroBert, sents: PreparedSentence[], batch
   return Math.exp(sum / Math.max(1, n));
 }
 
+const fitCheckpoint = (c: PhaseCheckpoint | undefined) => (c ? { store: c.store, everySteps: c.everySteps, resume: c.resume, final: true } : undefined);
+
 /**
  * Multitask pretraining of `model` (see the module comment). `unlabeled` feeds MLM batches, `labeled` the
  * POS/parse batches; `valUnlabeled` gives the validation perplexity. Adds the heads the variant needs.
@@ -113,77 +96,76 @@ export function pretrain(model: MicroBert, data: { unlabeled: PreparedSentence[]
   const cycle = taskCycle(o.variant);
   if (!cycle.length || o.steps <= 0) return { bestValPpl: NaN, bestStep: 0, tokensPerSec: NaN, steps: 0 };
   model.addHeads({ mlm: true, tagger: cycle.includes('pos'), parser: cycle.includes('parse') }, o.seed + 101);
+  // One RNG for the streams, masking and parser dropout, in that order within a step; fit checkpoints it.
   const rng = new Rng(o.seed * 7919 + 1);
-  const mlmStream = new BatchStream(data.unlabeled.length, o.batchSize, rng);
-  const udStream = new BatchStream(data.labeled.length, o.batchSize, rng);
-  const vars = [...model.encoder.variables(), ...model.heads().flatMap((h) => h.variables())];
-  const opt = new AdamW({ weightDecay: o.weightDecay });
-  let lr = o.lr;
-  let best = Infinity;
-  let bestStep = 0;
-  let bad = 0;
-  let snap: tf.Tensor[] | null = null;
-  let tokens = 0;
-  let trainMs = 0;
-  let lossSum = 0;
-  let lossN = 0;
+  const mixer = new TaskMixer(cycle, { unlabeled: data.unlabeled.length, labeled: data.labeled.length }, o.batchSize, rng);
+  const schedule = warmupPlateau(o.lr, { warmupSteps: o.warmupSteps, patience: o.plateauPatience, minLr: o.minLr });
+  // A head a batch does not reach (the tagger on an MLM batch) gets no update and no decay that step.
+  const trainer = new Trainer({
+    params: [...model.encoder.variables(), ...model.heads().flatMap((h) => h.variables())],
+    optimizer: new AdamW({ weightDecay: o.weightDecay }),
+    schedule,
+    missingGrads: 'skip',
+    lastCheckpoint: () => o.checkpoint?.store.name ?? null,
+  });
+  const best = new BestWeights('microbert-best-ppl', model.encoder.variables(), (a, b) => a < b);
+  const speed = { tokens: 0, ms: 0 };
+  let stepTokens = 0;
+  let t0 = 0;
+  const loop: FitHook = {
+    name: 'microbert-pretrain',
+    beforeStep: () => void (t0 = performance.now()),
+    step: ({ step, loss }) => {
+      speed.ms += performance.now() - t0;
+      speed.tokens += stepTokens;
+      o.onStep?.(step, loss);
+    },
+    evaluate: (done) => {
+      const ppl = mlmPerplexity(model, data.valUnlabeled, 64, o.maskProb);
+      const lr = schedule.lr(done - 1); // the rate of the step just taken, before the plateau rule acts
+      best.offer(ppl, done);
+      schedule.observe(ppl, done);
+      return { val_ppl: ppl, lr };
+    },
+    epoch: (r) => o.onEval?.({ step: r.step, val_ppl: r.val_ppl, lr: r.lr, train_loss: r.train_loss }),
+    state: { get: () => ({ ...speed }), set: (s) => void Object.assign(speed, s) },
+  };
+  // Dropout masks come from the run's RNG too (after the step's masking), so a resumed run draws the same ones.
+  if (o.dropout) model.dropout = { rate: o.dropout, rng };
   try {
-    for (let s = 1; s <= o.steps; s++) {
-      const task = cycle[(s - 1) % cycle.length];
-      const sents = task === 'mlm' ? mlmStream.next().map((i) => data.unlabeled[i]) : udStream.next().map((i) => data.labeled[i]);
-      const masked = makeBatch(sents, { maskRng: rng, vocabSize: model.cfg.vocabSize, maskProb: o.maskProb });
-      const mt = batchTensors(masked);
-      const clean = task === 'mlm' ? null : batchTensors(makeBatch(sents));
-      const curLr = s <= o.warmupSteps ? (lr * s) / o.warmupSteps : lr;
-      const t0 = performance.now();
-      let loss: number;
-      try {
-        loss = step(
-          vars,
-          () => {
-            let l = masked.mlmPos.length ? model.mlmLoss(mt, true) : tf.scalar(0);
-            if (clean) {
-              const words = model.wordVectors(clean, true);
-              l = tf.add(l, model.taggerLoss(words, clean));
-              if (model.parser) l = tf.add(l, model.parserLoss(words, clean, masked.B, masked.W, rng));
-            }
-            return l;
-          },
-          { opt, lr: curLr },
-          s,
-        );
-      } finally {
-        tf.dispose(Object.values(mt));
-        if (clean) tf.dispose(Object.values(clean));
-      }
-      trainMs += performance.now() - t0;
-      tokens += masked.keyMask.reduce((a, b) => a + b, 0);
-      lossSum += loss;
-      lossN++;
-      o.onStep?.(s, loss);
-      if (s % o.evalEvery === 0 || s === o.steps) {
-        const ppl = mlmPerplexity(model, data.valUnlabeled, 64, o.maskProb);
-        o.onEval?.({ step: s, val_ppl: ppl, lr: curLr, train_loss: lossSum / lossN });
-        lossSum = 0;
-        lossN = 0;
-        if (ppl < best) {
-          best = ppl;
-          bestStep = s;
-          bad = 0;
-          if (snap) tf.dispose(snap);
-          snap = model.snapshotEncoder();
-        } else if (s > o.warmupSteps && ++bad >= o.plateauPatience) {
-          lr = Math.max(o.minLr, lr / 2);
-          bad = 0;
+    fit({
+      trainer,
+      numTrain: 0,
+      batchSize: o.batchSize,
+      epochs: 1,
+      steps: { total: o.steps, evalAt: (done) => done % o.evalEvery === 0 },
+      rng,
+      lossFn: (_, step) => {
+        const { task, indices } = mixer.next(step);
+        const sents = indices.map((i) => (task === 'mlm' ? data.unlabeled[i] : data.labeled[i]));
+        const masked = makeBatch(sents, { maskRng: rng, vocabSize: model.cfg.vocabSize, maskProb: o.maskProb });
+        stepTokens = masked.keyMask.reduce((a, b) => a + b, 0);
+        const mt = batchTensors(masked);
+        let l = masked.mlmPos.length ? model.mlmLoss(mt, true) : tf.scalar(0);
+        if (task !== 'mlm') {
+          const clean = batchTensors(makeBatch(sents));
+          const words = model.wordVectors(clean, true);
+          l = tf.add(l, model.taggerLoss(words, clean));
+          if (model.parser) l = tf.add(l, model.parserLoss(words, clean, masked.B, masked.W, rng));
         }
-      }
-    }
-    if (snap) model.restoreEncoder(snap);
+        return l;
+      },
+      checkpoint: fitCheckpoint(o.checkpoint),
+      extraVars: best.copies,
+      hooks: [mixer.hook(), best.hook(), loop],
+    });
+    best.restore();
   } finally {
-    if (snap) tf.dispose(snap);
-    opt.dispose();
+    model.dropout = null;
+    best.dispose();
+    trainer.optimizer.dispose();
   }
-  return { bestValPpl: best, bestStep, tokensPerSec: tokens / (trainMs / 1000), steps: o.steps };
+  return { bestValPpl: best.state.score ?? Infinity, bestStep: best.state.step, tokensPerSec: speed.tokens / (speed.ms / 1000), steps: o.steps };
 }
 
 export interface ProbeOptions {
@@ -201,6 +183,7 @@ export interface ProbeOptions {
   evalEvery: number;
   clip: number;
   seed: number;
+  checkpoint?: PhaseCheckpoint;
   onEval?(row: { step: number; dev_las: number; dev_uas: number; dev_upos_acc: number }): void;
   onStep?(step: number, loss: number): void;
 }
@@ -223,53 +206,51 @@ export function trainProbe(model: MicroBert, train: PreparedSentence[], dev: { s
   const trainCache = frozen ? model.cacheWordVectors(train) : null;
   const devCache = frozen ? model.cacheWordVectors(dev.sents) : undefined;
   const enc = frozen ? [] : model.encoder.variables();
-  const headVars = [...model.parser!.variables(), ...model.tagger!.variables(), ...(model.mix?.variables() ?? [])];
-  const vars = [...enc, ...headVars];
-  const encOpt = new AdamW({ weightDecay: o.weightDecay });
-  const headOpt = new AdamW({ weightDecay: o.weightDecay });
+  const vars = [...enc, ...model.parser!.variables(), ...model.tagger!.variables(), ...(model.mix?.variables() ?? [])];
+  const optimizer = new AdamW({ weightDecay: o.weightDecay });
+  if (!frozen) optimizer.lrScale = (_, i) => (i < enc.length ? o.encoderLrFactor : 1);
+  const trainer = new Trainer({ params: vars, optimizer, schedule: constant(o.lr), clipNorm: o.clip, missingGrads: 'skip', lastCheckpoint: () => o.checkpoint?.store.name ?? null });
+  const best = new BestWeights('microbert-best-las', vars, (a, b) => a > b);
   const gold = goldOf(dev.sents, dev.uposTags);
-  let best = { devLas: -1, devUas: 0, devUposAcc: 0, bestStep: 0 };
-  let snap: tf.Tensor[] | null = null;
-  try {
-    for (let s = 1; s <= o.steps; s++) {
-      const idx = stream.next();
-      const batch = makeBatch(idx.map((i) => train[i]));
-      const t = batchTensors(batch);
-      const cached = trainCache ? cachedWordTensor(trainCache, idx, batch.W, model.cfg.dModel, model.cachedLayers()) : null;
-      let loss: number;
-      try {
-        loss = step(
-          vars,
-          () => {
-            const words = cached ? model.wordsFromCache(cached) : model.wordVectors(t, true);
-            const p = model.parserLoss(words, t, batch.B, batch.W, rng);
-            return tf.add(p, model.taggerLoss(stopGradient(words), t)) as tf.Scalar;
-          },
-          frozen
-            ? { opt: headOpt, lr: o.lr, clip: o.clip }
-            : { opt: headOpt, lr: o.lr, clip: o.clip, split: { opt: encOpt, lr: o.lr * o.encoderLrFactor, count: enc.length } },
-          s,
-        );
-      } finally {
-        tf.dispose(Object.values(t));
-        cached?.dispose();
-      }
-      o.onStep?.(s, loss);
-      if (s % o.evalEvery === 0 || s === o.steps) {
+  const hooks: FitHook[] = [
+    { name: 'microbert-probe-stream', state: { get: () => stream.getState(), set: (s) => stream.setState(s as BatchStreamState) } },
+    best.hook(),
+    {
+      name: 'microbert-probe',
+      step: ({ step, loss }) => o.onStep?.(step, loss),
+      evaluate: (done) => {
         const sc = attachmentScores(gold, predict(model, dev.sents, 32, devCache));
-        o.onEval?.({ step: s, dev_las: sc.las, dev_uas: sc.uas, dev_upos_acc: sc.uposAcc });
-        if (sc.las > best.devLas) {
-          best = { devLas: sc.las, devUas: sc.uas, devUposAcc: sc.uposAcc, bestStep: s };
-          if (snap) tf.dispose(snap);
-          snap = vars.map((v) => tf.keep(v.clone()));
-        }
-      }
-    }
-    if (snap) vars.forEach((v, i) => v.assign(snap![i]));
+        best.offer(sc.las, done, { uas: sc.uas, upos: sc.uposAcc }); // dev-LAS selection
+        return { dev_las: sc.las, dev_uas: sc.uas, dev_upos_acc: sc.uposAcc };
+      },
+      epoch: (r) => o.onEval?.({ step: r.step, dev_las: r.dev_las, dev_uas: r.dev_uas, dev_upos_acc: r.dev_upos_acc }),
+    },
+  ];
+  try {
+    fit({
+      trainer,
+      numTrain: 0,
+      batchSize: o.batchSize,
+      epochs: 1,
+      steps: { total: o.steps, evalAt: (done) => done % o.evalEvery === 0 },
+      rng,
+      lossFn: () => {
+        const idx = stream.next();
+        const batch = makeBatch(idx.map((i) => train[i]));
+        const t = batchTensors(batch);
+        const words = trainCache ? model.wordsFromCache(cachedWordTensor(trainCache, idx, batch.W, model.cfg.dModel, model.cachedLayers())) : model.wordVectors(t, true);
+        const p = model.parserLoss(words, t, batch.B, batch.W, rng);
+        return tf.add(p, model.taggerLoss(stopGradient(words), t)) as tf.Scalar;
+      },
+      checkpoint: fitCheckpoint(o.checkpoint),
+      extraVars: best.copies,
+      hooks,
+    });
+    best.restore();
   } finally {
-    if (snap) tf.dispose(snap);
-    encOpt.dispose();
-    headOpt.dispose();
+    best.dispose();
+    optimizer.dispose();
   }
-  return best;
+  const s = best.state;
+  return { devLas: s.score ?? -1, devUas: s.info.uas ?? 0, devUposAcc: s.info.upos ?? 0, bestStep: s.step };
 }

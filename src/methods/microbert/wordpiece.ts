@@ -1,7 +1,8 @@
 /**
  * WordPiece tokenizer (Schuster & Nakajima 2012; BERT, Devlin et al. 2019) trained on the words of a corpus,
  * uncased with Unicode NFD as in MicroBERT (Gessler & Zeldes 2022, §3 of the method notes: NFD then lowercase,
- * accents kept). Input words are already tokenized (CoNLL-U FORMs), so there is no further pre-tokenization.
+ * accents kept). Input words are already tokenized (CoNLL-U FORMs), so there is no further pre-tokenization;
+ * plain text (MLM-only text) is cut into FORM-like words first by `pretokenizeText`.
  *
  * Training follows the usual WordPiece trainer (a BPE trainer with a `##` continuation prefix):
  * 1. every word type is split into characters, all but the first written `##c`; the alphabet seeds the vocabulary;
@@ -22,6 +23,15 @@ export const MASK_ID = 4;
 /** NFD then lowercase (the MicroBERT tokenizer's normaliser). */
 export function normalizeWord(w: string): string {
   return w.normalize('NFD').toLowerCase();
+}
+
+/**
+ * Plain text → FORM-like words, as UD tokenization and BERT's basic tokenizer do: split on whitespace, and every
+ * punctuation or symbol character (Unicode P/S) becomes a word of its own (`"waaw, dëgg."` → `waaw` `,` `dëgg` `.`).
+ * Combining marks stay with their letters; case and normalization are left to the tokenizer (`normalizeWord`).
+ */
+export function pretokenizeText(text: string): string[] {
+  return text.match(/[\p{P}\p{S}]|[^\s\p{P}\p{S}]+/gu) ?? [];
 }
 
 export interface WordPieceTrainOptions {
