@@ -49,44 +49,35 @@ const schema = z
   .object({
     methods: z.array(z.string()).min(1).default([...VARIANTS]),
     seeds: z.array(z.number().int()).min(1).default([1, 2, 3, 4, 5]),
-    /** UD treebank directory with train/dev/test .conllu files. */
-    treebank: z.string().default(defaultTreebankDir()),
-    /** WordPiece vocabulary size (§12: 2–4k at this data size; the paper's rule gives 8k+ for ≥ 0.5M tokens). */
-    vocabSize: z.number().int().min(16).default(3000),
-    /** Encoder sizes: the paper's µBERT (3 layers, hidden 100, 5 heads of 20, FF 400). */
-    nLayers: z.number().int().positive().default(3),
-    dModel: z.number().int().positive().default(100),
-    nHeads: z.number().int().positive().default(5),
-    dFf: z.number().int().positive().default(400),
-    maxLen: z.number().int().min(8).default(512),
-    batchSize: z.number().int().positive().default(16),
-    /** Pretraining optimizer steps (same for every pretrained variant). */
-    pretrainSteps: z.number().int().min(0).default(3000),
-    /** AdamW lr 3e-3, weight decay 0.05 (the paper), after a linear warm-up; halved on dev-perplexity plateaus. */
-    lr: z.number().positive().default(3e-3),
-    weightDecay: z.number().min(0).default(0.05),
-    warmupSteps: z.number().int().min(0).default(100),
-    evalEvery: z.number().int().positive().default(200),
-    plateauPatience: z.number().int().positive().default(2),
-    minLr: z.number().positive().default(5e-5),
-    maskProb: z.number().gt(0).lt(1).default(0.15),
+    treebank: z.string().default(defaultTreebankDir()).describe('UD treebank directory with one *train*, *dev* and *test* .conllu file (default: UD_Wolof-WTB from the shared data folder; CLI --treebank DIR).'),
+    vocabSize: z.number().int().min(16).default(3000).describe('WordPiece vocabulary size (uncased, trained on the train FORMs plus any unlabeled text). 2–4k suits a treebank of this size; the quick preset uses 1,000, chosen on dev (docs/RESULTS.md).'),
+    nLayers: z.number().int().positive().default(3).describe('Encoder blocks (the paper\'s µBERT: 3).'),
+    dModel: z.number().int().positive().default(100).describe('Encoder width (µBERT: 100).'),
+    nHeads: z.number().int().positive().default(5).describe('Attention heads (µBERT: 5 of 20).'),
+    dFf: z.number().int().positive().default(400).describe('Feed-forward width (µBERT: 400).'),
+    maxLen: z.number().int().min(8).default(512).describe('Longest sequence in wordpieces, [CLS]/[SEP] included; a longer sentence keeps only the first piece of each word (error if that still does not fit).'),
+    batchSize: z.number().int().positive().default(16).describe('Sentences per step (pretraining and probe).'),
+    pretrainSteps: z.number().int().min(0).default(3000).describe('Pretraining optimizer steps, the same for every pretrained variant (0 = no pretraining).'),
+    lr: z.number().positive().default(3e-3).describe('Pretraining AdamW peak lr (the paper: 3e-3), after a linear warm-up; halved on dev-perplexity plateaus.'),
+    weightDecay: z.number().min(0).default(0.05).describe('Pretraining AdamW decoupled weight decay (the paper: 0.05).'),
+    warmupSteps: z.number().int().min(0).default(100).describe('Linear warm-up steps of the pretraining lr.'),
+    evalEvery: z.number().int().positive().default(200).describe('Dev MLM perplexity every N pretraining steps (the curve in the report; the best-perplexity weights are kept).'),
+    plateauPatience: z.number().int().positive().default(2).describe('Halve the pretraining lr after this many dev evaluations without a lower perplexity.'),
+    minLr: z.number().positive().default(5e-5).describe('Floor of the halved pretraining lr.'),
+    maskProb: z.number().gt(0).lt(1).default(0.15).describe('Whole-word masking rate of MLM (80 % [MASK], 10 % random piece, 10 % kept).'),
     pretrainDropout: z.number().min(0).lt(1).default(0).describe("Hidden dropout of the encoder during pretraining (the paper's code: 0.1; 0 = none)"),
-    /** Probe: biaffine parser (arc MLP, label MLP), Adam lr 2e-3 (Dozat & Manning), encoder at lr × factor. */
-    arcDim: z.number().int().positive().default(128),
-    labelDim: z.number().int().positive().default(32),
-    parserDropout: z.number().min(0).lt(1).default(0.3),
-    /** Learned arc prior per head distance (±maxDistance, 0 = off): word order for a probe without a BiLSTM. */
-    maxDistance: z.number().int().min(0).default(10),
-    probeSteps: z.number().int().positive().default(2000),
-    probeLr: z.number().positive().default(2e-3),
-    encoderLrFactor: z.number().min(0).default(0.05),
-    /** The probe reads a learned scalar mix of all encoder layers (the paper's parser), not only the last. */
-    probeLayerMix: z.boolean().default(true),
-    probeWeightDecay: z.number().min(0).default(0),
-    probeEvalEvery: z.number().int().positive().default(250),
-    clip: z.number().positive().default(5),
-    /** Save the pretrained encoder (+vocab) and the trained parser under each run's artifacts directory. */
-    saveModels: z.boolean().default(true),
+    arcDim: z.number().int().positive().default(128).describe('Probe: width of the biaffine arc MLPs (Dozat & Manning).'),
+    labelDim: z.number().int().positive().default(32).describe('Probe: width of the biaffine label MLPs.'),
+    parserDropout: z.number().min(0).lt(1).default(0.3).describe('Probe: dropout on the parser MLPs.'),
+    maxDistance: z.number().int().min(0).default(10).describe('Probe: learned arc prior per head distance (±maxDistance; 0 = off), word order for a probe without the paper\'s BiLSTM.'),
+    probeSteps: z.number().int().positive().default(2000).describe('Probe (parser) training steps on the treebank, for every variant.'),
+    probeLr: z.number().positive().default(2e-3).describe('Probe Adam lr (Dozat & Manning: 2e-3); the encoder is fine-tuned at probeLr × encoderLrFactor.'),
+    encoderLrFactor: z.number().min(0).default(0.05).describe('Encoder lr during the probe as a fraction of probeLr (0 = frozen encoder; the paper: 5e-5 / 1e-3 = 0.05).'),
+    probeLayerMix: z.boolean().default(true).describe('The probe reads a learned scalar mix of all encoder layers (as the paper\'s parser reads BERT), not only the last.'),
+    probeWeightDecay: z.number().min(0).default(0).describe('Probe weight decay.'),
+    probeEvalEvery: z.number().int().positive().default(250).describe('Dev LAS every N probe steps; the weights with the best dev LAS are the ones tested.'),
+    clip: z.number().positive().default(5).describe('Probe gradient-norm clip.'),
+    saveModels: z.boolean().default(true).describe('Save the pretrained encoder (+ vocab) and the trained parser under each run\'s artifacts folder (for `efftrain parse`).'),
     unlabeled: z
       .array(z.string())
       .default([])
