@@ -51,7 +51,7 @@ const schema = z
     nLayers: z.number().int().positive().default(2).describe('Transformer blocks; block 0 keeps a dense FFN, every later block uses the method\'s FFN.'),
     dModel: z.number().int().positive().default(64).describe('Model width d (must be divisible by nHeads).'),
     nHeads: z.number().int().positive().default(4).describe('Attention heads.'),
-    dFf: z.number().int().positive().default(256).describe('FFN hidden width (dense arms: d → dFf → d; structured arms replace these two maps at the share the method names).'),
+    dFf: z.number().int().positive().default(256).describe('FFN hidden width: the dense FFN is d → dFf → d; a structured arm (lowrank-32, …) replaces both maps by its structure with that percentage of their parameters.'),
     contextLength: z.number().int().positive().default(64).describe('Characters per training / evaluation window.'),
     batchSize: z.number().int().positive().default(16).describe('Windows per optimizer step.'),
     steps: z.number().int().positive().default(1000).describe('Optimizer steps T of the equal-steps arms.'),

@@ -54,7 +54,7 @@ export const mtlTrainShape = {
   headHidden: z.number().int().min(0).default(0).describe('Head: Linear (0) or Linear(hidden) → ReLU → Linear.'),
   dataSeed: z.number().int().default(0).describe('Seed of the data construction (the same data for every method and run seed).'),
   evalBatch: z.number().int().positive().default(500).describe('Examples per evaluation batch: validation accuracy every epoch (curves), test accuracy and saliency statistics once at the end.'),
-  alphaMinTail: z.number().int().min(2).default(5).describe('Minimum tail size of the power-law fit ([OURS]; WeightWatcher\'s min_evals = 10 is fixed).'),
+  alphaMinTail: z.number().int().min(2).default(5).describe('Minimum tail size of the power-law fit to each layer\'s eigenvalue spectrum (the alpha_* diagnostics; [OURS]; WeightWatcher\'s min_evals = 10 is fixed).'),
   baseline: z.string().default('').describe('results.json of an earlier run holding `stl` runs: Δm baseline when `stl` is not among the methods.'),
   repmtl: repMtlConfigSchema,
   evalSplit: z
