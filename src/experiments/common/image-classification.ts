@@ -13,26 +13,26 @@ import { Trainer, trainableVariables, type TrainHook } from '../../train/trainer
 import type { RunContext } from '../types.js';
 import { fileCheckpointStore } from '../../node/checkpoint-file.js';
 
+/** The `data` key's help text of every Fashion-MNIST experiment. */
+export const IMAGE_DATA_DESCRIPTION = 'Directory with the four MNIST-format IDX files (train-/t10k- images and labels, gzipped or not); default: Fashion-MNIST from apt `dataset-fashion-mnist`.';
+
 /** Optimizer/schedule keys every trained experiment shares (zod shape; spread into a schema, override defaults after). */
 export const trainLoopShape = {
-  epochs: z.number().int().positive().default(10),
-  batchSize: z.number().int().positive().default(128),
-  lr: z.number().positive().default(1e-3),
-  optimizer: z.enum(['adam', 'adamw', 'sgd', 'momentum', 'nesterov']).default('adam'),
-  weightDecay: z.number().min(0).default(0),
-  schedule: z.enum(['constant', 'cosine', 'step', 'plateau']).default('cosine'),
-  warmupSteps: z.number().int().min(0).default(0),
-  clipNorm: z.number().min(0).default(0),
+  epochs: z.number().int().positive().default(10).describe('Passes over the training set.'),
+  batchSize: z.number().int().positive().default(128).describe('Examples per optimizer step.'),
+  lr: z.number().positive().default(1e-3).describe('Peak learning rate (reached after warm-up; the schedule decays from it).'),
+  optimizer: z.enum(['adam', 'adamw', 'sgd', 'momentum', 'nesterov']).default('adam').describe('adam (ignores weightDecay), adamw (decoupled weightDecay), sgd, momentum (SGD, μ = 0.9) or nesterov (μ = 0.9).'),
+  weightDecay: z.number().min(0).default(0).describe('Weight decay (0 = none): decoupled on kernels (rank ≥ 2) for adamw, L2 added to every gradient for sgd/momentum/nesterov; adam ignores it.'),
+  schedule: z.enum(['constant', 'cosine', 'step', 'plateau']).default('cosine').describe('LR schedule over all steps: constant; cosine (to 0 at the last step); step (× 0.1 every third of the steps); plateau (× 0.1 when the epoch\'s val_loss, else train_loss, has not improved for 2 epochs).'),
+  warmupSteps: z.number().int().min(0).default(0).describe('Linear LR warm-up over the first N optimizer steps (0 = none; plateau ignores it).'),
+  clipNorm: z.number().min(0).default(0).describe('Clip the global gradient L2 norm to this value (0 = no clipping).'),
 };
 
 /** The training knobs shared by image-classification experiments (zod shape, merged into each schema). */
 export const imageTrainShape = {
   ...trainLoopShape,
-  /** Use only the first N training images (0 = all); for quick runs and tests. */
   trainLimit: z.number().int().min(0).default(0).describe('Use only the first N training images (0 = all); for quick runs and tests.'),
-  /** Evaluate on only the first N test images (0 = all). */
   testLimit: z.number().int().min(0).default(0).describe('Evaluate on only the first N test images (0 = all).'),
-  /** Also checkpoint every N steps (0 = only at epoch ends). */
   checkpointEverySteps: z.number().int().min(0).default(0).describe('Also checkpoint every N steps (0 = only at epoch ends).'),
 };
 

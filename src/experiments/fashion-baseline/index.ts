@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { saveLayersModel } from '../../train/model-io.js';
 import { FASHION_MNIST_DIR, loadImageDataset } from '../../data/image-dataset.js';
 import { buildCnn, buildMlp } from '../../models/classifiers.js';
-import { imageTrainShape, runRng, trainImageClassifier } from '../common/image-classification.js';
+import { IMAGE_DATA_DESCRIPTION, imageTrainShape, runRng, trainImageClassifier } from '../common/image-classification.js';
 import type { Experiment } from '../types.js';
 
 const METHODS = ['mlp', 'cnn'] as const;
@@ -13,13 +13,12 @@ const schema = z
   .object({
     methods: z.array(z.string()).min(1).default([...METHODS]),
     seeds: z.array(z.number().int()).min(1).default([1, 2, 3]),
-    data: z.string().default(FASHION_MNIST_DIR),
+    data: z.string().default(FASHION_MNIST_DIR).describe(IMAGE_DATA_DESCRIPTION),
     ...imageTrainShape,
-    epochs: z.number().int().positive().default(10),
-    mlpHidden: z.array(z.number().int().positive()).default([512, 256]),
-    cnnChannels: z.array(z.number().int().positive()).default([32, 64]),
-    cnnHidden: z.number().int().min(0).default(128),
-    /** Downsampling in the CNN: 2×2 max-pool after each conv, or stride-2 convs (≈3x cheaper per step on wasm). */
+    epochs: z.number().int().positive().default(10).describe('Passes over the training set.'),
+    mlpHidden: z.array(z.number().int().positive()).default([512, 256]).describe('Hidden layer widths of the `mlp` method (ReLU).'),
+    cnnChannels: z.array(z.number().int().positive()).default([32, 64]).describe('Filters of the `cnn` method\'s 3×3 conv layers, one entry per conv (each followed by the `cnnDownsample` step).'),
+    cnnHidden: z.number().int().min(0).default(128).describe('Width of the `cnn` method\'s dense layer before the classifier (0 = none: flatten → classifier).'),
     cnnDownsample: z.enum(['maxpool', 'stride']).default('stride').describe('Downsampling in the CNN: 2×2 max-pool after each conv, or stride-2 convs (≈3x cheaper per step on wasm).'),
   })
   .strict();

@@ -15,7 +15,7 @@ import { DOMAINS, makeDomainSplit, type Domain } from '../../data/multi-fashion.
 import { Rng } from '../../engine/rng.js';
 import { UserError } from '../../errors.js';
 import type { MtlTask } from '../../methods/mtl/index.js';
-import { hashString, runRng } from '../common/image-classification.js';
+import { hashString, IMAGE_DATA_DESCRIPTION, runRng } from '../common/image-classification.js';
 import { knownMtlMethods, mtlDerive, MTL_METRICS, MTL_METHOD_PATTERNS, mtlReport, mtlTrainShape, runMtl, weightingConfigShape, type MtlData, type MtlSplit, type MtlTrainConfig } from '../common/mtl/index.js';
 import type { Experiment } from '../types.js';
 
@@ -25,18 +25,16 @@ const schema = z
   .object({
     methods: z.array(z.string()).min(1).default(DEFAULT_METHODS),
     seeds: z.array(z.number().int()).min(1).default([1, 2, 3]),
-    data: z.string().default(FASHION_MNIST_DIR),
-    domains: z.array(z.enum(DOMAINS)).min(2).default([...DOMAINS]),
-    /** Training items per domain (the same items in every domain when paired). */
+    data: z.string().default(FASHION_MNIST_DIR).describe(IMAGE_DATA_DESCRIPTION),
+    domains: z.array(z.enum(DOMAINS)).min(2).default([...DOMAINS]).describe('The tasks: one visual domain each, from identity, invert (1 − intensity), rot90, noise-blur (3×3 blur + Gaussian noise `noise`); at least 2, no repeats.'),
     nPerDomain: z.number().int().positive().default(1000).describe('Training items per domain (the same items in every domain when paired).'),
-    nVal: z.number().int().positive().default(500),
-    nTest: z.number().int().positive().default(2000),
-    pairing: z.enum(['paired', 'unpaired']).default('paired'),
-    /** σ of the Gaussian noise of the noise-blur domain. */
+    nVal: z.number().int().positive().default(500).describe('Validation items per domain, from training items not used for training (per-epoch curves; every choice via evalSplit=val).'),
+    nTest: z.number().int().positive().default(2000).describe('Test items per domain (the same items rendered in every domain; not built when evalSplit=val).'),
+    pairing: z.enum(['paired', 'unpaired']).default('paired').describe('paired: every domain sees the same items in the same batches; unpaired: disjoint items per domain, independent batches.'),
     noise: z.number().min(0).default(0.2).describe('σ of the Gaussian noise of the noise-blur domain.'),
     ...mtlTrainShape,
-    epochs: z.number().int().positive().default(20),
-    batchSize: z.number().int().positive().default(64),
+    epochs: z.number().int().positive().default(20).describe('Passes over the training set (STL: for each task network).'),
+    batchSize: z.number().int().positive().default(64).describe('Items per optimizer step (per domain).'),
     ...weightingConfigShape(),
   })
   .strict();

@@ -14,7 +14,7 @@ import { FASHION_MNIST_DIR, loadImageDataset } from '../../data/image-dataset.js
 import { makeMultiFashion } from '../../data/multi-fashion.js';
 import { Rng } from '../../engine/rng.js';
 import type { MtlTask } from '../../methods/mtl/index.js';
-import { hashString, runRng } from '../common/image-classification.js';
+import { hashString, IMAGE_DATA_DESCRIPTION, runRng } from '../common/image-classification.js';
 import { knownMtlMethods, mtlDerive, MTL_METRICS, MTL_METHOD_PATTERNS, mtlReport, mtlTrainShape, runMtl, weightingConfigShape, type MtlData, type MtlTrainConfig } from '../common/mtl/index.js';
 import type { Experiment } from '../types.js';
 
@@ -27,11 +27,10 @@ const schema = z
   .object({
     methods: z.array(z.string()).min(1).default(DEFAULT_METHODS),
     seeds: z.array(z.number().int()).min(1).default([1, 2, 3]),
-    data: z.string().default(FASHION_MNIST_DIR),
-    /** Multi-Fashion images: train (from 90% of the training items), validation (the other 10%), test (test items). */
-    nTrain: z.number().int().positive().default(12000).describe('Multi-Fashion images: train (from 90% of the training items), validation (the other 10%), test (test items).'),
-    nVal: z.number().int().positive().default(2000),
-    nTest: z.number().int().positive().default(2000),
+    data: z.string().default(FASHION_MNIST_DIR).describe(IMAGE_DATA_DESCRIPTION),
+    nTrain: z.number().int().positive().default(12000).describe('Multi-Fashion training images, composed from a seeded 90% of the Fashion-MNIST training items.'),
+    nVal: z.number().int().positive().default(2000).describe('Validation images, composed from the other 10% of the training items (per-epoch curves; every choice via evalSplit=val).'),
+    nTest: z.number().int().positive().default(2000).describe('Test images, composed from the Fashion-MNIST test items (not built when evalSplit=val).'),
     ...mtlTrainShape,
     ...weightingConfigShape(),
   })

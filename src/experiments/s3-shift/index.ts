@@ -42,7 +42,7 @@ import { pairedTTest } from '../../stats/index.js';
 import { evaluateClassifier } from '../../train/metrics.js';
 import { saveLayersModel } from '../../train/model-io.js';
 import { writeFileAtomic } from '../../util/fs.js';
-import { imageBatch, imageTrainShape, runRng } from '../common/image-classification.js';
+import { IMAGE_DATA_DESCRIPTION, imageBatch, imageTrainShape, runRng } from '../common/image-classification.js';
 import type { Experiment } from '../types.js';
 import { isS3Method, parseS3Arm } from './arms.js';
 import { s3Report } from './report.js';
@@ -61,11 +61,12 @@ const schema = z
   .object({
     methods: z.array(z.string()).min(1).default([...DEFAULT_METHODS]),
     seeds: z.array(z.number().int()).min(1).default([1, 2, 3]),
-    data: z.string().default(FASHION_MNIST_DIR),
+    data: z.string().default(FASHION_MNIST_DIR).describe(IMAGE_DATA_DESCRIPTION),
     ...imageTrainShape,
     optimizer: z.enum(['adam', 'adamw', 'sgd', 'momentum', 'nesterov', 'radam']).default('adam').describe('Optimizer of the default recipe (methods with -radam / -sgd override it).'),
     epochs: z.number().int().positive().default(6).describe('Epoch budget (6 over 54k images ≈ 2.5k steps); a compute budget fixed in advance, not tuned.'),
     lr: z.number().positive().default(3e-3).describe('Peak lr of the default (Adam, cosine) recipe for methods without an lrByMethod entry.'),
+    weightDecay: z.number().min(0).default(0).describe('Weight decay of the `optimizer` in the default and -radam recipes (0 = none; adam ignores it, adamw decoupled, the others L2 on the gradient); the -sgd recipe uses sgdWeightDecay.'),
     lrByMethod: z.record(z.string(), z.number().positive()).default({}).describe('Per-method peak lr overrides, by full method name or base name (e.g. {"deepshift-ps-3bit": 0.01}); chosen on validation.'),
     valSize: z.number().int().positive().default(6000).describe('The last valSize training images form the validation split (choices); the model trains on the rest.'),
     finalTest: z.boolean().default(true).describe('Evaluate the test split once after training (false for selection runs: test images are then never read).'),

@@ -43,47 +43,34 @@ const schema = z
   .object({
     methods: z.array(z.string()).min(1).default([...STRUCTURED_FFN_METHODS]),
     seeds: z.array(z.number().int()).min(1).default([1, 2, 3]),
-    /** A UTF-8 text file to model (default: the `corpus` source). */
     text: z.string().nullable().default(null).describe('A UTF-8 text file to model (default: the `corpus` source).'),
-    /** Same as `text` (so `efftrain run structured-ffn --data FILE` works). */
     data: z.string().nullable().default(null).describe('Same as `text` (so `efftrain run structured-ffn --data FILE` works).'),
-    corpus: z.enum(['auto', 'moby-dick', 'bible-kjv']).default('auto'),
+    corpus: z.enum(['auto', 'moby-dick', 'bible-kjv']).default('auto').describe('Default text when no `text` is given: moby-dick (npm) or bible-kjv (apt); auto = the first installed.'),
     valFraction: z.number().gt(0).lt(1).default(0.1).describe('Validation part: the contiguous text just before the test tail. Curves, val_bpc and every choice (LR, steps) use it.'),
     testFraction: z.number().min(0).lt(1).default(0.1).describe('Test tail: the last part of the text, evaluated only at the end (test_bpc, the reported number). 0 = no test split (final numbers on the validation part).'),
-    nLayers: z.number().int().positive().default(2),
-    dModel: z.number().int().positive().default(64),
-    nHeads: z.number().int().positive().default(4),
-    dFf: z.number().int().positive().default(256),
-    contextLength: z.number().int().positive().default(64),
-    batchSize: z.number().int().positive().default(16),
-    /** Optimizer steps T of the equal-steps arms. */
+    nLayers: z.number().int().positive().default(2).describe('Transformer blocks; block 0 keeps a dense FFN, every later block uses the method\'s FFN.'),
+    dModel: z.number().int().positive().default(64).describe('Model width d (must be divisible by nHeads).'),
+    nHeads: z.number().int().positive().default(4).describe('Attention heads.'),
+    dFf: z.number().int().positive().default(256).describe('FFN hidden width: the dense FFN is d → dFf → d; a structured arm (lowrank-32, …) replaces both maps by its structure with that percentage of their parameters.'),
+    contextLength: z.number().int().positive().default(64).describe('Characters per training / evaluation window.'),
+    batchSize: z.number().int().positive().default(16).describe('Windows per optimizer step.'),
     steps: z.number().int().positive().default(1000).describe('Optimizer steps T of the equal-steps arms.'),
     lr: z.number().positive().default(1.2e-2).describe('Peak LR, chosen on the validation split (docs/RESULTS.md): a seed-1 quick sweep over {2e-3 (the spec\'s), 6e-3, 1.2e-2} gave the lowest mean val_bpc of dense, lowrank-32 and lowrank-32-sgt at 1.2e-2 (the grid\'s top; larger was not tried).'),
-    weightDecay: z.number().min(0).default(0.1),
-    clipNorm: z.number().min(0).default(1),
-    warmupFraction: z.number().min(0).lt(1).default(0.05),
-    /** Cosine decays to this fraction of the peak LR. */
+    weightDecay: z.number().min(0).default(0.1).describe('AdamW decoupled weight decay (on weights of rank ≥ 2; 0 = none).'),
+    clipNorm: z.number().min(0).default(1).describe('Global gradient-norm clip (0 = none); SGT guides skipped on a step are left out of it.'),
+    warmupFraction: z.number().min(0).lt(1).default(0.05).describe('Linear LR warm-up as a fraction of the arm\'s total steps.'),
     minLrFraction: z.number().min(0).max(1).default(0.1).describe('Cosine decays to this fraction of the peak LR.'),
-    /** SGT guidance length ρ as a fraction of T (ablation / fixedstep mode). */
     sgtRatio: z.number().min(0).max(1).default(0.5).describe('SGT guidance length ρ as a fraction of T (ablation / fixedstep mode).'),
-    guideDecay: z.enum(['cosine', 'linear']).default('cosine'),
-    /** SGT\'s stochastic FLOP saving (the paper\'s reduce_flop, on in all its runs): each map uses its guide with probability α, else exactly S(x). false = the deterministic mixture α·W·x + (1−α)·S(x) on every step. */
+    guideDecay: z.enum(['cosine', 'linear']).default('cosine').describe('SGT: how the guide weight α falls from 1 to 0 over the guidance steps t_g (cosine or linear).'),
     sgtStochasticSkip: z.boolean().default(true).describe('SGT\'s stochastic FLOP saving (the paper\'s reduce_flop, on in all its runs): each map uses its guide with probability α, else exactly S(x). false = the deterministic mixture α·W·x + (1−α)·S(x) on every step.'),
-    /** Structured init: the paper's (svd / orthogonal) or plain N(0, 0.02²). */
     init: z.enum(['paper', 'normal']).default('paper').describe('Structured init: the paper\'s (svd / orthogonal) or plain N(0, 0.02²).'),
-    /** Block count of BlockDense arms. */
     blockDenseBlocks: z.number().int().positive().default(2).describe('Block count of BlockDense arms.'),
-    evalEvery: z.number().int().positive().default(100),
-    /** Validation windows for intermediate evaluations (0 = the whole tail). */
+    evalEvery: z.number().int().positive().default(100).describe('Evaluate val_bpc every N steps on evalWindows windows; the final evaluations (after the last step, and at step T of the same-FLOPs arms) use finalEvalWindows.'),
     evalWindows: z.number().int().min(0).default(256).describe('Validation windows for intermediate evaluations (0 = the whole tail).'),
-    /** Validation windows for the final (and step-T) evaluation (0 = the whole tail). */
     finalEvalWindows: z.number().int().min(0).default(0).describe('Validation windows for the final (and step-T) evaluation (0 = the whole tail).'),
-    evalBatch: z.number().int().positive().default(64),
-    /** A loss spike: a step loss more than this many nats above the running mean (EMA 0.9). */
+    evalBatch: z.number().int().positive().default(64).describe('Windows per evaluation batch.'),
     spikeThreshold: z.number().positive().default(0.3).describe('A loss spike: a step loss more than this many nats above the running mean (EMA 0.9).'),
-    /** Save the trained model (for `efftrain generate`) into the run's artifacts folder. */
     saveModel: z.boolean().default(true).describe('Save the trained model (for `efftrain generate`) into the run\'s artifacts folder.'),
-    /** Also checkpoint every N steps for --resume (0 = never). */
     checkpointEverySteps: z.number().int().min(0).default(0).describe('Also checkpoint every N steps for --resume (0 = never).'),
   })
   .strict();

@@ -13,7 +13,7 @@ import { evaluateClassifier } from '../../train/metrics.js';
 import { createOptimizer } from '../../train/optimizers.js';
 import { constant } from '../../train/schedules.js';
 import { Trainer, trainableVariables } from '../../train/trainer.js';
-import { imageBatch, imageTrainShape, runRng, trainImageClassifier } from '../common/image-classification.js';
+import { IMAGE_DATA_DESCRIPTION, imageBatch, imageTrainShape, runRng, trainImageClassifier } from '../common/image-classification.js';
 import type { Experiment, MetricRow, RunContext } from '../types.js';
 import { quantile } from '../../stats/index.js';
 import { report } from './report.js';
@@ -26,34 +26,21 @@ const schema = z
   .object({
     methods: z.array(z.string()).min(1).default(methodsFor(DEFAULT_NOISES)),
     seeds: z.array(z.number().int()).min(1).default([1, 2, 3]),
-    data: z.string().default(FASHION_MNIST_DIR),
+    data: z.string().default(FASHION_MNIST_DIR).describe(IMAGE_DATA_DESCRIPTION),
     ...imageTrainShape,
-    epochs: z.number().int().positive().default(30),
-    /** The first N training images form the (noisy) training pool; 0 = all. Small pools are memorised sooner. */
+    epochs: z.number().int().positive().default(30).describe('Passes over the training pool, for every arm and λ candidate (fixed in advance, not tuned; docs/RESULTS.md).'),
     trainLimit: z.number().int().min(0).default(4000).describe('The first N training images form the (noisy) training pool; 0 = all. Small pools are memorised sooner.'),
-    /** MLP hidden widths; no dropout or weight decay, so plain CE can memorise the noisy labels. */
     mlpHidden: z.array(z.number().int().positive()).default([512, 256]).describe('MLP hidden widths; no dropout or weight decay, so plain CE can memorise the noisy labels.'),
-    /** Fraction of the (noisy) pool held out as validation split for λ selection (labels stay noisy). */
     valFraction: z.number().min(0.01).max(0.5).default(0.1).describe('Fraction of the (noisy) pool held out as validation split for λ selection (labels stay noisy).'),
-    /** SuperLoss λ candidates; the one with the best final-epoch noisy-validation accuracy is reported. One value = no selection. */
     lambdas: z.array(z.number().positive()).min(1).default([...DEFAULT_LAMBDAS]).describe('SuperLoss λ candidates; the one with the best final-epoch noisy-validation accuracy is reported. One value = no selection.'),
-    /** SuperLoss τ: `log` = log C (the paper's choice for classification) or a fixed number. */
     tau: z.union([z.literal('log'), z.number()]).default('log').describe('SuperLoss τ: `log` = log C (the paper\'s choice for classification) or a fixed number.'),
-    /** λ used to turn CE's per-sample losses into σ* for its σ-AUROC curves (τ as above); default the first of `lambdas`. */
     ceSigmaLambda: z.number().positive().optional().describe('λ used to turn CE\'s per-sample losses into σ* for its σ-AUROC curves (τ as above); default the first of `lambdas`.'),
-    /** Epochs of the clean-label reference model (2-fold cross-fitted) that defines "hard clean" samples. */
     refEpochs: z.number().int().positive().default(3).describe('Epochs of the clean-label reference model (2-fold cross-fitted) that defines "hard clean" samples.'),
-    /** Clean samples at or above this quantile of the reference loss (among clean samples) count as hard (spec: top 10%). */
     hardQuantile: z.number().min(0).max(1).default(0.9).describe('Clean samples at or above this quantile of the reference loss (among clean samples) count as hard (spec: top 10%).'),
-    /** Confusable classes whose clean samples also count as hard (default: Fashion-MNIST T-shirt/top, Pullover, Coat, Shirt). */
     hardClasses: z.array(z.number().int().min(0)).default([0, 2, 4, 6]).describe('Confusable classes whose clean samples also count as hard (default: Fashion-MNIST T-shirt/top, Pullover, Coat, Shirt).'),
-    /** Class pairs flipped by `conf-<rate>` noise (default: Fashion-MNIST T-shirt/top ↔ Shirt, Pullover ↔ Coat). */
     confusablePairs: z.array(z.tuple([z.number().int().min(0), z.number().int().min(0)])).min(1).default([[0, 6], [2, 4]]).describe('Class pairs flipped by `conf-<rate>` noise (default: Fashion-MNIST T-shirt/top ↔ Shirt, Pullover ↔ Coat).'),
-    /** Batch size of the per-epoch σ pass over the training set (eval mode). */
     scoreBatch: z.number().int().positive().default(1000).describe('Batch size of the per-epoch σ pass over the training set (eval mode).'),
-    /** Bins of the σ histograms (over [0, e]). */
     histBins: z.number().int().min(5).max(200).default(27).describe('Bins of the σ histograms (over [0, e]).'),
-    /** Keep the per-candidate training checkpoints after a run finishes (they are only needed for --resume). */
     keepCheckpoints: z.boolean().default(false).describe('Keep the per-candidate training checkpoints after a run finishes (they are only needed for --resume).'),
   })
   .strict();
