@@ -422,11 +422,13 @@ static napi_value sum_leading(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* Reads (heap, n non-negative integers); 0 after throwing. */
-static int read_heap_ints(napi_env env, napi_callback_info info, size_t n, const char *usage, char **base, size_t *len, int64_t *out) {
-  size_t argc = 8;
-  napi_value argv[8];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != n + 1) {
+/* Reads (heap, n non-negative integers[, eps ≥ 0]); `eps` NULL means no trailing eps argument. 0 after throwing. */
+static int read_heap_args(napi_env env, napi_callback_info info, size_t n, const char *usage, char **base, size_t *len, int64_t *out,
+                          double *eps) {
+  size_t argc = 12;
+  napi_value argv[12];
+  size_t want = n + 1 + (eps ? 1 : 0);
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != want) {
     napi_throw_type_error(env, NULL, usage);
     return 0;
   }
@@ -437,7 +439,16 @@ static int read_heap_ints(napi_env env, napi_callback_info info, size_t n, const
       return 0;
     }
   }
+  if (eps && (napi_get_value_double(env, argv[n + 1], eps) != napi_ok || !(*eps >= 0))) {
+    napi_throw_range_error(env, NULL, usage);
+    return 0;
+  }
   return 1;
+}
+
+/* Reads (heap, n non-negative integers); 0 after throwing. */
+static int read_heap_ints(napi_env env, napi_callback_info info, size_t n, const char *usage, char **base, size_t *len, int64_t *out) {
+  return read_heap_args(env, info, n, usage, base, len, out, NULL);
 }
 
 /* One row's log-sum-exp, computed as tfjs's logSumExp does: max + log(Σ exp(z − max)). */
@@ -552,28 +563,6 @@ static napi_value add_row(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* Reads (heap, n non-negative integers, eps > 0); 0 after throwing. */
-static int read_heap_ints_eps(napi_env env, napi_callback_info info, size_t n, const char *usage, char **base, size_t *len, int64_t *out,
-                              double *eps) {
-  size_t argc = 12;
-  napi_value argv[12];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != n + 2) {
-    napi_throw_type_error(env, NULL, usage);
-    return 0;
-  }
-  if (!read_heap(env, argv[0], base, len)) return 0;
-  for (size_t i = 0; i < n; i++) {
-    if (!get_i64(env, argv[1 + i], &out[i]) || out[i] < 0) {
-      napi_throw_range_error(env, NULL, usage);
-      return 0;
-    }
-  }
-  if (napi_get_value_double(env, argv[n + 1], eps) != napi_ok || !(*eps >= 0)) {
-    napi_throw_range_error(env, NULL, usage);
-    return 0;
-  }
-  return 1;
-}
 
 /* A row's mean and 1/√(biased variance + eps), in the order tfjs's moments computes them. */
 static void ln_row_stats(const float *x, int64_t d, float eps, float *mu, float *rstd) {
@@ -594,7 +583,7 @@ static napi_value layer_norm(napi_env env, napi_callback_info info) {
   size_t len = 0;
   int64_t v[6];
   double eps = 0;
-  if (!read_heap_ints_eps(env, info, 6, usage, &base, &len, v, &eps)) return NULL;
+  if (!read_heap_args(env, info, 6, usage, &base, &len, v, &eps)) return NULL;
   int64_t rows = v[4], d = v[5];
   if (d == 0 || !in_bounds(v[0], 0, 1, rows * d, len) || !in_bounds(v[1], 0, 1, d, len) || !in_bounds(v[2], 0, 1, d, len) ||
       !in_bounds(v[3], 0, 1, rows * d, len)) {
@@ -617,7 +606,7 @@ static napi_value layer_norm_grad(napi_env env, napi_callback_info info) {
   size_t len = 0;
   int64_t v[8];
   double eps = 0;
-  if (!read_heap_ints_eps(env, info, 8, usage, &base, &len, v, &eps)) return NULL;
+  if (!read_heap_args(env, info, 8, usage, &base, &len, v, &eps)) return NULL;
   int64_t rows = v[6], d = v[7];
   if (d == 0 || !in_bounds(v[0], 0, 1, rows * d, len) || !in_bounds(v[1], 0, 1, rows * d, len) || !in_bounds(v[2], 0, 1, d, len) ||
       !in_bounds(v[3], 0, 1, rows * d, len) || !in_bounds(v[4], 0, 1, d, len) || !in_bounds(v[5], 0, 1, d, len)) {

@@ -7,15 +7,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 out=native/build/efftrain_shift.node
 why() { echo "efftrain: shift addon not built ($1); the S3 shift engine runs in TypeScript"; rm -f "$out"; exit 0; }
-command -v node >/dev/null 2>&1 || why "node not found"
-cc="${CC:-cc}"
-command -v "$cc" >/dev/null 2>&1 || why "no C compiler ($cc); apt-get install gcc"
-prefix="$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")"
-inc=""
-for d in "$prefix/include/node" /usr/include/node /usr/local/include/node; do
-  [ -f "$d/node_api.h" ] && { inc="$d"; break; }
-done
-[ -n "$inc" ] || why "Node headers (node_api.h) not found; apt-get install libnode-dev or use a Node with include/node"
+source scripts/native-toolchain.sh
 mkdir -p native/build
 # -march=native: the addon is built where it runs (SIMD width of this CPU); retried without it for
 # compilers that lack it. -ffp-contract=off: no fused multiply-adds, so the float layers round exactly

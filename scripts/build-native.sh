@@ -7,15 +7,7 @@ cd "$(dirname "$0")/.."
 bash scripts/build-native-shift.sh  # the S3 shift-engine addon (needs no OpenBLAS)
 out=native/build/efftrain_blas.node
 why() { echo "efftrain: BLAS addon not built ($1); training uses plain wasm"; rm -f "$out"; exit 0; }
-command -v node >/dev/null 2>&1 || why "node not found"
-cc="${CC:-cc}"
-command -v "$cc" >/dev/null 2>&1 || why "no C compiler ($cc); apt-get install gcc"
-prefix="$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")"
-inc=""
-for d in "$prefix/include/node" /usr/include/node /usr/local/include/node; do
-  [ -f "$d/node_api.h" ] && { inc="$d"; break; }
-done
-[ -n "$inc" ] || why "Node headers (node_api.h) not found; apt-get install libnode-dev or use a Node with include/node"
+source scripts/native-toolchain.sh
 blasinc=""
 for d in /usr/include/x86_64-linux-gnu /usr/include/aarch64-linux-gnu /usr/include/openblas /usr/include; do
   [ -f "$d/cblas.h" ] && grep -q openblas_set_num_threads "$d/cblas.h" && { blasinc="$d"; break; }
