@@ -3,9 +3,9 @@
  *
  * 1. `ffn/<layer>`: forward + backward (gradients for the weights and the input) of one FFN block
  *    y = fc2(gelu(fc1(x))), width 256, d_ff 1024, 1024 tokens, for dense and each structured map at
- *    ≈31% of the dense FFN weights (LowRank r=64, BlockDense b=2 r=86, BlockShuffle b=4 — spec §2 sizing).
+ *    ≈31% of the dense FFN weights (LowRank r=64, BlockDense b=2 r=86, BlockShuffle b=4).
  * 2. `decode/<layer>/<tokens>/{structured,merged}`: forward latency of the same block for 1…256 token rows
- *    (a decoding batch), through the structured factors and through the pre-merged dense matrices (spec §5).
+ *    (a decoding batch), through the structured factors and through the pre-merged dense matrices.
  *    The smallest token count where the factors win is reported as the crossover (`mergeCrossover`); a
  *    `mergeThreshold` (merge calls of ≤ n tokens) belongs below it — see `defaultMergeThreshold`.
  * 3. `lm/<method>`: training-step throughput (tokens/s) of the structured-ffn experiment's default model

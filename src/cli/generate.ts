@@ -1,6 +1,6 @@
 /**
  * `efftrain generate <model>`: samples text from a transformer saved by `efftrain run structured-ffn` or
- * `efftrain run compete-smoe` (each run writes `runs/<method>-seed<k>/model/`); MoE models route with the router. Structured FFNs are pre-merged (spec §5): calls with at
+ * `efftrain run compete-smoe` (each run writes `runs/<method>-seed<k>/model/`); MoE models route with the router. Structured FFNs are pre-merged: calls with at
  * most `--merge-threshold` token rows use one dense matrix per map, larger calls the factors.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';

@@ -4,7 +4,7 @@ export type NoiseKind = 'sym' | 'pair' | 'conf';
 
 /**
  * Confusable class pairs of Fashion-MNIST (class indices): T-shirt/top ↔ Shirt and Pullover ↔ Coat — the classes the
- * SuperLoss spec (§7) names as confusable. Used by `conf-<rate>` noise unless other pairs are given.
+ * superloss-noisy-labels experiment treats as confusable. Used by `conf-<rate>` noise unless other pairs are given.
  */
 export const FASHION_CONFUSABLE_PAIRS: ReadonlyArray<readonly [number, number]> = [
   [0, 6],

@@ -1,6 +1,6 @@
 /**
  * `compete-smoe`: CompeteSMoE (Pham et al. 2024, arXiv 2402.02526; v2 arXiv 2505.13380) against the standard
- * sparse-MoE routers on a small character-level transformer (spec shared/methods/compete-smoe.md §12).
+ * sparse-MoE routers on a small character-level transformer (settings and results: docs/RESULTS.md).
  *
  * Every block's FFN is replaced (Switch-style). Methods:
  * - `dense-active` / `dense-total`: dense FFN with d_ff = k·h (the active weights) / E·h (the total weights);

@@ -1,6 +1,6 @@
 /**
- * `microbert`: MicroBERT (Gessler & Zeldes, MRL 2022) on a Universal Dependencies treebank. Method notes:
- * shared/methods/microbert.md (§12 is the small recipe followed here).
+ * `microbert`: MicroBERT (Gessler & Zeldes, MRL 2022) on a Universal Dependencies treebank, scaled
+ * down to a small CPU recipe (settings and results: docs/RESULTS.md).
  *
  * Per (variant, seed): train a WordPiece vocabulary on the train FORMs; pretrain a tiny BERT with the variant's
  * task mix (`none`: no pretraining; `m`: MLM; `mx`: MLM + UPOS, batches 8:1; `mxp`: MLM + UPOS + parsing,

@@ -1,9 +1,10 @@
 /**
- * `mtl-fashion-domains`: multi-task learning under domain shift (multi-input, like Office-31; Rep-MTL spec
- * §6B). Each task is one visual domain of Fashion-MNIST — identity, inverted intensity, 90° rotation,
+ * `mtl-fashion-domains`: multi-task learning under domain shift (multi-input, like Office-31, a Rep-MTL
+ * benchmark). Each task is one visual domain of Fashion-MNIST — identity, inverted intensity, 90° rotation,
  * 3×3 blur + Gaussian noise — with its own 10-class head and little data (1000 training items per domain by
  * default), so that sharing the encoder pays off. Batches are paired by default: every domain sees the same
- * items (rendered in its domain), which gives CSA "the same sample across tasks" (spec [OURS]);
+ * items (rendered in its domain), which gives CSA "the same sample across tasks" (our choice; the paper does
+ * not say how it pairs samples);
  * `pairing = "unpaired"` draws disjoint items per domain and independent batches.
  * Model as in `mtl-multifashion` (Conv3×3(16)-ReLU-MaxPool-Conv3×3(32)-ReLU-MaxPool, linear heads).
  * Representation-space weightings (`mgda-ub`, `*.space = rep`) are rejected: with one input per task the

@@ -1,13 +1,13 @@
 /**
- * `mtl-multifashion`: multi-task learning under task shift (Rep-MTL spec §6A). Two Fashion-MNIST items
- * overlap on one canvas (item 1 top-left, item 2 shifted by 8 px for 28×28 items, pixel-wise max, resized
+ * `mtl-multifashion`: multi-task learning under task shift (Sener & Koltun 2018's Multi-MNIST construction,
+ * on Fashion-MNIST). Two Fashion-MNIST items overlap on one canvas (item 1 top-left, item 2 shifted by 8 px for 28×28 items, pixel-wise max, resized
  * back to 28×28); task `left` classifies item 1, task `right` item 2. Model: shared encoder
  * Conv3×3(16)-ReLU-MaxPool-Conv3×3(32)-ReLU-MaxPool (Z = 7×7×32), one linear head per task.
  * Methods: `stl` (one network per task, the Δm baseline), every registered weighting (EW, log-loss EW, UW, GLS,
  * RLW, DWA, FAMO, GradNorm, MGDA, MGDA-UB, PCGrad, CAGrad, IMTL, Nash-MTL, Aligned-MTL, DB-MTL), `rep-mtl` (on
  * log-loss EW, the paper's setting),
  * `rep-mtl-tsr`, `rep-mtl-csa`, and `rep-mtl[-tsr|-csa]@<weighting>`.
- * Paper: Wang, Li, Xu, "Rep-MTL", ICCV 2025 (arXiv 2507.21049); method notes: shared/methods/rep-mtl.md.
+ * Paper: Wang, Li, Xu, "Rep-MTL", ICCV 2025 (arXiv 2507.21049).
  */
 import { z } from 'zod';
 import { FASHION_MNIST_DIR, loadImageDataset } from '../../data/image-dataset.js';

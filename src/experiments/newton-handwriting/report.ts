@@ -6,7 +6,7 @@ import type { Chart, MetricRow, ReportSection, Results } from '../types.js';
 
 const REPORT_METRICS = ['char_err', 'top3_err', 'word_err', 'word_err_nodict', 'seg_err', 'reliability'];
 
-/** The paper's predicted direction of each arm's effect (Yaeger et al. 1996, spec §7), vs baseline. */
+/** The paper's predicted direction of each arm's effect (Yaeger, Lyon & Webb, NIPS 9, 1996), vs baseline. */
 const CLAIMS: Record<string, string> = {
   '+normouterr': 'char_err flat/worse, word_err clearly lower (≈ −30 % relative)',
   '+freqbal': 'char_err flat/worse, word_err lower',

@@ -76,7 +76,7 @@ const schema = z
     channels: z.array(z.number().int().positive()).length(3).default([16, 32, 64]).describe('Filters of [stem (FP), Q1, Q2]; every conv is 3×3 with stride 2.'),
     head: z.enum(['flatten', 'gap']).default('flatten').describe('Head: flatten → dense (default) or global average pooling → dense.'),
     sparseAlpha: z.number().min(0).default(1e-5).describe('α of the S3 dense-weight regulariser α·Σ max(−W_sparse, 0) (S3 Fig. 3; official default 1e-5).'),
-    latentInitScale: z.number().positive().default(1).describe('Multiplies the latent init scale of the shift layers (method notes §6 arm 7).'),
+    latentInitScale: z.number().positive().default(1).describe('Multiplies the latent init scale of the shift layers (init-sensitivity runs).'),
     exportEval: z.boolean().default(true).describe('Export every trained model (model.efsh + model/) and evaluate it with the multiplication-free engine (needs finalTest).'),
   })
   .strict();

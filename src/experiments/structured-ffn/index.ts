@@ -1,12 +1,13 @@
 /**
- * `structured-ffn`: structured feed-forward layers and self-guided training (Wei et al., NeurIPS 2024;
- * spec shared/methods/structured-ffn.md §10) on a small character-level transformer.
+ * `structured-ffn`: structured feed-forward layers and self-guided training (Wei et al., NeurIPS 2024,
+ * arXiv 2406.16450) on a small character-level transformer.
  *
  * Methods: `dense`, `<map>-<share>` with map ∈ {lowrank, blockdense, blockshuffle} and share the FFN
  * parameter percentage (e.g. lowrank-32 = rank 16 at d=64, f=256), optional `-sgt` (self-guided training,
  * ρ = sgtRatio, cosine α, stochastic skip) and `-sameflops` (train until the dense model's training FLOPs:
  * longer on fresh data without SGT; with SGT the paper's "fixedflop" mode: T(1+ρ) steps with the first ρT
- * batches replayed and ρ from spec §4). Block 0's FFN stays dense in every arm.
+ * batches replayed and ρ from the same-FLOPs equation in src/methods/structured-ffn/sgt.ts). Block 0's FFN
+ * stays dense in every arm.
  *
  * Metric: validation bits per character on a contiguous held-out tail (`val_bpc`), plus FFN parameters,
  * train-step time, loss spikes, throughput and training FLOPs.
@@ -55,7 +56,7 @@ const schema = z
     contextLength: z.number().int().positive().default(64).describe('Characters per training / evaluation window.'),
     batchSize: z.number().int().positive().default(16).describe('Windows per optimizer step.'),
     steps: z.number().int().positive().default(1000).describe('Optimizer steps T of the equal-steps arms.'),
-    lr: z.number().positive().default(1.2e-2).describe('Peak LR, chosen on the validation split (docs/RESULTS.md): a seed-1 quick sweep over {2e-3 (the spec\'s), 6e-3, 1.2e-2} gave the lowest mean val_bpc of dense, lowrank-32 and lowrank-32-sgt at 1.2e-2 (the grid\'s top; larger was not tried).'),
+    lr: z.number().positive().default(1.2e-2).describe('Peak LR, chosen on the validation split (docs/RESULTS.md): a seed-1 quick sweep over {2e-3 (our first small-CPU setting), 6e-3, 1.2e-2} gave the lowest mean val_bpc of dense, lowrank-32 and lowrank-32-sgt at 1.2e-2 (the grid\'s top; larger was not tried).'),
     weightDecay: z.number().min(0).default(0.1).describe('AdamW decoupled weight decay (on weights of rank ≥ 2; 0 = none).'),
     clipNorm: z.number().min(0).default(1).describe('Global gradient-norm clip (0 = none); SGT guides skipped on a step are left out of it.'),
     warmupFraction: z.number().min(0).lt(1).default(0.05).describe('Linear LR warm-up as a fraction of the arm\'s total steps.'),

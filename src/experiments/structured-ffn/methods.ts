@@ -46,7 +46,7 @@ export interface StepPlan {
 }
 
 /**
- * Budgets (spec §4 and §10): plain arms T steps; SGT (fixedstep) T steps with t_g = sgtRatio·T;
+ * Budgets: plain arms T steps; SGT (fixedstep) T steps with t_g = sgtRatio·T;
  * same-FLOPs without SGT T·C_dense/C_struct fresh steps; same-FLOPs SGT T(1+ρ) steps, t_g = ρT, replaying
  * the first ρT batches, with ρ = (C_dense − C_struct)/(C_struct + ½C_guide) from per-token model MACs.
  */

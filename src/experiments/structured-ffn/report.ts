@@ -62,7 +62,7 @@ export interface Check {
 }
 
 /**
- * Compares runs with the paper's qualitative predictions (spec §10), each as "a < b" on `key` for every metric that
+ * Compares runs with the paper's qualitative predictions (Wei et al. 2024: dense < LowRank ≈ BlockDense < BlockShuffle, SGT closes the gap), each as "a < b" on `key` for every metric that
  * is lower-is-better. Paired by seed: the 95% t-based confidence interval of mean(b − a) over the seeds both ran
  * (src/stats pairedTTest, df = n − 1) decides — above 0: agrees, below 0: disagrees, containing 0: within noise.
  * `primary` is the bits-per-character metric the checks on loss use (test_bpc, or val_bpc without a test split).

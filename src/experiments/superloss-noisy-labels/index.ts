@@ -83,7 +83,7 @@ function scoreSamples(model: tf.LayersModel, split: ImageSplit, labels: Int32Arr
 
 /** The hard-clean masks of one run (all restricted to clean samples). */
 export interface HardClean {
-  /** The spec's hard-clean group: `hardLoss` OR `hardClass`. */
+  /** The hard-clean group: `hardLoss` OR `hardClass`. */
   isHard: Uint8Array;
   /** Clean samples whose cross-fitted reference loss is in the top (1 − hardQuantile) of the clean samples' losses. */
   hardLoss: Uint8Array;
@@ -92,7 +92,7 @@ export interface HardClean {
 }
 
 /**
- * The spec's "hard clean" group (SuperLoss spec §7): clean samples whose loss under a reference model trained on the
+ * The "hard clean" group (for the NeurIPS 2020 reviewers' question: can σ* tell hard clean samples from noisy ones?): clean samples whose loss under a reference model trained on the
  * clean labels is in the top (1 − q) of the clean samples' reference losses, plus the clean samples of the confusable
  * classes. Pure function of the reference losses, so it is testable without training.
  */
@@ -299,7 +299,7 @@ function buildRunData(ctx: RunContext<Cfg>, m: NoisyLabelMethod): RunData {
  *   reported run. One λ in `lambdas` = no selection (the quick preset).
  * - Diagnostics after every epoch (and at init): per-sample loss and σ* for every training sample (eval mode,
  *   batched, tf.tidy); AUROC of −loss (`negloss_auroc`, tie-free) and of σ* (`sigma_auroc`, ties at the clamp) for
- *   clean vs noisy and hard clean vs noisy — hard clean per the spec: top 10% loss under a 2-fold cross-fitted
+ *   clean vs noisy and hard clean vs noisy — hard clean: top 10% loss under a 2-fold cross-fitted
  *   clean-label reference model, or a confusable class (`hardClasses`) — memorisation of noisy labels, σ histograms
  *   at the first and last epoch. CE runs get σ* from their own losses with the same τ and λ = `ceSigmaLambda`.
  * - Report: chosen-λ table, a generated AUROC table (metric @ epoch), SuperLoss − CE paired t-CIs, the hard-clean

@@ -1,6 +1,6 @@
 /**
- * CompeteSMoE's competition (Pham et al. 2024, arXiv 2402.02526; Nguyen et al. 2025, arXiv 2505.13380 —
- * spec shared/methods/compete-smoe.md §2–§5): on scheduled training steps every expert runs on every token,
+ * CompeteSMoE's competition (Pham et al. 2024, arXiv 2402.02526; Nguyen et al. 2025, arXiv 2505.13380;
+ * official v2 code Fsoft-AIC/CompeteSMoE `moe_model/model/moe/competesmoe.py`): on scheduled training steps every expert runs on every token,
  * each token goes to the k experts with the highest neural response (affinity), and the router is trained to
  * predict the competition's outcome.
  *
@@ -24,7 +24,7 @@ import { switchBalanceLoss, topkIndices } from './routing.js';
 
 export type AffinityKind = 'softplus' | 'norm';
 
-/** How and how often a router competes (v2 defaults, spec §5 and §12 (E)). */
+/** How and how often a router competes (defaults of the official v2 code, Fsoft-AIC/CompeteSMoE). */
 export interface CompetitionSettings {
   /** Per-layer probability that a training step competes (after warm-up). */
   prob: number;
@@ -145,7 +145,7 @@ export function competitionWinners(s: ArrayLike<number>, n: number, e: number, k
 }
 
 /**
- * Which MoE layer competes on which step (CompeteSMoE v2, spec §4): no competition during the first
+ * Which MoE layer competes on which step (official v2 code, Fsoft-AIC/CompeteSMoE): no competition during the first
  * ⌊warmup·steps⌋ steps; after that each layer draws Bernoulli(prob) per step, layers in order; a draw that
  * would exceed `maxLayersPerStep` competing layers moves to the nearest step with room, searching left first
  * and then right. Precomputed from a seed, so it is the same for every run with that seed.

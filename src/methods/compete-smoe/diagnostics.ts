@@ -1,5 +1,5 @@
 /**
- * Routing and collapse diagnostics of MoE layers (spec §8): expert-load coefficient of variation, router
+ * Routing and collapse diagnostics of MoE layers: expert-load coefficient of variation, router
  * entropy, router–competition top-k agreement, routing fluctuation between evaluations (StableMoE, Dai et
  * al. 2022), and mean pairwise cosine similarity of expert outputs (representation collapse, X-MoE; v2's
  * L_div over all experts).

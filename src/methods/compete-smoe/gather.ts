@@ -1,7 +1,7 @@
 /**
  * Row gather with a gather-only gradient, for token dispatch on the wasm backend.
  *
- * tfjs' own gradient of `tf.gather` is `UnsortedSegmentSum`, which the wasm backend lacks (spec §11). The
+ * tfjs' own gradient of `tf.gather` is `UnsortedSegmentSum`, which the wasm backend lacks (tfjs 4.22). The
  * dispatch of a MoE layer knows its index map in JS, so the gradient can be written as gathers too: row m
  * of ∂src is Σ_j ∂y[pos_j(m)] over the (at most `multiplicity`) output rows that read row m, i.e. one
  * gather of ∂y per multiplicity level.

@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 
 /**
  * Top-k expert indices per token from row-major scores [n, e]: out[t·k + j] is token t's (j+1)-th best
- * expert. Ties go to the lower expert index (a stable order, unlike an unsorted top-k: spec §9 pitfall 1).
+ * expert. Ties go to the lower expert index (a stable order; the v1 code's unsorted top-k left the columns misaligned with the router target).
  */
 export function topkIndices(scores: ArrayLike<number>, n: number, e: number, k: number): Int32Array {
   if (k < 1 || k > e) throw new Error(`top-k needs 1 ≤ k ≤ ${e}, got ${k}`);

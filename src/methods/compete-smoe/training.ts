@@ -1,6 +1,6 @@
 /**
  * Training a model with MoE FFN layers through `fit` (step mode): the competition schedule of CompeteSMoE v2
- * (Nguyen et al. 2025, arXiv 2505.13380, §4 — which layer competes on which step), the training forward's
+ * (Nguyen et al. 2025, arXiv 2505.13380; official code Fsoft-AIC/CompeteSMoE — which layer competes on which step), the training forward's
  * context (step, run RNG, the extra multiply-adds actually spent), the training-side counters (FLOPs, capacity
  * drops, competed/routed forwards) and the routing diagnostics over evaluations, with the routing-fluctuation
  * state (StableMoE, Dai et al. 2022: the previous evaluation's top-1 choices). All of it is named checkpoint

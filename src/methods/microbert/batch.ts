@@ -1,6 +1,6 @@
 /**
  * From CoNLL-U sentences to MicroBERT batches: wordpiece ids with a padding mask, a word-pooling matrix
- * (a word's vector is the mean of its wordpieces' states, MicroBERT §2; row 0 of each sentence takes the
+ * (a word's vector is the mean of its wordpieces' states, as in MicroBERT's code; row 0 of each sentence takes the
  * [CLS] state and serves as the parser's ROOT), gold UPOS / heads / labels per word, and whole-word MLM
  * masking (RoBERTa-style dynamic masking, 15 %, 80/10/10; HF DataCollatorForWholeWordMask).
  */

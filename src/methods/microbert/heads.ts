@@ -1,5 +1,5 @@
 /**
- * MicroBERT's task heads (Gessler & Zeldes 2022, §5 of the method notes):
+ * MicroBERT's task heads (Gessler & Zeldes, MRL 2022; configs in lgessler/microbert):
  * - `MlmHead`: Linear(d, d) → GELU → LayerNorm → tied decoder (embedding matrixᵀ) + bias (BERT's MLM head);
  * - `TaggerHead`: one linear projection of the word vectors (the X / UPOS task);
  * - `ScalarMix`: the evaluation parser's learned mix of all encoder layers (Peters et al. 2018, Eq. 1);

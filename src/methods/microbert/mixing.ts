@@ -1,5 +1,5 @@
 /**
- * MicroBERT's batch mixing (Gessler & Zeldes, MRL 2022, §3.2 / method notes §5): each pretraining batch comes from
+ * MicroBERT's batch mixing (Gessler & Zeldes, MRL 2022, §3.2): each pretraining batch comes from
  * exactly one dataset, in a fixed task cycle that sets the proportions (MX: MLM:POS = 8:1; MXP: MLM:POS:parse =
  * 8:1:1, the authors' code's cycle `mlm×4, pos, mlm×4, parse`); a dataset that runs out restarts, reshuffled.
  * As a `fit` hook its stream positions are named checkpoint state, so a resumed run draws the same batches.
@@ -12,7 +12,7 @@ export const VARIANTS = ['none', 'm', 'mx', 'mxp'] as const;
 export type Variant = (typeof VARIANTS)[number];
 export type Task = 'mlm' | 'pos' | 'parse';
 
-/** The batch cycle of a variant (MicroBERT §5): M = [mlm], MX = mlm×8 + pos, MXP = mlm×4, pos, mlm×4, parse. */
+/** The batch cycle of a variant (MicroBERT; MXP's cycle from lgessler/microbert): M = [mlm], MX = mlm×8 + pos, MXP = mlm×4, pos, mlm×4, parse. */
 export function taskCycle(variant: Variant): Task[] {
   const m4: Task[] = ['mlm', 'mlm', 'mlm', 'mlm'];
   if (variant === 'm') return ['mlm'];

@@ -15,7 +15,7 @@ export interface Treebank {
   test: ConlluSentence[];
 }
 
-/** MicroBERT's vocabulary-size rule (method notes §3): 8000 + max(0, ⌊(types − 15000)·6000/450000⌋). */
+/** MicroBERT's vocabulary-size rule (authors' code, lgessler/microbert): 8000 + max(0, ⌊(types − 15000)·6000/450000⌋). */
 export function paperVocabSize(wordTypes: number): number {
   return 8000 + Math.max(0, Math.floor(((wordTypes - 15000) * 6000) / 450000));
 }

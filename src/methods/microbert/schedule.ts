@@ -1,7 +1,7 @@
 /**
  * MicroBERT's pretraining learning rate: ReduceLROnPlateau on the validation MLM perplexity (halve after
- * `patience` evaluations without gain, floor `minLr`; Gessler & Zeldes 2022 §4, method notes §6), after a short
- * linear warm-up (§12's small recipe; the paper has none). A `Schedule` with state, so checkpoints carry it.
+ * `patience` evaluations without gain, floor `minLr`; Gessler & Zeldes 2022 §4), after a short
+ * linear warm-up (added here for short CPU runs; the paper has none). A `Schedule` with state, so checkpoints carry it.
  */
 import type { Schedule } from '../../train/schedules.js';
 

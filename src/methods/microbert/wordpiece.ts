@@ -1,7 +1,7 @@
 /**
  * WordPiece tokenizer (Schuster & Nakajima 2012; BERT, Devlin et al. 2019) trained on the words of a corpus,
- * uncased with Unicode NFD as in MicroBERT (Gessler & Zeldes 2022, §3 of the method notes: NFD then lowercase,
- * accents kept). Input words are already tokenized (CoNLL-U FORMs), so there is no further pre-tokenization;
+ * uncased with Unicode NFD as in MicroBERT (Gessler & Zeldes 2022; their code in lgessler/microbert: NFD then
+ * lowercase, accents kept). Input words are already tokenized (CoNLL-U FORMs), so there is no further pre-tokenization;
  * plain text (MLM-only text) is cut into FORM-like words first by `pretokenizeText`.
  *
  * Training follows the usual WordPiece trainer (a BPE trainer with a `##` continuation prefix):

@@ -46,7 +46,7 @@ export interface PowerLawFit {
  * (every eigenvalue leaving at least `minTail` in the tail) the maximum-likelihood
  * α = 1 + n / Σ_{λ_i ≥ λmin} ln(λ_i/λmin), and λmin minimising the KS distance between the empirical tail CDF
  * and 1 − (λ/λmin)^{1−α}. Fewer than `minEvals` (10) positive eigenvalues → α = NaN (WeightWatcher skips the
- * layer). `minTail` (default 5) is [OURS]: it keeps tiny tails (2–4 points) from winning by noise.
+ * layer). `minTail` (default 5) is our choice: it keeps tiny tails (2–4 points) from winning by noise.
  */
 export function fitPowerLaw(evals: ArrayLike<number>, opts: { minEvals?: number; minTail?: number } = {}): PowerLawFit {
   const minEvals = opts.minEvals ?? 10;

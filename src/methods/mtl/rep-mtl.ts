@@ -2,7 +2,7 @@
  * Rep-MTL — representation-level task saliency regularisation.
  * Wang, Li, Xu, "Rep-MTL: Unleashing the Power of Representation-level Task Saliency for Multi-Task
  * Learning", ICCV 2025 (arXiv 2507.21049). No official code exists; equations from the paper (eqs. 3–10),
- * with the open details settled as in shared/methods/rep-mtl.md.
+ * with the details it leaves open settled by us (each noted where it is settled below).
  *
  * Given the task saliencies S_t = ∂L_t/∂Z (one tensor shaped like the shared representation Z):
  * - TSR (eqs. 4–6): Ŝ_t = channel mean of S_t (signed); at each of the N = B·H'·W' positions
@@ -27,11 +27,11 @@ import { UserError } from '../../errors.js';
 
 /** Rep-MTL options (config keys `repmtl.<option>`). */
 export interface RepMtlOptions {
-  /** λ_tsr (paper grid {0.7…1.5}; [OURS] default 0.9). */
+  /** λ_tsr (paper grid {0.7…1.5}; our default 0.9). */
   lambdaTsr: number;
-  /** λ_csa ([OURS] default 0.9). */
+  /** λ_csa (our default 0.9). */
   lambdaCsa: number;
-  /** InfoNCE temperature τ (not reported by the paper; [OURS] 0.1). */
+  /** InfoNCE temperature τ (not reported by the paper; our default 0.1). */
   tau: number;
   /** Switches for the ablation (TSR-only, CSA-only). */
   tsr: boolean;

@@ -4,7 +4,7 @@ import { inkBox, type Ink, type Point } from '../../data/strokes.js';
 /**
  * Stroke warping, Yaeger, Lyon & Webb, NIPS 9 (1996): at every training presentation the pen coordinates (not an
  * image) get a small random rotation, skew, and linear and quadratic x/y scaling. The paper gives no magnitudes;
- * the defaults below are the spec's starting ranges (§3.5), to be tuned on validation.
+ * the defaults below are our own starting ranges (not the paper's), to be tuned on validation.
  */
 export interface StrokeWarpRanges {
   /** Max |rotation| in degrees. */

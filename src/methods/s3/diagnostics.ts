@@ -3,7 +3,7 @@
  *
  * Paper: Li et al., "S³: Sign-Sparse-Shift Reparametrization …", NeurIPS 2021 — abstract and Sec. 1/3
  * ("weight sign freezing" and the dense-weight regulariser that keeps weights non-zero); these are the
- * quantities the method-notes experiment (§6) tracks per epoch.
+ * quantities the s3-shift experiment tracks per epoch.
  *
  * All functions take one `DiscreteWeights` snapshot or an array of them (one per layer, pooled).
  */

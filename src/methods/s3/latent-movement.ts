@@ -3,7 +3,7 @@
  * thresholds that change the discrete weight — the diagnostic behind "weight sign freezing".
  *
  * Paper: Li et al., "S³: Sign-Sparse-Shift Reparametrization …", NeurIPS 2021 (arXiv 2107.03453), Sec. 1/3:
- * DeepShift-PS signs rarely change. Mechanism (method notes §2): the PS sign latent s̃ starts in U(−1, 1) and
+ * DeepShift-PS signs rarely change. Mechanism (official codes: mostafaelhoushi/DeepShift, huawei-noah/noah-research S3-Training): the PS sign latent s̃ starts in U(−1, 1) and
  * the weight's sign is sign(round(s̃)), so a +1 weight becomes −1 only after s̃ travels from > 0.5 to < −0.5
  * (≥ 1 unit), through the zero dead zone (−0.5, 0.5); an S3 sign latent W_sign ~ N(0, 2/n) flips when it
  * crosses 0, typically ≈ 0.05 away. With Adam-type optimisers a latent moves about lr per step at most, so

@@ -63,7 +63,7 @@ export interface ShiftLayerCommonArgs extends LayerArgs {
   initScale?: number;
   /**
    * S3 only: 'nested' (default; official code, 3-bit p = H(s1)·(H(s2)+1)) or 'summed' (ablation
-   * p = Σ_k H(s_k), same range; method notes §3/§6 arm 6).
+   * p = Σ_k H(s_k), same range; not in the official code).
    */
   shiftEncoding?: S3ShiftEncoding;
 }

@@ -19,7 +19,7 @@ import { clampSte, heavisideSte, pow2, roundSte, signSte, ternarySignSte, unsymG
 export type ShiftParameterization = 's3' | 'deepshift-ps';
 export type ShiftBits = 3 | 4;
 /**
- * How S3 combines its N shift bits into p (method notes §3): 'nested' (official code, thermometer
+ * How S3 combines its N shift bits into p (Li et al. 2021, Fig. 3): 'nested' (official code huawei-noah/noah-research `S3-Training/s3conv2dshift.py`, thermometer
  * p = Σ_k Π_{j≤k} H(s_j); 3-bit: H(s1)·(H(s2)+1)) or 'summed' (ablation p = Σ_k H(s_k), same range).
  */
 export type S3ShiftEncoding = 'nested' | 'summed';

@@ -1,5 +1,5 @@
 /**
- * The small shift CNN of the S3 experiment plan (method notes §6, model B), and helpers to inspect, size and
+ * The small shift CNN of the s3-shift experiment (conv 1→16 FP, 16→32 and 32→64 shift, dense 64→10 FP), and helpers to inspect, size and
  * evaluate it: quantised-layer snapshots, float32 size, tfjs vs multiplication-free-engine predictions.
  *
  * Paper: Li et al., "S³: Sign-Sparse-Shift Reparametrization …", NeurIPS 2021 (arXiv 2107.03453), Sec. 4 —
@@ -33,7 +33,7 @@ export interface ShiftCnnOptions {
   method: ShiftCnnQuant;
   /** α of the S3 dense-weight regulariser (S3 Fig. 3; default 1e-5; 0 when `method.regularize` is false). */
   sparseAlpha?: number;
-  /** Multiplies the latent init scale of the shift layers (method notes §6 arm 7). */
+  /** Multiplies the latent init scale of the shift layers (init-sensitivity runs). */
   latentInitScale?: number;
 }
 

@@ -1,8 +1,8 @@
 /**
- * The structured FFN block (spec §1): y = fc2(gelu(fc1(x))) with both linear maps replaced by the same kind
+ * The structured FFN block (Wei et al., NeurIPS 2024): y = fc2(gelu(fc1(x))) with both linear maps replaced by the same kind
  * of structured map (same rank r / block count b), biases and activation dense. Registered as FFN kind
  * `structured` for src/models/transformer.ts. Also: sizing from a target parameter share, and the
- * parameter formulas of spec §2.
+ * parameter formulas of each map.
  */
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../../engine/rng.js';
@@ -43,7 +43,7 @@ export class StructuredFfn implements Ffn {
 
   /**
    * Forward. With guidance (ctx.guideAlpha > 0 and a guide present) each map draws u ~ U(0,1) from ctx.rng
-   * in training: u < α → α·W·x + (1−α)·S(x), else exactly S(x) (spec §4.4). In evaluation (no rng), or with
+   * in training: u < α → α·W·x + (1−α)·S(x), else exactly S(x) (as the official code's `reduce_flop` does). In evaluation (no rng), or with
    * ctx.guideSkip = false, the mixture is used deterministically.
    */
   apply(x: tf.Tensor2D, ctx: FfnContext): tf.Tensor2D {
@@ -113,7 +113,7 @@ export class StructuredFfn implements Ffn {
 registerFfn('structured', (spec: FfnSpec, dims: FfnDims, seed: number, initStd: number) => new StructuredFfn(spec as StructuredFfnSpec, dims.dModel, dims.dFf, seed, initStd));
 
 /**
- * FFN weights of one block with width d and hidden f, both maps replaced (spec §2 "FFN totals", d ≤ f):
+ * FFN weights of one block with width d and hidden f, both maps replaced (d ≤ f):
  * dense 2df; LowRank 2r(d+f); BlockShuffle 2d(d+f)/b; BlockDense r(d/b+f) + r(f/b+d) = r(d+f)(1+1/b).
  */
 export function ffnWeightFormula(spec: { map: StructuredMap | 'dense'; rank?: number; blocks?: number }, d: number, f: number): number {

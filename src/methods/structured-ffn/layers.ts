@@ -1,6 +1,6 @@
 /**
- * Structured linear maps (Wei, Moalla, Pascanu & Gulcehre, NeurIPS 2024, arXiv 2406.16450 §2; spec:
- * shared/methods/structured-ffn.md §2–5) as serializable tfjs layers.
+ * Structured linear maps (Wei, Moalla, Pascanu & Gulcehre, NeurIPS 2024, arXiv 2406.16450 §2; official
+ * code CLAIRE-Labo/StructuredFFN `src/modules/layer/`) as serializable tfjs layers.
  *
  * Layout is tfjs' y = x·W: a map with N inputs and M outputs has kernels stored input-major.
  * | class               | forward                       | kernels (this layout)                                      | weights          |
@@ -23,7 +23,7 @@
  * draws). Note: the official BlockShuffle initialises its guide as U_b·V_b *without* the shuffle, so its
  * W ≠ S at step 0; we use the true dense matrix of S, as the method describes.
  *
- * Pre-merge (§5): `merge()` stores the dense matrix of S next to the factors; `forward` then uses it for
+ * Pre-merge (no structured map has a nonlinearity inside, so each collapses to one dense matrix): `merge()` stores the dense matrix of S next to the factors; `forward` then uses it for
  * calls with at most `mergeThreshold` token rows and the factors above that.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -112,7 +112,7 @@ export abstract class StructuredLinear extends tf.layers.Layer {
     const s = this.structured(x);
     return b ? (tf.add(s, b) as tf.Tensor2D) : s;
   }
-  /** Weights of the structured map for N inputs and M outputs (the spec's formula). */
+  /** Weights of the structured map for N inputs and M outputs (official code's count). */
   abstract weightCountFor(n: number, m: number): number;
 
   override build(inputShape: tf.Shape | tf.Shape[]): void {
@@ -263,7 +263,7 @@ export interface LowRankLinearArgs extends StructuredLinearArgs {
   rank: number;
 }
 
-/** U(V x): rank-r factorisation (spec §2 LowRank; weights r(N+M)). */
+/** U(V x): rank-r factorisation (LowRank; weights r(N+M)). */
 export class LowRankLinear extends StructuredLinear {
   static className = 'LowRankLinear';
   readonly rank: number;
@@ -318,7 +318,7 @@ export interface BlockDenseLinearArgs extends StructuredLinearArgs {
   blocks: number;
 }
 
-/** U(V_b x): block-diagonal to rank r, then dense (spec §2 BlockDense; weights r(N/b + M)). */
+/** U(V_b x): block-diagonal to rank r, then dense (BlockDense; weights r(N/b + M)). */
 export class BlockDenseLinear extends StructuredLinear {
   static className = 'BlockDenseLinear';
   readonly rank: number;
@@ -383,7 +383,7 @@ export interface BlockShuffleLinearArgs extends StructuredLinearArgs {
   blocks: number;
 }
 
-/** f⁻¹(U_b f(V_b x)): two block-diagonal stages with a channel shuffle (spec §2 BlockShuffle; Monarch-like). */
+/** f⁻¹(U_b f(V_b x)): two block-diagonal stages with a channel shuffle (BlockShuffle; Monarch-like). */
 export class BlockShuffleLinear extends StructuredLinear {
   static className = 'BlockShuffleLinear';
   readonly blocks: number;

@@ -1,8 +1,8 @@
 /**
- * The self-guided training loop (Wei et al., NeurIPS 2024, §3.2 "self-guided training"; spec §4, official
- * `BasicLinear` + `CosineTempDecay`): per optimizer step t the guided maps use α_t = ½(1 + cos(π·t/t_g)), each
+ * The self-guided training loop (Wei et al., NeurIPS 2024, §3.2 "self-guided training"; official code
+ * CLAIRE-Labo/StructuredFFN `BasicLinear` + `CosineTempDecay`): per optimizer step t the guided maps use α_t = ½(1 + cos(π·t/t_g)), each
  * map drawing from the run's RNG whether to use its dense guide W (α_t·W·x + (1−α_t)·S(x)) or to skip it (S(x)
- * exactly); at t = t_g the guides leave the model and the trainer, with their optimizer slots (spec §8 pitfall 2).
+ * exactly); at t = t_g the guides leave the model and the trainer, with their optimizer slots (the official code never deletes them, so they keep taking memory).
  *
  * Use it with `fit` as a hook (`hook()`), or by hand: `trainerParams` → `new Trainer`, `attach`, then
  * `beforeStep(step)` before each step and pass `context` to the model's training forward.

@@ -1,5 +1,5 @@
 /**
- * Self-guided training schedule (spec §4; official `CosineTempDecay`/`LinearTempDecay` and `BasicLinear`).
+ * Self-guided training schedule (official code CLAIRE-Labo/StructuredFFN: `CosineTempDecay`/`LinearTempDecay` and `BasicLinear`).
  *
  * α starts at 1 and is updated once per optimizer step: α_t = ½(1 + cos(π·t/t_g)) for t ≤ t_g, 0 after,
  * where t counts finished optimizer steps (the forward of step t uses α_t) and t_g = ρ·(total steps).
@@ -14,7 +14,7 @@ export function sgtAlpha(step: number, tG: number, decay: GuideDecay = 'cosine')
 }
 
 /**
- * ρ of the same-FLOPs mode (spec §4 "fixedflop"): C_dense = (1+ρ)·C_struct + 0.5·ρ·C_guide per token,
+ * ρ of the same-FLOPs mode (official code's "fixedflop"): C_dense = (1+ρ)·C_struct + 0.5·ρ·C_guide per token,
  * i.e. ρ = (C_dense − C_struct)/(C_struct + 0.5·C_guide). C_guide is the dense cost of the replaced maps
  * (used with mean probability 0.5 under cosine decay over ρ·T steps).
  */

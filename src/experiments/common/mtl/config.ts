@@ -22,8 +22,8 @@ function weightingKeyDescription(name: string, paper: string, defaults: Record<s
 }
 
 /**
- * `repmtl.<option>` keys. The experiments' defaults differ from the library's (spec [OURS]: λ_tsr = λ_csa = 0.9,
- * τ = 0.1): λ_tsr = 0.1, λ_csa = 0.01 were chosen on the validation split (`evalSplit = "val"`,
+ * `repmtl.<option>` keys. The experiments' defaults differ from the library's (λ_tsr = λ_csa = 0.9 from the paper's λ
+ * grid, τ = 0.1): λ_tsr = 0.1, λ_csa = 0.01 were chosen on the validation split (`evalSplit = "val"`,
  * scripts/mtl-lambda-grid.sh + scripts/mtl-select.mjs) for Rep-MTL on log-loss EW, over a grid holding the
  * paper's 0.9 and 1.5, on both MTL experiments; larger values cost validation accuracy monotonically (docs/RESULTS.md).
  * `saliencyLoss = auto` takes S_t of the loss being optimised (log L_t on `log-ew`/`db-mtl`, else L_t).
@@ -49,12 +49,12 @@ export const repMtlConfigSchema = z
 export const mtlTrainShape = {
   ...trainLoopShape,
   epochs: z.number().int().positive().default(12).describe('Passes over the training set (STL: for each task network).'),
-  channels: z.array(z.number().int().positive()).min(1).default([16, 32]).describe('Shared encoder: 3×3 conv channels, each followed by ReLU and 2×2 max-pool (spec §6A) or a stride-2 conv.'),
-  downsample: z.enum(['maxpool', 'stride']).default('maxpool').describe('Encoder downsampling after each conv: 2×2 max-pool (spec §6A) or a stride-2 conv instead.'),
+  channels: z.array(z.number().int().positive()).min(1).default([16, 32]).describe('Shared encoder: 3×3 conv channels, each followed by ReLU and 2×2 max-pool (default) or a stride-2 conv.'),
+  downsample: z.enum(['maxpool', 'stride']).default('maxpool').describe('Encoder downsampling after each conv: 2×2 max-pool (default) or a stride-2 conv instead.'),
   headHidden: z.number().int().min(0).default(0).describe('Head: Linear (0) or Linear(hidden) → ReLU → Linear.'),
   dataSeed: z.number().int().default(0).describe('Seed of the data construction (the same data for every method and run seed).'),
   evalBatch: z.number().int().positive().default(500).describe('Examples per evaluation batch: validation accuracy every epoch (curves), test accuracy and saliency statistics once at the end.'),
-  alphaMinTail: z.number().int().min(2).default(5).describe('Minimum tail size of the power-law fit to each layer\'s eigenvalue spectrum (the alpha_* diagnostics; [OURS]; WeightWatcher\'s min_evals = 10 is fixed).'),
+  alphaMinTail: z.number().int().min(2).default(5).describe('Minimum tail size of the power-law fit to each layer\'s eigenvalue spectrum (the alpha_* diagnostics; our choice; WeightWatcher\'s min_evals = 10 is fixed).'),
   baseline: z.string().default('').describe('results.json of an earlier run holding `stl` runs: Δm baseline when `stl` is not among the methods.'),
   repmtl: repMtlConfigSchema,
   evalSplit: z

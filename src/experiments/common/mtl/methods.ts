@@ -35,7 +35,8 @@ export function knownMtlMethods(): string[] {
 
 /**
  * The Rep-MTL options of a method (null when it has none). `repmtl.saliencyLoss = auto` takes the saliency of
- * the loss being optimised (spec [OURS]): of log L_t on a log-loss base (`log-ew`, `db-mtl`), of L_t otherwise.
+ * the loss being optimised (our choice; the paper does not say): of log L_t on a log-loss base (`log-ew`,
+ * `db-mtl`), of L_t otherwise.
  */
 export function repOptionsFor(m: MtlMethod, cfg: MtlTrainConfig): RepMtlOptions | null {
   if (m.kind !== 'mtl' || m.rep === 'none') return null;

@@ -1,5 +1,5 @@
 /**
- * `compete`: CompeteSMoE's router (Pham et al. 2024; spec §2–§4). A linear softmax router like `topk` for
+ * `compete`: CompeteSMoE's router (Pham et al. 2024; Nguyen et al. 2025, official v2 code Fsoft-AIC/CompeteSMoE). A linear softmax router like `topk` for
  * routing and inference, plus competition settings: on the steps its layer competes, the MoE layer routes by
  * the experts' affinities and trains this router to match the detached competition target
  * (src/methods/compete-smoe/competition.ts).

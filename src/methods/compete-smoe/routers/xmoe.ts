@@ -13,7 +13,7 @@ import type { Router, RouterDims, RouterSpec } from './types.js';
 
 export interface XmoeRouterSpec extends RouterSpec {
   type: 'xmoe';
-  /** Projection dimension (default 4, spec §12; X-MoE used 16 at large scale). */
+  /** Projection dimension (default 4 for small models; X-MoE used 16 at large scale). */
   dim?: number;
   /** Temperature τ (default 0.3, the X-MoE/CompeteSMoE-v1 value). */
   temperature?: number;
