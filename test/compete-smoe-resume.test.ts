@@ -106,9 +106,6 @@ test('MoeTraining through fit: tensor count flat over steps, evaluations and dia
   const counts: number[] = [];
   const { history } = fit({
     trainer,
-    numTrain: 0,
-    batchSize: 2,
-    epochs: 1,
     steps: { total: 12, evalAt: (done) => done % 3 === 0 },
     rng,
     lossFn: (_, step) => {

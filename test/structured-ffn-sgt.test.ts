@@ -144,9 +144,6 @@ function runFit(store: CheckpointStore, resume: boolean) {
   const { model, sgt, optimizer, trainer, lossAt, rng } = setup({ seed: 3, tG: 3, skip: true });
   const { history, resumedFrom } = fit({
     trainer,
-    numTrain: 0,
-    batchSize: 2,
-    epochs: 1,
     steps: { total: 8, evalAt: (done) => done % 2 === 0 },
     rng,
     lossFn: (batch, step) => {

@@ -199,6 +199,24 @@ test('checkpoint + resume mid-epoch reproduces the uninterrupted run exactly', (
   assert.deepEqual(resumed.res!.history, full.res!.history.map((r, i) => ({ ...r, epoch_seconds: resumed.res!.history[i].epoch_seconds })));
 });
 
+test('fit: epoch mode names the option it is missing; step mode needs none of them', () => {
+  const p = toyProblem(5);
+  const trainer = new Trainer({ params: trainableVariables(p.model), optimizer: createOptimizer('adamw'), schedule: reduceOnPlateau(5e-3) });
+  try {
+    const lossFn = (idx: Int32Array) => p.lossFn(idx.length ? idx : Int32Array.from([0, 1, 2, 3]));
+    assert.throws(() => fit({ trainer, numTrain: p.n, batchSize: 10, rng: p.rng, lossFn }), /`epochs` is required without `steps`/);
+    assert.throws(() => fit({ trainer, epochs: 1, rng: p.rng, lossFn }), /`numTrain` and `batchSize` are required/);
+    assert.equal(trainer.step, 0, 'nothing trained before the check');
+    const { history } = fit({ trainer, steps: { total: 3 }, rng: p.rng, lossFn });
+    assert.equal(trainer.step, 3);
+    assert.equal(history.length, 1);
+    assert.equal(history[0].step, 3);
+  } finally {
+    trainer.optimizer.dispose();
+    p.dispose();
+  }
+});
+
 test('saveCheckpoint/loadCheckpoint restores params and optimizer slots; shape mismatch is an error', () => {
   const dir = tempDir('efftrain-ck2-');
   const p = toyProblem(4);

@@ -57,12 +57,16 @@ export interface FitSteps {
 
 export interface FitOptions<B = Int32Array> {
   trainer: Trainer;
-  /** Number of training examples; batches are seeded permutations of 0..n-1 with a fixed size (last partial batch dropped). Unused with `steps`. */
-  numTrain: number;
-  batchSize: number;
-  /** Unused with `steps`. */
-  epochs: number;
-  /** Train for a number of steps instead of epochs (see FitSteps). */
+  /**
+   * Number of training examples; batches are seeded permutations of 0..n-1 with a fixed size (last partial batch
+   * dropped). Required in epoch mode unless `batches` is given; unused with `steps`.
+   */
+  numTrain?: number;
+  /** Rows per batch of the default `batches`; unused with `steps`. */
+  batchSize?: number;
+  /** Required in epoch mode; unused with `steps`. */
+  epochs?: number;
+  /** Train for a number of steps instead of epochs (see FitSteps); `lossFn`/`gradFn` then draw their own batches. */
   steps?: FitSteps;
   /** The run's RNG: it draws each epoch's order, and may be shared with dropout/noise in `lossFn`. Saved in checkpoints. */
   rng: Rng;
@@ -108,7 +112,11 @@ export interface FitResult {
  */
 export function fit<B = Int32Array>(o: FitOptions<B>): FitResult {
   if (!o.lossFn && !o.gradFn) throw new Error('fit: lossFn or gradFn is required');
-  const makeBatches = o.batches ?? ((r: Rng) => epochBatches(o.numTrain, o.batchSize, r) as unknown as B[]);
+  if (!o.steps && o.epochs === undefined) throw new Error('fit: `epochs` is required without `steps`');
+  if (!o.steps && !o.batches && (o.numTrain === undefined || o.batchSize === undefined)) {
+    throw new Error('fit: `numTrain` and `batchSize` are required without `steps` or `batches`');
+  }
+  const makeBatches = o.batches ?? ((r: Rng) => epochBatches(o.numTrain!, o.batchSize!, r) as unknown as B[]);
   const { trainer, rng } = o;
   let history: EpochRow[] = [];
   let startEpoch = 0;
@@ -180,7 +188,7 @@ export function fit<B = Int32Array>(o: FitOptions<B>): FitResult {
     }
     return { history, resumedFrom };
   }
-  for (let epoch = startEpoch; epoch < o.epochs; epoch++) {
+  for (let epoch = startEpoch; epoch < o.epochs!; epoch++) {
     let batches: B[];
     if (skipBatches > 0) {
       batches = makeBatches(Rng.fromState(epochRngState));

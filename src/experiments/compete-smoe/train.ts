@@ -107,9 +107,6 @@ export async function runCompeteSmoe(ctx: RunContext<CompeteSmoeConfig>): Promis
 
   const { history } = fit({
     trainer,
-    numTrain: 0,
-    batchSize: cfg.batchSize,
-    epochs: 1,
     steps: { total: cfg.steps, evalAt: (done) => done % cfg.evalEvery === 0 },
     rng,
     lossFn: (_, step) => {

@@ -133,9 +133,6 @@ export async function runStructuredFfn(ctx: RunContext<StructuredFfnConfig>): Pr
   const t0 = performance.now();
   const { history } = fit({
     trainer,
-    numTrain: 0,
-    batchSize: cfg.batchSize,
-    epochs: 1,
     steps: { total: sp.total, evalAt: (done) => done % cfg.evalEvery === 0 || atT(done) },
     rng,
     lossFn: (_, step) => {

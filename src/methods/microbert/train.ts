@@ -135,9 +135,6 @@ export function pretrain(model: MicroBert, data: { unlabeled: PreparedSentence[]
   try {
     fit({
       trainer,
-      numTrain: 0,
-      batchSize: o.batchSize,
-      epochs: 1,
       steps: { total: o.steps, evalAt: (done) => done % o.evalEvery === 0 },
       rng,
       lossFn: (_, step) => {
@@ -229,9 +226,6 @@ export function trainProbe(model: MicroBert, train: PreparedSentence[], dev: { s
   try {
     fit({
       trainer,
-      numTrain: 0,
-      batchSize: o.batchSize,
-      epochs: 1,
       steps: { total: o.steps, evalAt: (done) => done % o.evalEvery === 0 },
       rng,
       lossFn: () => {

@@ -108,8 +108,6 @@ export function trainMultiTask(o: MtlTrainOptions): MtlTrainResult {
   };
   const { history } = fit<Int32Array[]>({
     trainer,
-    numTrain: 0,
-    batchSize: 0,
     epochs: o.epochs,
     rng,
     batches: o.epochBatches,

@@ -164,8 +164,6 @@ export function trainNewtonClassifier(src: SampleSource, o: NewtonTrainOptions, 
   try {
     fit<number>({
       trainer,
-      numTrain: 0,
-      batchSize: o.batchSize,
       epochs: o.epochs,
       rng,
       batches: () => sizes,
