@@ -30,6 +30,7 @@ import { AdamW, createOptimizer } from '../train/optimizers.js';
 import { constant } from '../train/schedules.js';
 import { Trainer, trainableVariables } from '../train/trainer.js';
 import type { Bench, BenchCase, BenchResult } from './types.js';
+import { median } from '../stats/index.js';
 
 /** A workload: model factory, fixed batch, and its analytic matmul/conv FLOPs per training step. */
 interface Workload {
@@ -228,11 +229,6 @@ function sequentialStepper(w: Workload, data: { x: Float32Array; y: Float32Array
   };
 }
 
-function median(xs: number[]): number {
-  const a = [...xs].sort((x, y) => x - y);
-  const m = a.length >> 1;
-  return a.length % 2 ? a[m] : (a[m - 1] + a[m]) / 2;
-}
 
 /**
  * Times the wasm variants of one workload in interleaved rounds: every variant gets its own model,

@@ -11,34 +11,14 @@ import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../engine/rng.js';
 import { DenseFfn, type Ffn, type FfnContext } from '../models/ffn.js';
 import { MoeFfn, type MoeFfnSpec } from '../methods/compete-smoe/index.js';
+import { interleaved, randTensor } from './timing.js';
 import type { Bench, BenchCase, BenchResult } from './types.js';
 
 const E = 8;
 const K = 2;
 
-function randTensor(shape: number[], seed: number): tf.Tensor {
-  const r = new Rng(seed);
-  const n = shape.reduce((a, b) => a * b, 1);
-  return tf.tensor(Float32Array.from({ length: n }, () => r.normal()), shape);
-}
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
 
-function interleaved(fns: (() => void)[], rounds: number, callsPerRound: number, warmup: number): number[] {
-  for (const f of fns) for (let i = 0; i < warmup; i++) f();
-  const per: number[][] = fns.map(() => []);
-  for (let r = 0; r < rounds; r++) {
-    fns.forEach((f, i) => {
-      const t0 = performance.now();
-      for (let c = 0; c < callsPerRound; c++) f();
-      per[i].push((performance.now() - t0) / callsPerRound);
-    });
-  }
-  return per.map(median);
-}
 
 interface Variant {
   name: string;

@@ -22,8 +22,8 @@ import { StructuredFfn, structureForShare, type StructuredFfnSpec } from '../met
 import type { StructuredMap } from '../methods/structured-ffn/layers.js';
 import { AdamW } from '../train/optimizers.js';
 import { Trainer } from '../train/trainer.js';
+import { interleaved, randTensor } from './timing.js';
 import type { Bench, BenchCase, BenchResult } from './types.js';
-import { median } from '../stats/index.js';
 
 export interface StructuredFfnBenchSizes {
   width: number;
@@ -38,25 +38,7 @@ const DEFAULT_SIZES: StructuredFfnBenchSizes = { width: 256, dFf: 1024, tokens: 
 const SHARE = 0.3125; // 5/16: LowRank r = d/4 and BlockShuffle b = 4 exactly at f = 4d
 const MAPS: StructuredMap[] = ['lowrank', 'blockdense', 'blockshuffle'];
 
-function randTensor(shape: number[], seed: number): tf.Tensor {
-  const r = new Rng(seed);
-  const n = shape.reduce((a, b) => a * b, 1);
-  return tf.tensor(Float32Array.from({ length: n }, () => r.normal()), shape);
-}
 
-/** Times `fns` in interleaved rounds; returns the median ms per call of each. */
-function interleaved(fns: (() => void)[], rounds: number, callsPerRound: number, warmup: number): number[] {
-  for (const f of fns) for (let i = 0; i < warmup; i++) f();
-  const per: number[][] = fns.map(() => []);
-  for (let r = 0; r < rounds; r++) {
-    fns.forEach((f, i) => {
-      const t0 = performance.now();
-      for (let c = 0; c < callsPerRound; c++) f();
-      per[i].push((performance.now() - t0) / callsPerRound);
-    });
-  }
-  return per.map(median);
-}
 
 function makeFfn(name: string, d: number, f: number): Ffn {
   if (name === 'dense') return new DenseFfn(d, f, new Rng(1), 0.02);
