@@ -66,7 +66,8 @@ export class ProgressView {
       st.step = st.steps;
       if (!this.tty && !this.quiet) {
         const el = ((now - st.startT) / 1000).toFixed(1);
-        this.out.write(`[${u.method} seed ${u.seed}] epoch ${u.epoch}/${u.epochs} loss ${u.loss?.toFixed(4)} ${u.message} (${el}s)\n`);
+        const loss = u.loss === undefined ? '' : ` loss ${u.loss.toFixed(4)}`;
+        this.out.write(`[${u.method} seed ${u.seed}] epoch ${u.epoch}/${u.epochs}${loss} ${u.message} (${el}s)\n`);
       }
     }
     if (this.tty && now - this.lastDraw > 150) this.draw();
