@@ -13,7 +13,7 @@ import { Trainer } from '../src/train/trainer.js';
 import { fit, type FitHook } from '../src/train/fit.js';
 import { memoryCheckpointStore, loadCheckpointFrom } from '../src/train/checkpoint.js';
 import { Rng } from '../src/engine/rng.js';
-import { runsTable, fmtSummary } from '../src/report/report.js';
+import { runsTable, fmtSummary, pairedSection } from '../src/report/report.js';
 
 before(async () => {
   await initEngine({ backend: 'cpu' });
@@ -120,6 +120,22 @@ test('report: Runs table takes the union of metric keys (blank where a run lacks
   assert.equal(t[4], '| new | 1 | 0.7000 | 12 | 0.2500 | 1.0 |');
   assert.equal(fmtSummary(r.summary.new.n), '12');
   assert.equal(fmtSummary(r.summary.new.acc), '0.7250 ± 0.0354');
+});
+
+test('report: paired section lists methods with seed pairs and names, instead of NaN rows, those without', () => {
+  const r = results();
+  const withMissing = {
+    ...r,
+    derived: { ...r.derived, paired_vs_baseline: { ...(r.derived.paired_vs_baseline as object), lonely: { vs: 'base', metric: 'acc', meanDiff: NaN, ci95: [NaN, NaN], p: NaN, n: 0 } } },
+  };
+  const md = pairedSection(withMissing);
+  assert.match(md, /\| new \| 0\.1750 \|/);
+  assert.ok(!md.includes('NaN'), md);
+  assert.match(md, /No seed has `acc` for both `base` and `lonely`: not compared\./);
+  const onlyMissing = { ...r, derived: { paired_vs_baseline: { lonely: { vs: 'base', metric: 'acc', meanDiff: NaN, ci95: [NaN, NaN], p: NaN, n: 0 } } } };
+  const md2 = pairedSection(onlyMissing);
+  assert.ok(!md2.includes('| method |'), 'no empty table');
+  assert.match(md2, /not compared/);
 });
 
 test('Trainer: missingGrads "skip" leaves an unused parameter and its optimizer state alone; "zero" still decays it', () => {

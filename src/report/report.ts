@@ -72,8 +72,14 @@ export function pairedSection(results: Results): string {
   if (!paired || !Object.keys(paired).length) return '';
   const { primary, baseline } = results.metrics;
   const lines = [`\nPaired against \`${baseline}\` on \`${primary}\` (same seeds; t-based 95% CI, df = n − 1):\n`, '| method | Δ mean | 95% CI | p | n |', '|---|---:|---|---:|---:|'];
-  for (const [m, t] of Object.entries(paired)) lines.push(`| ${m} | ${t.meanDiff.toFixed(4)} | [${t.ci95[0].toFixed(4)}, ${t.ci95[1].toFixed(4)}] | ${t.p.toFixed(3)} | ${t.n} |`);
-  return lines.join('\n') + '\n';
+  const entries = Object.entries(paired);
+  const unpaired = entries.filter(([, t]) => !(t.n > 0)).map(([m]) => m);
+  const withPairs = entries.filter(([, t]) => t.n > 0);
+  // A method none of whose seeds has the metric on both sides (e.g. Δm without the single-task arm) gets a line, not a row of NaN.
+  const note = unpaired.length ? `\nNo seed has \`${primary}\` for both \`${baseline}\` and ${unpaired.map((m) => `\`${m}\``).join(', ')}: not compared.\n` : '';
+  if (!withPairs.length) return note;
+  for (const [m, t] of withPairs) lines.push(`| ${m} | ${t.meanDiff.toFixed(4)} | [${t.ci95[0].toFixed(4)}, ${t.ci95[1].toFixed(4)}] | ${t.p.toFixed(3)} | ${t.n} |`);
+  return lines.join('\n') + '\n' + note;
 }
 
 /** Every run's final metrics; columns are the union of all runs' metric keys (a run without a key gets a blank). */
