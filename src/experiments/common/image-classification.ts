@@ -36,15 +36,10 @@ export const imageTrainShape = {
   checkpointEverySteps: z.number().int().min(0).default(0).describe('Also checkpoint every N steps (0 = only at epoch ends).'),
 };
 
-export interface ImageTrainConfig {
-  epochs: number;
-  batchSize: number;
-  lr: number;
-  optimizer: 'adam' | 'adamw' | 'sgd' | 'momentum' | 'nesterov';
-  weightDecay: number;
-  schedule: 'constant' | 'cosine' | 'step' | 'plateau';
-  warmupSteps: number;
-  clipNorm: number;
+/** The resolved values of `trainLoopShape`. */
+export type TrainLoopConfig = { [K in keyof typeof trainLoopShape]: z.output<(typeof trainLoopShape)[K]> };
+
+export interface ImageTrainConfig extends TrainLoopConfig {
   trainLimit: number;
   testLimit: number;
   checkpointEverySteps: number;

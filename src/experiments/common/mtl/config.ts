@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { listWeightings } from '../../../methods/mtl/index.js';
-import { trainLoopShape } from '../image-classification.js';
+import { trainLoopShape, type TrainLoopConfig } from '../image-classification.js';
 
 
 export const optionSchema = (defaults: Record<string, number | string | boolean>) =>
@@ -63,17 +63,9 @@ export const mtlTrainShape = {
     .describe('Split of the final metrics: "val" for choices (λ, LR) — the run then never builds the test split; "test" only for reported numbers.'),
 };
 
-export interface MtlTrainConfig {
+export interface MtlTrainConfig extends TrainLoopConfig {
   methods: string[];
   seeds: number[];
-  epochs: number;
-  batchSize: number;
-  lr: number;
-  optimizer: 'adam' | 'adamw' | 'sgd' | 'momentum' | 'nesterov';
-  weightDecay: number;
-  schedule: 'constant' | 'cosine' | 'step' | 'plateau';
-  warmupSteps: number;
-  clipNorm: number;
   channels: number[];
   downsample: 'maxpool' | 'stride';
   headHidden: number;
