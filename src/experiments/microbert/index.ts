@@ -15,6 +15,7 @@ import * as tf from '@tensorflow/tfjs';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
+import { Rng } from '../../engine/rng.js';
 import { pairedTTest } from '../../stats/index.js';
 import { checkNoHeldOutText, findTreebankFiles, loadTreebank, readUnlabeledText, saveMicroBert, type UnlabeledText } from '../../node/microbert-files.js';
 import { fileCheckpointStore } from '../../node/checkpoint-file.js';
@@ -82,6 +83,12 @@ const schema = z
       .array(z.string())
       .default([])
       .describe('MLM-only text files (CLI --unlabeled FILE[,FILE]): plain UTF-8, one sentence per line; added to the MLM batches and to the WordPiece training text; never dev/test text'),
+    mlmTextFraction: z
+      .number()
+      .gt(0)
+      .max(1)
+      .default(1)
+      .describe('Share of the train sentences used as MLM text (a seeded subset, for data-scaling checks; 1 = all). The vocabulary, the labeled batches and the probe always use all of train'),
     unlabeledMaxPieces: z.number().int().min(8).default(128).describe('Longer lines of the unlabeled text are cut into chunks of at most this many wordpieces ([CLS]/[SEP] included)'),
     checkpointEverySteps: z
       .number()
@@ -100,6 +107,13 @@ function loadUnlabeled(cfg: MicroBertExperimentConfig, tb: Treebank): UnlabeledT
   const texts = cfg.unlabeled.map((f) => readUnlabeledText(f, [files.dev, files.test]));
   checkNoHeldOutText(texts, tb);
   return texts;
+}
+
+/** A seeded subset of ⌈fraction·n⌉ items, in their original order. */
+function seededSubset<T>(items: T[], fraction: number, seed: number): T[] {
+  const keep = Math.max(1, Math.ceil(fraction * items.length));
+  const chosen = Array.from(new Rng(seed * 31337 + 17).permutation(items.length).subarray(0, keep)).sort((a, b) => a - b);
+  return chosen.map((i) => items[i]);
 }
 
 /** Paired comparisons (a − b, same seeds) reported with 95 % t intervals. */
@@ -156,7 +170,8 @@ export const microbertExperiment: Experiment<MicroBertExperimentConfig> = {
       'probe_seconds',
       'test_words_scored',
       'vocab_size',
-      ...(cfg.unlabeled.length ? ['unlabeled_sentences', 'mlm_sequences'] : []),
+      ...(cfg.unlabeled.length ? ['unlabeled_sentences'] : []),
+      ...(cfg.unlabeled.length || cfg.mlmTextFraction < 1 ? ['mlm_sequences'] : []),
       'leaked_tensors',
     ],
   }),
@@ -175,7 +190,8 @@ export const microbertExperiment: Experiment<MicroBertExperimentConfig> = {
     const dev = prepareAll(tb.dev, tok, tags, cfg.maxLen);
     const test = prepareAll(tb.test, tok, tags, cfg.maxLen);
     // MLM batches: the train FORMs plus the unlabeled text (dev stays the perplexity's validation set).
-    const mlmPool = text.length ? [...train, ...prepareText(text, tok, Math.min(cfg.unlabeledMaxPieces, cfg.maxLen))] : train;
+    const mlmTrain = cfg.mlmTextFraction < 1 ? seededSubset(train, cfg.mlmTextFraction, ctx.seed) : train;
+    const mlmPool = text.length ? [...mlmTrain, ...prepareText(text, tok, Math.min(cfg.unlabeledMaxPieces, cfg.maxLen))] : mlmTrain;
     const checkpoint = (phase: string) =>
       cfg.checkpointEverySteps > 0 ? { store: fileCheckpointStore(join(ctx.artifactsDir, `${phase}-checkpoint.safetensors`)), everySteps: cfg.checkpointEverySteps, resume: ctx.resume } : undefined;
     const model = new MicroBert(
@@ -255,7 +271,8 @@ export const microbertExperiment: Experiment<MicroBertExperimentConfig> = {
         probe_seconds: probeSeconds,
         test_words_scored: sc.scored,
         vocab_size: tok.size,
-        ...(text.length ? { unlabeled_sentences: text.length, mlm_sequences: mlmPool.length } : {}),
+        ...(text.length || cfg.mlmTextFraction < 1 ? { mlm_sequences: mlmPool.length } : {}),
+        ...(text.length ? { unlabeled_sentences: text.length } : {}),
         leaked_tensors: tf.memory().numTensors,
       },
     };
