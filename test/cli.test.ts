@@ -194,6 +194,27 @@ test('a run killed mid-training and resumed with --resume ends with the same met
   assertUserError([...args, '--out', killedDir], /already holds a run/);
 });
 
+test('--resume with more seeds keeps the finished runs and runs only the new ones; other changes are refused', () => {
+  const args = ['run', 'fashion-baseline', ...tiny, '--methods', 'mlp', '--workers', '1'];
+  const dir = join(tmp(), 'grow');
+  assert.equal(cli([...args, '--seeds', '1', '--out', dir]).status, 0);
+  const seed1 = readFileSync(join(dir, 'runs', 'mlp-seed1', 'result.json'), 'utf8');
+  writeFileSync(join(dir, 'runs', 'mlp-seed1', 'result.json'), JSON.stringify({ ...JSON.parse(seed1), wallSeconds: 12345.5 }));
+  const grown = cli([...args, '--seeds', '1,2', '--out', dir, '--resume']);
+  assert.equal(grown.status, 0, grown.stderr);
+  const res = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as Results;
+  assert.deepEqual(res.runs.map((r) => r.seed), [1, 2]);
+  assert.equal(res.runs[0].wallSeconds, 12345.5, 'seed 1 came from its finished result.json, not a new run');
+  assert.deepEqual(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')).seeds, [1, 2]);
+  const rows = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(rows.filter((r) => r.seed === 1).length, rows.filter((r) => r.seed === 2).length, 'seed 1 rows kept, seed 2 rows added');
+  // Seed 2 equals a run of seed 2 alone.
+  const alone = join(tmp(), 'alone');
+  assert.equal(cli([...args, '--seeds', '2', '--out', alone]).status, 0);
+  assert.deepEqual(res.runs[1].metrics, (JSON.parse(readFileSync(join(alone, 'results.json'), 'utf8')) as Results).runs[0].metrics);
+  assertUserError([...args, '--seeds', '1,2', '--set', 'epochs=3', '--out', dir, '--resume'], /config differs .* in more than methods\/seeds/);
+});
+
 test('bench engine --quick writes bench.json with the named cases', () => {
   const o = join(tmp(), 'bench');
   const r = cli(['bench', 'engine', '--quick', '--out', o]);

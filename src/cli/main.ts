@@ -134,7 +134,7 @@ export function buildProgram(): Command {
     .option('--workers <n>', 'parallel worker threads (default: number of cores)', intArg('--workers'))
     .option('--config <file>', 'JSON config file (keys as in config.json)')
     .option('--set <key=value>', 'override one config key (repeatable; value parsed as JSON when possible)', collect, [])
-    .option('--resume', 'continue an interrupted run in --out from its checkpoints', false)
+    .option('--resume', 'continue an interrupted run in --out from its checkpoints, or add --seeds/--methods to a finished one (other options must match)', false)
     .option('--quiet', 'no progress output', false)
     .action(async (name: string, o: { quick: boolean; seeds?: number[]; methods?: string[]; data?: string; text?: string; treebank?: string; unlabeled?: string[]; out?: string; backend: BackendChoice; wasmPatches: boolean; workers?: number; config?: string; set: string[]; resume: boolean; quiet: boolean }) => {
       getExperiment(name);

@@ -50,8 +50,10 @@ export async function runExperiment(o: RunOptions): Promise<{ outDir: string; re
   const resultsPath = join(outDir, 'results.json');
   if (o.resume) {
     if (!existsSync(join(outDir, 'config.json'))) throw new UserError(`--resume: ${outDir} holds no config.json (nothing to resume)`);
-    const prev = JSON.stringify(JSON.parse(readFileSync(join(outDir, 'config.json'), 'utf8')));
-    if (prev !== JSON.stringify(config)) throw new UserError(`--resume: the resolved config differs from ${join(outDir, 'config.json')}; use the same options`);
+    // Methods and seeds may grow (or shrink) on resume: finished (method, seed) runs are kept, new ones run.
+    const rest = ({ methods: _m, seeds: _s, ...other }: Record<string, unknown>) => JSON.stringify(other);
+    if (rest(JSON.parse(readFileSync(join(outDir, 'config.json'), 'utf8'))) !== rest(config))
+      throw new UserError(`--resume: the resolved config differs from ${join(outDir, 'config.json')} in more than methods/seeds; use the same options`);
   } else if (existsSync(resultsPath) || existsSync(join(outDir, 'metrics.jsonl'))) {
     throw new UserError(`${outDir} already holds a run; choose another --out or add --resume`);
   }
