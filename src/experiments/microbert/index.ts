@@ -56,6 +56,7 @@ const schema = z
     dModel: z.number().int().positive().default(100).describe('Encoder width (µBERT: 100).'),
     nHeads: z.number().int().positive().default(5).describe('Attention heads (µBERT: 5 of 20).'),
     dFf: z.number().int().positive().default(400).describe('Feed-forward width (µBERT: 400).'),
+    positional: z.enum(['rope', 'learned']).default('rope').describe("Encoder positions: rotary (default) or a learned absolute table (BERT's; the paper's code used relative position keys)."),
     maxLen: z.number().int().min(8).default(512).describe('Longest sequence in wordpieces, [CLS]/[SEP] included; a longer sentence keeps only the first piece of each word (error if that still does not fit).'),
     batchSize: z.number().int().positive().default(16).describe('Sentences per step (pretraining and probe).'),
     pretrainSteps: z.number().int().min(0).default(3000).describe('Pretraining optimizer steps, the same for every pretrained variant (0 = no pretraining).'),
@@ -195,7 +196,7 @@ export const microbertExperiment: Experiment<MicroBertExperimentConfig> = {
     const checkpoint = (phase: string) =>
       cfg.checkpointEverySteps > 0 ? { store: fileCheckpointStore(join(ctx.artifactsDir, `${phase}-checkpoint.safetensors`)), everySteps: cfg.checkpointEverySteps, resume: ctx.resume } : undefined;
     const model = new MicroBert(
-      { vocabSize: tok.size, nLayers: cfg.nLayers, dModel: cfg.dModel, nHeads: cfg.nHeads, dFf: cfg.dFf, maxLen: cfg.maxLen, arcDim: cfg.arcDim, labelDim: cfg.labelDim, parserDropout: cfg.parserDropout, maxDistance: cfg.maxDistance },
+      { vocabSize: tok.size, nLayers: cfg.nLayers, dModel: cfg.dModel, nHeads: cfg.nHeads, dFf: cfg.dFf, maxLen: cfg.maxLen, arcDim: cfg.arcDim, labelDim: cfg.labelDim, parserDropout: cfg.parserDropout, maxDistance: cfg.maxDistance, positional: cfg.positional },
       tok,
       tags,
       ctx.seed,
@@ -293,7 +294,7 @@ export const microbertExperiment: Experiment<MicroBertExperimentConfig> = {
       (config.unlabeled.length
         ? `Treebank \`${tbName}\`; MLM text = the train FORMs plus ${config.unlabeled.map((f) => `\`${f.split('/').pop()}\``).join(', ')} (one sentence per line, chunks of ≤ ${config.unlabeledMaxPieces} pieces); WordPiece vocabulary ${config.vocabSize} (uncased, NFD) trained on both. `
         : `Treebank \`${tbName}\`; WordPiece vocabulary ${config.vocabSize} (uncased, NFD) trained on the train FORMs, which are also the MLM text. `) +
-        `Encoder: ${config.nLayers} layers, hidden ${config.dModel}, ${config.nHeads} heads, FF ${config.dFf}, bidirectional, rotary positions. ` +
+        `Encoder: ${config.nLayers} layers, hidden ${config.dModel}, ${config.nHeads} heads, FF ${config.dFf}, bidirectional, ${config.positional === 'learned' ? 'learned absolute' : 'rotary'} positions. ` +
         `Pretraining: ${config.pretrainSteps} steps of batch ${config.batchSize}, AdamW lr ${config.lr} (warm-up ${config.warmupSteps}, halved after ${config.plateauPatience} evaluations without dev-perplexity gain), ` +
         `weight decay ${config.weightDecay}, whole-word masking ${config.maskProb}${config.pretrainDropout ? `, hidden dropout ${config.pretrainDropout}` : ''}; the encoder with the best dev MLM perplexity is kept. ` +
         `Probe: biaffine parser on ${config.probeLayerMix ? 'a learned scalar mix of all encoder layers' : 'the last encoder layer'} (arc ${config.arcDim}, label ${config.labelDim}, dropout ${config.parserDropout}, learned head-distance prior ±${config.maxDistance}), ${config.probeSteps} steps, lr ${config.probeLr}, encoder lr × ${config.encoderLrFactor}, ` +

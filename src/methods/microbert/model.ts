@@ -4,7 +4,7 @@
  * parser) on word vectors = mean of each word's wordpiece states — of the last layer, or, with a `ScalarMix`
  * (the evaluation parser's, as in the paper), of a learned mix of every layer. The encoder is `TransformerLM` from
  * src/models/transformer.ts with bidirectional attention, a padding mask, gather embeddings and rotary
- * positions (the paper used relative position keys).
+ * positions by default, or learned absolute ones (the paper used relative position keys).
  *
  * Saved layout (`saveMicroBert`/`loadMicroBert` in efftrain/node): `microbert.json` (config, tag sets), `vocab.txt`, `encoder/` (the
  * transformer's model.json + weights.safetensors) and `heads.safetensors` (whichever heads exist).
@@ -32,6 +32,8 @@ export interface MicroBertConfig {
   parserDropout: number;
   /** Arc distance prior range of the parser (0 = none); see `BiaffineConfig.maxDistance`. */
   maxDistance?: number;
+  /** Encoder positions: rotary (default) or a learned absolute table (BERT's own scheme). */
+  positional?: 'rope' | 'learned';
 }
 
 /** The paper's µBERT sizes (the vocabulary comes from the tokenizer). */
@@ -117,7 +119,7 @@ export class MicroBert {
       ffn: { kind: 'dense' },
       causal: false,
       embedding: 'gather',
-      positional: 'rope',
+      positional: cfg.positional ?? 'rope',
       attention: 'packed',
     };
   }
