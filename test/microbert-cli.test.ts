@@ -99,11 +99,16 @@ test('microbert --unlabeled: the text joins the MLM batches and the vocabulary; 
   const vocab = readFileSync(join(out, 'runs', 'm-seed1', 'pretrained', 'vocab.txt'), 'utf8').split('\n');
   assert.ok(vocab.includes('zorbax'), 'the vocabulary is trained on the unlabeled text too');
   assert.match(readFileSync(join(out, 'report.md'), 'utf8'), /MLM text = the train FORMs plus `more\.txt`/);
-  // mlmTextFraction keeps a seeded half of the train sentences as MLM text; the unlabeled text stays whole.
+  // mlmTextFraction keeps a seeded half of the train sentences as MLM text (the unlabeled text stays whole);
+  // labeledFraction a seeded share of the annotated sentences for the POS batches and the probe.
   const half = join(d, 'half');
-  const h = cli(['run', 'microbert', '--treebank', tb, '--unlabeled', text, '--methods', 'm', '--seeds', '1', '--workers', '1', '--out', half, '--quiet', ...TINY, '--set', 'mlmTextFraction=0.5', '--set', 'saveModels=false']);
+  const h = cli(['run', 'microbert', '--treebank', tb, '--unlabeled', text, '--methods', 'mx', '--seeds', '1', '--workers', '1', '--out', half, '--quiet', ...TINY,
+    '--set', 'mlmTextFraction=0.5', '--set', 'labeledFraction=0.2', '--set', 'saveModels=false']);
   assert.equal(h.status, 0, h.stderr);
-  assert.equal(JSON.parse(readFileSync(join(half, 'results.json'), 'utf8')).runs[0].metrics.mlm_sequences, 15 + 40);
+  const hm = JSON.parse(readFileSync(join(half, 'results.json'), 'utf8')).runs[0].metrics;
+  assert.equal(hm.mlm_sequences, 15 + 40);
+  assert.equal(hm.labeled_sentences, 6);
+  assert.match(readFileSync(join(half, 'report.md'), 'utf8'), /Annotation used: a seeded 20 % of the train sentences .* MLM text: a seeded 50 % of train/);
   const bad = join(d, 'bad.txt');
   writeFileSync(bad, Buffer.from([0x6b, 0x61, 0x74, 0x0a, 0xff, 0xfe, 0x0a]));
   for (const [file, msg] of [

@@ -89,7 +89,13 @@ const schema = z
       .gt(0)
       .max(1)
       .default(1)
-      .describe('Share of the train sentences used as MLM text (a seeded subset, for data-scaling checks; 1 = all). The vocabulary, the labeled batches and the probe always use all of train'),
+      .describe('Share of the train sentences used as MLM text (a seeded subset, for data-scaling checks; 1 = all). The vocabulary, the labeled batches and the probe do not depend on it'),
+    labeledFraction: z
+      .number()
+      .gt(0)
+      .max(1)
+      .default(1)
+      .describe('Share of the train sentences whose annotation is used (a seeded subset: the POS/parse pretraining batches and the probe); MLM text keeps every train sentence. Below 1 it simulates a language with more raw text than trees'),
     unlabeledMaxPieces: z.number().int().min(8).default(128).describe('Longer lines of the unlabeled text are cut into chunks of at most this many wordpieces ([CLS]/[SEP] included)'),
     checkpointEverySteps: z
       .number()
@@ -173,6 +179,7 @@ export const microbertExperiment: Experiment<MicroBertExperimentConfig> = {
       'vocab_size',
       ...(cfg.unlabeled.length ? ['unlabeled_sentences'] : []),
       ...(cfg.unlabeled.length || cfg.mlmTextFraction < 1 ? ['mlm_sequences'] : []),
+      ...(cfg.labeledFraction < 1 ? ['labeled_sentences'] : []),
       'leaked_tensors',
     ],
   }),
@@ -192,6 +199,7 @@ export const microbertExperiment: Experiment<MicroBertExperimentConfig> = {
     const test = prepareAll(tb.test, tok, tags, cfg.maxLen);
     // MLM batches: the train FORMs plus the unlabeled text (dev stays the perplexity's validation set).
     const mlmTrain = cfg.mlmTextFraction < 1 ? seededSubset(train, cfg.mlmTextFraction, ctx.seed) : train;
+    const labeled = cfg.labeledFraction < 1 ? seededSubset(train, cfg.labeledFraction, ctx.seed + 7) : train;
     const mlmPool = text.length ? [...mlmTrain, ...prepareText(text, tok, Math.min(cfg.unlabeledMaxPieces, cfg.maxLen))] : mlmTrain;
     const checkpoint = (phase: string) =>
       cfg.checkpointEverySteps > 0 ? { store: fileCheckpointStore(join(ctx.artifactsDir, `${phase}-checkpoint.safetensors`)), everySteps: cfg.checkpointEverySteps, resume: ctx.resume } : undefined;
@@ -204,7 +212,7 @@ export const microbertExperiment: Experiment<MicroBertExperimentConfig> = {
     const t0 = performance.now();
     const pre = pretrain(
       model,
-      { unlabeled: mlmPool, labeled: train, valUnlabeled: dev },
+      { unlabeled: mlmPool, labeled, valUnlabeled: dev },
       {
         variant,
         steps: cfg.pretrainSteps,
@@ -233,7 +241,7 @@ export const microbertExperiment: Experiment<MicroBertExperimentConfig> = {
     if (cfg.saveModels && variant !== 'none') saveMicroBert(model, join(ctx.artifactsDir, 'pretrained'), { variant, seed: ctx.seed, bestValPpl: pre.bestValPpl, bestStep: pre.bestStep });
     const t1 = performance.now();
     const devUpos = tb.dev.map((s) => s.words.map((w) => w.upos));
-    const probe = trainProbe(model, train, { sents: dev, uposTags: devUpos }, {
+    const probe = trainProbe(model, labeled, { sents: dev, uposTags: devUpos }, {
       steps: cfg.probeSteps,
       batchSize: cfg.batchSize,
       lr: cfg.probeLr,
@@ -274,6 +282,7 @@ export const microbertExperiment: Experiment<MicroBertExperimentConfig> = {
         vocab_size: tok.size,
         ...(text.length || cfg.mlmTextFraction < 1 ? { mlm_sequences: mlmPool.length } : {}),
         ...(text.length ? { unlabeled_sentences: text.length } : {}),
+        ...(cfg.labeledFraction < 1 ? { labeled_sentences: labeled.length } : {}),
         leaked_tensors: tf.memory().numTensors,
       },
     };
@@ -298,7 +307,9 @@ export const microbertExperiment: Experiment<MicroBertExperimentConfig> = {
         `Pretraining: ${config.pretrainSteps} steps of batch ${config.batchSize}, AdamW lr ${config.lr} (warm-up ${config.warmupSteps}, halved after ${config.plateauPatience} evaluations without dev-perplexity gain), ` +
         `weight decay ${config.weightDecay}, whole-word masking ${config.maskProb}${config.pretrainDropout ? `, hidden dropout ${config.pretrainDropout}` : ''}; the encoder with the best dev MLM perplexity is kept. ` +
         `Probe: biaffine parser on ${config.probeLayerMix ? 'a learned scalar mix of all encoder layers' : 'the last encoder layer'} (arc ${config.arcDim}, label ${config.labelDim}, dropout ${config.parserDropout}, learned head-distance prior ±${config.maxDistance}), ${config.probeSteps} steps, lr ${config.probeLr}, encoder lr × ${config.encoderLrFactor}, ` +
-        `weights chosen by dev LAS (every ${config.probeEvalEvery} steps); MST decoding (one root). LAS/UAS on test exclude PUNCT/SYM words; LAS compares the full DEPREL.\n`,
+        `weights chosen by dev LAS (every ${config.probeEvalEvery} steps); MST decoding (one root). LAS/UAS on test exclude PUNCT/SYM words; LAS compares the full DEPREL.` +
+        (config.labeledFraction < 1 ? ` Annotation used: a seeded ${Math.round(100 * config.labeledFraction)} % of the train sentences (labeledFraction; POS/parse pretraining batches and the probe), MLM text: ${config.mlmTextFraction < 1 ? `a seeded ${Math.round(100 * config.mlmTextFraction)} % of` : 'all'} train.` : config.mlmTextFraction < 1 ? ` MLM text: a seeded ${Math.round(100 * config.mlmTextFraction)} % of train (mlmTextFraction).` : '') +
+        '\n',
     );
     md.push('Paired differences (same seeds; LAS and UAS in points, 95 % t interval):\n');
     md.push('| comparison | metric | n | mean diff | 95 % CI | p |\n|---|---|---:|---:|---|---:|');
