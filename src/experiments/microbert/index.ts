@@ -125,6 +125,14 @@ function seededSubset<T>(items: T[], fraction: number, seed: number): T[] {
   return chosen.map((i) => items[i]);
 }
 
+/** The report's sentence on which share of train gives trees and MLM text (empty when both use all of it). */
+function trainShares(cfg: MicroBertExperimentConfig): string {
+  const pct = (f: number) => `a seeded ${Math.round(100 * f)} % of`;
+  const mlm = `MLM text: ${cfg.mlmTextFraction < 1 ? pct(cfg.mlmTextFraction) : 'all'} train`;
+  if (cfg.labeledFraction < 1) return ` Annotation used: ${pct(cfg.labeledFraction)} the train sentences (labeledFraction; POS/parse pretraining batches and the probe), ${mlm}.`;
+  return cfg.mlmTextFraction < 1 ? ` ${mlm} (mlmTextFraction).` : '';
+}
+
 /** Paired comparisons (a − b, same seeds) reported with 95 % t intervals. */
 const PAIRS: [string, string][] = [
   ['m', 'none'],
@@ -314,7 +322,7 @@ export const microbertExperiment: Experiment<MicroBertExperimentConfig> = {
         `weight decay ${config.weightDecay}, whole-word masking ${config.maskProb}${config.pretrainDropout ? `, hidden dropout ${config.pretrainDropout}` : ''}; the encoder with the best dev MLM perplexity is kept. ` +
         `Probe: biaffine parser on ${config.probeLayerMix ? 'a learned scalar mix of all encoder layers' : 'the last encoder layer'} (arc ${config.arcDim}, label ${config.labelDim}, dropout ${config.parserDropout}, learned head-distance prior ±${config.maxDistance}), ${config.probeSteps} steps, lr ${config.probeLr}, encoder lr × ${config.encoderLrFactor}, ` +
         `weights chosen by dev LAS (every ${config.probeEvalEvery} steps); MST decoding (one root). LAS/UAS on test exclude PUNCT/SYM words; LAS compares the full DEPREL.` +
-        (config.labeledFraction < 1 ? ` Annotation used: a seeded ${Math.round(100 * config.labeledFraction)} % of the train sentences (labeledFraction; POS/parse pretraining batches and the probe), MLM text: ${config.mlmTextFraction < 1 ? `a seeded ${Math.round(100 * config.mlmTextFraction)} % of` : 'all'} train.` : config.mlmTextFraction < 1 ? ` MLM text: a seeded ${Math.round(100 * config.mlmTextFraction)} % of train (mlmTextFraction).` : '') +
+        trainShares(config) +
         '\n',
     );
     md.push('Paired differences (same seeds; LAS and UAS in points, 95 % t interval):\n');
